@@ -1,0 +1,288 @@
+"""Find, read and validate ``s3sync_mirror.yml`` (SPEC §2), or the original tool's
+``s3synchrony.json``. An invalid file is refused before anything is touched (exit 2),
+with one message naming the file, the key and the fix. Credentials never live here.
+"""
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from .errors import ConfigError
+
+CONFIG_NAME = "s3sync_mirror.yml"
+LEGACY_NAME = "s3synchrony.json"
+CONFIG_ENV = "S3SYNC_MIRROR_CONFIG"
+MIRROR = "MIRROR"
+PROVIDERS = ("s3", "local")
+
+_TOP_KEYS = {"storage", "data_dir", "user", "mirrors"}
+_STORAGE_KEYS = {"provider", "tenant", "namespace", "endpoint_url", "profile", "region"}
+_MIRROR_KEYS = {"root", "prefix", "output_name", "output_format", "id_method"}
+_LEGACY_KEYS = {"platform", "_name", "local_data_rel_dir", "remote_data_dir", "aws_bkt",
+                "aws_prfx", "credentials"}
+_SECRET = re.compile(r"(secret|password|passwd|session_token|access_key|private_key|"
+                     r"^token$|api_key)", re.IGNORECASE)
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_CRED_HELP = ("credentials come from boto3's standard chain: the environment "
+              "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), an AWS profile "
+              "(storage.profile or AWS_PROFILE), SSO, or an instance role")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs to know about where things are."""
+
+    source: Optional[Path]  # the config file read, None when given as keywords
+    repo_root: Path
+    data_dir: Path
+    provider: str  # "s3" | "local"
+    tenant: str  # bucket name, or the remote folder (absolute)
+    prefix: str  # key prefix inside the tenant, "" for its root
+    endpoint_url: Optional[str] = None
+    profile: Optional[str] = None
+    region: Optional[str] = None
+    user: str = ""
+    mirrors: dict = field(default_factory=dict)
+    document: dict = field(default_factory=dict)  # the file as loaded (for FSMirror)
+
+    @property
+    def remote_url(self) -> str:
+        if self.provider == "s3":
+            return f"s3://{self.tenant}/{self.prefix}".rstrip("/")
+        return str(Path(self.tenant, self.prefix)) if self.prefix else self.tenant
+
+    @property
+    def platform(self) -> str:
+        return "S3" if self.provider == "s3" else "Local"
+
+
+def _err(source, key: str, problem: str, fix: str) -> ConfigError:
+    where = f"{source}: " if source else ""
+    return ConfigError(f"{where}{key}: {problem}. Fix: {fix}.")
+
+
+def find_config(start: Path | str = ".", explicit: Optional[str] = None) -> Path:
+    """``explicit`` (``--config``), else $S3SYNC_MIRROR_CONFIG, else the first
+    s3sync_mirror.yml or s3synchrony.json from ``start`` upwards (like git)."""
+    chosen = explicit or os.environ.get(CONFIG_ENV)
+    if chosen:
+        p = Path(chosen).expanduser()
+        if not p.is_file():
+            origin = "--config" if explicit else f"${CONFIG_ENV}"
+            raise ConfigError(f"{origin} names {p}, which is not a file. Fix: point it at "
+                              f"your {CONFIG_NAME}, or create one with "
+                              f"`python -m s3sync_mirror init`.")
+        return p.resolve()
+    here = Path(start).resolve()
+    for folder in (here, *here.parents):
+        for name in (CONFIG_NAME, LEGACY_NAME):
+            if (folder / name).is_file():
+                return folder / name
+    raise ConfigError(f"no {CONFIG_NAME} in {here} or any folder above it. Fix: run "
+                      f"`python -m s3sync_mirror init` in your repo, or pass --config PATH.")
+
+
+def default_user() -> str:
+    """git's user.name, else the login name."""
+    try:
+        out = subprocess.run(["git", "config", "user.name"], capture_output=True, text=True,
+                             timeout=5)
+        name = out.stdout.strip()
+        if out.returncode == 0 and name:
+            return name
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        return getpass.getuser()
+    except Exception:  # getuser raises various errors on odd systems  # noqa: BLE001
+        return "unknown"
+
+
+def _find_secrets(doc: Any, trail: str = "") -> Optional[str]:
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            key = f"{trail}.{k}" if trail else str(k)
+            if isinstance(k, str) and _SECRET.search(k) and k != "endpoint_url":
+                return key
+            found = _find_secrets(v, key)
+            if found:
+                return found
+    return None
+
+
+def _str(source, key: str, value, *, required=False, default=None) -> Optional[str]:
+    if value is None:
+        if required:
+            raise _err(source, key, "is missing", f"add `{key}: ...`")
+        return default
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise _err(source, key, f"must be text, found {value!r}", f"write `{key}: <text>`")
+    return value
+
+
+def _check_keys(source, doc: dict, allowed: set, trail: str):
+    for k in doc:
+        if k not in allowed:
+            path = f"{trail}.{k}" if trail else str(k)
+            raise _err(source, path, "unknown key",
+                       f"remove it, or use one of {', '.join(sorted(allowed))}")
+
+
+def _clean_prefix(source, key: str, value: str) -> str:
+    v = value.replace("\\", "/").strip("/")
+    if any(part in ("..", ".") for part in v.split("/")) or "//" in v or "\x00" in v:
+        raise _err(source, key, f"{value!r} is not a plain key prefix",
+                   "use names separated by '/', without '..'")
+    return v
+
+
+def _data_dir(source, value: str) -> str:
+    v = value.replace("\\", "/").strip()
+    if not v or v.startswith("/") or re.match(r"^[A-Za-z]:", v) or ".." in v.split("/"):
+        raise _err(source, "data_dir", f"{value!r} must be a folder inside the repo",
+                   "give a relative path such as `Data`")
+    return v.strip("/")
+
+
+def _endpoint(source, value: Optional[str]) -> Optional[str]:
+    if value is None:
+        return None
+    if not re.match(r"^https?://", value):
+        raise _err(source, "storage.endpoint_url", f"{value!r} is not an http(s) URL",
+                   "write e.g. `endpoint_url: http://127.0.0.1:9000`")
+    if re.match(r"^https?://[^/@]*:[^/@]*@", value):
+        raise _err(source, "storage.endpoint_url", "holds a user name and password",
+                   f"remove them: {_CRED_HELP}")
+    return value
+
+
+def settings_from_document(doc: Any, source: Optional[Path], repo_root: Path) -> Settings:
+    """Validate a loaded YAML document and resolve it against ``repo_root``."""
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        raise _err(source, "(top level)", "must be a mapping of keys",
+                   "start from `python -m s3sync_mirror init`")
+    secret = _find_secrets(doc)
+    if secret:
+        raise _err(source, secret, "looks like a credential, and credentials never live "
+                   "in this file", f"remove it; {_CRED_HELP}")
+    _check_keys(source, doc, _TOP_KEYS, "")
+    storage = doc.get("storage")
+    if not isinstance(storage, dict):
+        raise _err(source, "storage", "is missing" if storage is None else "must be a mapping",
+                   "add `storage: {provider: local, tenant: ../remote}`")
+    _check_keys(source, storage, _STORAGE_KEYS, "storage")
+    provider = _str(source, "storage.provider", storage.get("provider"), required=True)
+    if provider.lower() not in PROVIDERS:
+        raise _err(source, "storage.provider", f"unknown provider {provider!r}",
+                   "use `s3` (AWS S3 or an S3-compatible server) or `local` (a folder)")
+    provider = provider.lower()
+    tenant = _str(source, "storage.tenant", storage.get("tenant"), required=True).strip()
+    data_rel = _data_dir(source, _str(source, "data_dir", doc.get("data_dir"), default="Data"))
+    namespace = _str(source, "storage.namespace", storage.get("namespace"), default=MIRROR)
+    if namespace == MIRROR:
+        prefix = f"{repo_root.name}/{data_rel}"
+    else:
+        prefix = _clean_prefix(source, "storage.namespace", namespace)
+    if provider == "s3":
+        if tenant.startswith("s3://") or "/" in tenant:
+            raise _err(source, "storage.tenant", f"{tenant!r} is not a bucket name",
+                       "give the bucket name only, e.g. `team-bucket`; the key prefix "
+                       "goes in `namespace`")
+        if not _BUCKET.match(tenant):
+            raise _err(source, "storage.tenant", f"{tenant!r} is not a valid bucket name",
+                       "use 3-63 lowercase letters, digits, '.' or '-'")
+    else:
+        base = source.parent if source else repo_root
+        tenant = str((base / Path(tenant).expanduser()).resolve())
+    mirrors = doc.get("mirrors") or {}
+    if not isinstance(mirrors, dict):
+        raise _err(source, "mirrors", "must be a mapping of mirror names",
+                   "write `mirrors: {etl: {root: etl}}`")
+    for name, spec in mirrors.items():
+        if not isinstance(spec, dict):
+            raise _err(source, f"mirrors.{name}", "must be a mapping",
+                       "write `{root: ..., prefix: MIRROR, output_name: out, "
+                       "output_format: parquet}`")
+        _check_keys(source, spec, _MIRROR_KEYS, f"mirrors.{name}")
+    user = _str(source, "user", doc.get("user")) or default_user()
+    return Settings(
+        source=source, repo_root=repo_root, data_dir=repo_root / data_rel,
+        provider=provider, tenant=tenant, prefix=prefix,
+        endpoint_url=_endpoint(source, _str(source, "storage.endpoint_url",
+                                            storage.get("endpoint_url"))),
+        profile=_str(source, "storage.profile", storage.get("profile")),
+        region=_str(source, "storage.region", storage.get("region")),
+        user=user, mirrors=mirrors, document=doc)
+
+
+def _legacy_document(doc: Any, source: Path) -> dict:
+    """Map the original tool's s3synchrony.json onto the YAML document shape."""
+    if not isinstance(doc, dict):
+        raise _err(source, "(top level)", "must be a JSON object", "see the README")
+    secret = _find_secrets(doc)
+    if secret:
+        raise _err(source, secret, "holds a secret key, and the tool never reads "
+                   "credentials from its config", f"delete it from the file; {_CRED_HELP}")
+    _check_keys(source, doc, _LEGACY_KEYS, "")
+    creds = doc.get("credentials") or {}
+    if not isinstance(creds, dict):
+        raise _err(source, "credentials", "must be an object", "write {\"endpoint_url\": ...}")
+    _check_keys(source, creds, {"endpoint_url", "profile", "region"}, "credentials")
+    platform = str(doc.get("platform") or "S3")
+    storage: dict = {"endpoint_url": creds.get("endpoint_url"), "profile": creds.get("profile"),
+                     "region": creds.get("region")}
+    remote_dir = doc.get("remote_data_dir") or doc.get("aws_prfx")
+    if platform.lower() == "s3":
+        storage.update(provider="s3", tenant=doc.get("aws_bkt"))
+        if remote_dir:
+            storage["namespace"] = remote_dir
+        elif doc.get("_name"):
+            storage["namespace"] = f"{doc['_name']}/{doc.get('local_data_rel_dir') or 'Data'}"
+    elif platform.lower() == "local":
+        storage.update(provider="local", tenant=remote_dir, namespace="")
+    else:
+        raise _err(source, "platform", f"unknown platform {platform!r}", "use \"S3\" or \"Local\"")
+    if storage.get("tenant") is None:
+        missing = "aws_bkt" if storage["provider"] == "s3" else "remote_data_dir"
+        raise _err(source, missing, "is missing", f"add \"{missing}\": ...")
+    out = {"storage": {k: v for k, v in storage.items() if v is not None}}
+    if doc.get("local_data_rel_dir"):
+        out["data_dir"] = doc["local_data_rel_dir"]
+    return out
+
+
+def read_document(path: Path) -> Any:
+    """Parse a config file (YAML, or the legacy JSON) into a document."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc}). Fix: check the file.") from None
+    if path.name == LEGACY_NAME or path.suffix == ".json":
+        try:
+            return _legacy_document(json.loads(text), path)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg}). "
+                              f"Fix the syntax.") from None
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML ({line}{problem}). Fix the syntax; "
+                          f"`python -m s3sync_mirror init` writes a commented example.") from None
+
+
+def load_settings(start: Path | str = ".", config: Optional[str] = None) -> Settings:
+    path = find_config(start, config)
+    return settings_from_document(read_document(path), path, path.parent)

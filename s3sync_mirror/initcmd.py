@@ -1,0 +1,71 @@
+"""``init``: write a commented ``s3sync_mirror.yml`` and keep the data folder out of git."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import CONFIG_NAME
+from .errors import UsageError
+
+TEMPLATE = """\
+# s3sync_mirror: share {data_dir}/ with your team through one remote.
+# Run `python -m s3sync_mirror` in this repo to sync; `status` shows the plan only.
+storage:
+  # s3: AWS S3 or an S3-compatible server (MinIO, Ceph, R2...). local: a plain folder.
+  provider: {provider}
+  # s3: the bucket name. local: the remote folder (absolute, or relative to this file).
+  tenant: {tenant}
+  # Key prefix inside the tenant. MIRROR = "<repo folder name>/<data_dir>".
+  namespace: {namespace}
+  # Optional S3-compatible server, e.g. http://127.0.0.1:9000 (AWS_ENDPOINT_URL works too).
+  endpoint_url: {endpoint_url}
+  # Optional AWS profile and region. Credentials never go in this file: they come from
+  # the environment, ~/.aws (profiles, SSO) or an instance role.
+  profile: null
+  region: null
+# The shared folder, relative to the repo root.
+data_dir: {data_dir}
+# Recorded as "Edited By"; null = git's user.name, else your login name.
+user: null
+# Optional: where code objects keep their artifacts (see the README, "Mirrored paths").
+# mirrors:
+#   etl: {{root: etl, prefix: MIRROR, output_name: out, output_format: parquet}}
+"""
+
+
+def _yaml_scalar(value) -> str:
+    if value is None:
+        return "null"
+    text = str(value)
+    return text if text.replace("-", "").replace("_", "").replace(".", "").replace(
+        "/", "").isalnum() else f"'{text}'"
+
+
+def init_repo(repo_root: Path, *, provider: str = "local", tenant: str | None = None,
+              namespace: str = "MIRROR", data_dir: str = "Data",
+              endpoint_url: str | None = None, force: bool = False) -> list[str]:
+    """Write the config and the .gitignore entry. Returns what was done, for the user."""
+    repo_root = Path(repo_root).resolve()
+    cfg = repo_root / CONFIG_NAME
+    if cfg.exists() and not force:
+        raise UsageError(f"{cfg} already exists; edit it, or pass --force to overwrite it")
+    if provider not in ("s3", "local"):
+        raise UsageError(f"--provider must be s3 or local, not {provider!r}")
+    if tenant is None:
+        tenant = f"../{repo_root.name}-remote" if provider == "local" else "your-bucket-name"
+    cfg.write_text(TEMPLATE.format(provider=provider, tenant=_yaml_scalar(tenant),
+                                   namespace=_yaml_scalar(namespace),
+                                   endpoint_url=_yaml_scalar(endpoint_url),
+                                   data_dir=_yaml_scalar(data_dir)), encoding="utf-8")
+    done = [f"wrote {cfg}"]
+    (repo_root / data_dir).mkdir(parents=True, exist_ok=True)
+    gitignore = repo_root / ".gitignore"
+    entry = f"/{data_dir.strip('/')}/"
+    lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.exists() else []
+    if not any(ln.strip() in (entry, entry.lstrip("/"), entry.rstrip("/"),
+                              entry.strip("/")) for ln in lines):
+        with open(gitignore, "a", encoding="utf-8") as f:
+            if lines and lines[-1].strip():
+                f.write("\n")
+            f.write(f"# the shared data folder travels through s3sync_mirror, not git\n{entry}\n")
+        done.append(f"added {entry} to {gitignore}")
+    return done

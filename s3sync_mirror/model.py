@@ -1,0 +1,118 @@
+"""Values the stages pass to each other: file states, actions, plans, outcomes. No I/O."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple, Optional
+
+# What the user sees and confirms (SPEC §3 ``--json`` "action").
+UPLOAD = "upload"
+DOWNLOAD = "download"
+DELETE_REMOTE = "delete_remote"
+DELETE_LOCAL = "delete_local"
+CONFLICT = "conflict"
+VISIBLE_KINDS = (UPLOAD, DOWNLOAD, DELETE_REMOTE, DELETE_LOCAL, CONFLICT)
+
+# Bookkeeping the planner also decides, applied to the baseline without asking.
+RECORD = "record"  # both sides hold the same content: the baseline learns it
+FORGET = "forget"  # gone on both sides: the baseline drops it
+KEEP_BOTH = "keep_both"  # a conflict resolved by keeping both versions
+
+# Outcome of one action (SPEC §3 ``--json`` "status").
+PLANNED = "planned"
+DONE = "done"
+SKIPPED = "skipped"
+FAILED = "failed"
+
+# Conflict resolutions (``--conflict`` and the per-file prompt).
+KEEP_LOCAL = "local"
+KEEP_REMOTE = "remote"
+BOTH = "both"
+SKIP = "skip"
+RESOLUTIONS = (KEEP_LOCAL, KEEP_REMOTE, BOTH, SKIP)
+
+
+class FileState(NamedTuple):
+    """One file's content and bookkeeping, as one row of a state CSV.
+
+    A NamedTuple rather than a dataclass: 100,000 of these are built on every run,
+    and a tuple is several times cheaper to make while being just as immutable.
+    """
+
+    checksum: str  # lowercase hex SHA-256
+    size: int
+    edited_by: str = ""
+    time_edited: str = ""  # ISO 8601 UTC, second precision
+    mtime_ns: int = -1  # local only: the (size, mtime_ns) hash cache; -1 = do not trust
+    etag: str = ""  # remote only: the object's version token for conditional writes
+
+
+@dataclass(frozen=True)
+class Action:
+    """One decision of the planner about one path."""
+
+    path: str
+    kind: str
+    reason: str
+    category: str = ""  # "new" | "modified" | "deleted" | "" : how prompts group it
+    base: Optional[FileState] = None
+    local: Optional[FileState] = None
+    remote: Optional[FileState] = None
+    # Set once a conflict is resolved: the resolution, and for "keep both" the new name.
+    resolution: str = ""
+    conflict_path: str = ""
+
+    @property
+    def shown_kind(self) -> str:
+        """The kind reported to the user: a resolved conflict is still a conflict."""
+        return CONFLICT if self.resolution else self.kind
+
+    def with_(self, **changes) -> "Action":
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a sync would do: visible actions (to confirm), baseline bookkeeping, and
+    problems: paths that must not be acted on this run (shown as unresolvable conflicts)."""
+
+    actions: tuple = ()
+    records: tuple = ()
+    problems: tuple = ()
+
+    def of_kind(self, *kinds: str) -> list:
+        return [a for a in self.actions if a.kind in kinds]
+
+    def counts(self) -> dict:
+        out = {k: 0 for k in VISIBLE_KINDS}
+        for a in (*self.actions, *self.problems):
+            out[a.shown_kind] += 1
+        return out
+
+    @property
+    def empty(self) -> bool:
+        return not self.actions and not self.problems
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one action. ``local_state``/``remote_state`` are the states to
+    record for ``path`` (and ``extra`` for a keep-both copy) when it is done."""
+
+    action: Action
+    status: str
+    error: str = ""
+    local_state: Optional[FileState] = None
+    remote_state: Optional[FileState] = None
+    extra: tuple = field(default=())  # ((path, local_state, remote_state), ...)
+    archived_as: str = ""
+
+    def as_json(self) -> dict:
+        a = self.action
+        out = {"path": a.path, "action": a.shown_kind, "reason": a.reason, "status": self.status}
+        if a.resolution:
+            out["resolution"] = a.resolution
+        if a.conflict_path:
+            out["conflict_path"] = a.conflict_path
+        if self.error:
+            out["error"] = self.error
+        return out

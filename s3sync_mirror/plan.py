@@ -1,0 +1,122 @@
+"""PURE: (baseline, local, remote) -> Plan. SPEC §6, written once.
+
+No filesystem, no network, no clock, no prompt: values in, a value out. Each rule is
+written for "one side moved, the other did not" and applied in both directions, so the
+table is symmetric by construction (swapping local and remote mirrors the plan).
+"""
+from __future__ import annotations
+
+from typing import Mapping, Optional
+
+from . import model as m
+from .model import Action, FileState, Plan
+from .paths import conflict_name, in_scope
+
+# How one side stands against the baseline.
+UNCHANGED, CHANGED, NEW, DELETED, ABSENT = "unchanged", "changed", "new", "deleted", "absent"
+_QUIET = (UNCHANGED, ABSENT)
+_CATEGORY = {NEW: "new", CHANGED: "modified", DELETED: "deleted"}
+
+
+def classify(base: Optional[FileState], side: Optional[FileState]) -> str:
+    if side is None:
+        return DELETED if base is not None else ABSENT
+    if base is None:
+        return NEW
+    return UNCHANGED if side.checksum == base.checksum else CHANGED
+
+
+def _describe(change: str, where: str, state: Optional[FileState]) -> str:
+    text = f"{change} {where}"
+    if where == "on remote" and state is not None and state.edited_by:
+        text += f" by {state.edited_by}"
+    return text
+
+
+def decide(base: Optional[FileState], local: Optional[FileState],
+           remote: Optional[FileState]) -> tuple[Optional[str], str, str]:
+    """The table of SPEC §6 for one path: (kind or None, reason, category)."""
+    lc, rc = classify(base, local), classify(base, remote)
+    if local is not None and remote is not None and local.checksum == remote.checksum:
+        if lc == UNCHANGED:
+            return None, "in sync", ""
+        return m.RECORD, "same content on both sides", ""
+    if local is None and remote is None:
+        return (m.FORGET, "deleted on both sides", "") if base is not None else (None, "", "")
+    if lc in _QUIET and rc in _QUIET:
+        return None, "in sync", ""
+    if lc in _QUIET:  # only the remote moved: bring it here
+        kind = m.DELETE_LOCAL if rc == DELETED else m.DOWNLOAD
+        return kind, _describe(rc, "on remote", remote), _CATEGORY[rc]
+    if rc in _QUIET:  # only this side moved: take it there
+        kind = m.DELETE_REMOTE if lc == DELETED else m.UPLOAD
+        return kind, _describe(lc, "locally", local), _CATEGORY[lc]
+    if base is None:
+        why = "differs between local and remote (no baseline to tell which is newer)"
+    else:
+        why = f"{_describe(lc, 'locally', local)}, {_describe(rc, 'on remote', remote)}"
+    return m.CONFLICT, why, "conflict"
+
+
+def make_plan(baseline: Mapping[str, FileState], local: Mapping[str, FileState],
+              remote: Mapping[str, FileState], scope=None, blocked=None) -> Plan:
+    """Decide every path. ``scope`` limits the plan to some paths (the rest is left for a
+    later run, baseline untouched); ``blocked`` maps paths to a reason they must not be
+    acted on (a name clash on a case-insensitive disk, an unreadable file): they become
+    problems, reported and left alone."""
+    blocked = blocked or {}
+    actions, records, problems = [], [], []
+    paths = set(local)
+    paths.update(remote)
+    paths.update(baseline)
+    for path in sorted(paths):
+        if scope and not in_scope(path, scope):
+            continue
+        base, loc, rem = baseline.get(path), local.get(path), remote.get(path)
+        # Fast path for the common case: all three present and identical.
+        if base is not None and loc is not None and rem is not None \
+                and loc.checksum == base.checksum == rem.checksum:
+            continue
+        kind, reason, category = decide(base, loc, rem)
+        if kind is None:
+            continue
+        if path in blocked:
+            problems.append(Action(path=path, kind=m.CONFLICT, reason=blocked[path],
+                                   category="blocked", base=base, local=loc, remote=rem))
+            continue
+        action = Action(path=path, kind=kind, reason=reason, category=category,
+                        base=base, local=loc, remote=rem)
+        (records if kind in (m.RECORD, m.FORGET) else actions).append(action)
+    return Plan(actions=tuple(actions), records=tuple(records), problems=tuple(problems))
+
+
+def resolve(action: Action, resolution: str, *, user: str, stamp: str,
+            taken=frozenset()) -> Optional[Action]:
+    """Turn a conflict and the user's choice into the action to carry out (pure).
+
+    ``stamp`` is the UTC time for a keep-both name; ``taken`` the paths already in use.
+    Returns None for "skip"."""
+    if action.kind != m.CONFLICT or resolution == m.SKIP:
+        return None
+    loc, rem = action.local, action.remote
+    if resolution == m.BOTH and loc is not None and rem is not None:
+        name = conflict_name(action.path, user, stamp, taken)
+        return action.with_(kind=m.KEEP_BOTH, resolution=m.BOTH, conflict_path=name)
+    if resolution == m.BOTH:  # one side deleted: the surviving version is "both"
+        resolution_kind = m.UPLOAD if loc is not None else m.DOWNLOAD
+    elif resolution == m.KEEP_LOCAL:
+        resolution_kind = m.UPLOAD if loc is not None else m.DELETE_REMOTE
+    elif resolution == m.KEEP_REMOTE:
+        resolution_kind = m.DOWNLOAD if rem is not None else m.DELETE_LOCAL
+    else:
+        raise ValueError(f"unknown conflict resolution {resolution!r}")
+    return action.with_(kind=resolution_kind, resolution=resolution)
+
+
+def deletion_share(plan_actions, local_count: int, remote_count: int) -> tuple[float, float]:
+    """Percent of the local and of the remote files the actions would delete."""
+    dl = sum(1 for a in plan_actions if a.kind == m.DELETE_LOCAL)
+    dr = sum(1 for a in plan_actions if a.kind == m.DELETE_REMOTE)
+    pl = 100.0 * dl / local_count if local_count else 0.0
+    pr = 100.0 * dr / remote_count if remote_count else 0.0
+    return pl, pr

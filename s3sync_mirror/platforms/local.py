@@ -1,0 +1,362 @@
+"""LocalConnection: a remote that is a plain folder (a network share, or a local folder).
+
+Conditional writes are emulated under an exclusive lock file, ``<root>/.S3/lock``, held
+only for the instant of a check-and-rename. A lock whose holder died (same host, dead pid)
+or that is older than ``LOCK_STALE_SECONDS`` is broken with a warning, so a killed run
+never blocks the team.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import socket
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+from ..errors import (ChecksumMismatch, LockBusy, PreconditionFailed, RemoteError,
+                      RemoteNotFound, RemotePermissionError)
+from ..hashing import CHUNK, sha256_file
+from .base import Advance, DataPlatformConnection, RemoteObject
+
+log = logging.getLogger("s3sync_mirror")
+
+LOCK_STALE_SECONDS = 30.0
+LOCK_WAIT_SECONDS = 120.0
+_STATE = ".S3"
+
+
+def _etag(st: os.stat_result) -> str:
+    return f"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}"
+
+
+def _iso(ns: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ns / 1e9))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return True
+    return True
+
+
+class LocalConnection(DataPlatformConnection):
+    """A folder remote. ``root`` is the folder that mirrors the data folder."""
+
+    platform = "Local"
+
+    def __init__(self, root, *, user: str = "", lock_stale: float = LOCK_STALE_SECONDS,
+                 lock_wait: float = LOCK_WAIT_SECONDS):
+        self.root = Path(root)
+        self.user = user
+        self.lock_stale = lock_stale
+        self.lock_wait = lock_wait
+        self._tmp = self.root / _STATE / "tmp"
+        self._lock_path = self.root / _STATE / "lock"
+
+    # -- helpers -------------------------------------------------------------------------
+    def describe(self) -> str:
+        return str(self.root)
+
+    def url(self, key: str) -> str:
+        return str(self.root.joinpath(*key.split("/")))
+
+    def _path(self, key: str) -> Path:
+        if not key or key.startswith("/") or "\\" in key or "\x00" in key or \
+                ".." in key.split("/"):
+            raise RemoteError(f"refused remote key {key!r}")
+        return self.root.joinpath(*key.split("/"))
+
+    def _new_tmp(self) -> Path:
+        self._tmp.mkdir(parents=True, exist_ok=True)
+        return self._tmp / f"{secrets.token_hex(8)}.part"
+
+    @staticmethod
+    def _translate(exc: OSError, what: str) -> RemoteError:
+        if isinstance(exc, FileNotFoundError):
+            return RemoteNotFound(f"{what}: not found on the remote folder")
+        if isinstance(exc, PermissionError):
+            return RemotePermissionError(f"{what}: permission denied on the remote folder")
+        if exc.errno == errno.ENOSPC:
+            return RemoteError(f"{what}: the remote folder's disk is full")
+        if isinstance(exc, (NotADirectoryError, IsADirectoryError, FileExistsError)):
+            return RemoteError(f"{what}: a file and a folder of the same name collide "
+                               f"on the remote folder")
+        return RemoteError(f"{what}: {exc.strerror or exc}")
+
+    # -- the lock ------------------------------------------------------------------------
+    def _read_lock(self):
+        try:
+            st = os.stat(self._lock_path)
+            with open(self._lock_path, encoding="utf-8") as f:
+                info = json.loads(f.read() or "{}")
+        except FileNotFoundError:
+            return None, 0.0
+        except (OSError, ValueError):
+            info = {}
+            try:
+                st = os.stat(self._lock_path)
+            except FileNotFoundError:
+                return None, 0.0
+        return info, time.time() - st.st_mtime
+
+    def _stale(self, info: dict, age: float) -> Optional[str]:
+        if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int) \
+                and not _pid_alive(info["pid"]):
+            return "its process is gone"
+        if age > self.lock_stale:
+            return f"it is {age:.0f}s old"
+        return None
+
+    def _break_lock(self, info: dict, why: str) -> None:
+        victim = self._lock_path.with_name(f"lock.broken-{secrets.token_hex(4)}")
+        try:
+            os.rename(self._lock_path, victim)
+        except FileNotFoundError:
+            return
+        os.unlink(victim)
+        who = info.get("user") or "another member"
+        log.warning("broke the remote folder's lock left by %s (pid %s on %s): %s",
+                    who, info.get("pid", "?"), info.get("host", "?"), why)
+
+    @contextmanager
+    def locked(self):
+        """Hold ``<root>/.S3/lock`` exclusively for the body."""
+        deadline = time.monotonic() + self.lock_wait
+        delay = 0.001
+        while True:
+            try:
+                fd = os.open(self._lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileNotFoundError:
+                try:
+                    self._lock_path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise self._translate(exc, "creating .S3/") from None
+                continue
+            except FileExistsError:
+                info, age = self._read_lock()
+                if info is None:
+                    continue
+                why = self._stale(info, age)
+                if why:
+                    self._break_lock(info, why)
+                    continue
+                if time.monotonic() > deadline:
+                    raise LockBusy(
+                        f"the remote folder is locked by {info.get('user') or 'someone'} "
+                        f"(pid {info.get('pid', '?')} on {info.get('host', '?')}) for "
+                        f"{age:.0f}s. If no sync is running, delete {self._lock_path}.")
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+                continue
+            except OSError as exc:
+                raise self._translate(exc, "locking the remote folder") from None
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump({"host": socket.gethostname(), "pid": os.getpid(),
+                           "user": self.user, "time": time.time()}, f)
+            break
+        try:
+            yield
+        finally:
+            try:
+                os.unlink(self._lock_path)
+            except FileNotFoundError:
+                pass
+
+    def _check(self, path: Path, key: str, if_match, if_none_match) -> None:
+        try:
+            current = _etag(os.stat(path))
+        except FileNotFoundError:
+            current = None
+        if if_none_match and current is not None:
+            raise PreconditionFailed(f"{key} already exists on the remote")
+        if if_match is not None and current != if_match:
+            raise PreconditionFailed(f"{key} changed on the remote since it was read")
+
+    def _place(self, tmp: Path, key: str, if_match, if_none_match) -> RemoteObject:
+        dest = self._path(key)
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with self.locked():
+                self._check(dest, key, if_match, if_none_match)
+                os.replace(tmp, dest)
+                st = os.stat(dest)
+        except OSError as exc:
+            raise self._translate(exc, key) from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        return RemoteObject(key, st.st_size, _etag(st), modified=_iso(st.st_mtime_ns))
+
+    # -- primitives ----------------------------------------------------------------------
+    def list(self, under: str = "") -> Iterator[RemoteObject]:
+        start = self._path(under.rstrip("/")) if under else self.root
+        if not start.is_dir():
+            return
+        for folder, dirs, files in os.walk(start):
+            rel = os.path.relpath(folder, self.root).replace(os.sep, "/")
+            rel = "" if rel == "." else rel
+            if not rel and not under:
+                dirs[:] = [d for d in dirs if d != _STATE]
+            dirs.sort()
+            for name in sorted(files):
+                p = os.path.join(folder, name)
+                try:
+                    st = os.stat(p, follow_symlinks=False)
+                except OSError:
+                    continue
+                if not os.path.isfile(p) or os.path.islink(p):
+                    continue
+                key = f"{rel}/{name}" if rel else name
+                yield RemoteObject(key, st.st_size, _etag(st), modified=_iso(st.st_mtime_ns))
+
+    def head(self, key: str) -> Optional[RemoteObject]:
+        try:
+            st = os.stat(self._path(key))
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise self._translate(exc, key) from None
+        return RemoteObject(key, st.st_size, _etag(st), modified=_iso(st.st_mtime_ns))
+
+    def checksum(self, key: str, tmp_dir=None) -> str:
+        try:
+            return sha256_file(self._path(key))
+        except OSError as exc:
+            raise self._translate(exc, key) from None
+
+    def get_bytes(self, key: str, if_none_match: Optional[str] = None):
+        try:
+            with open(self._path(key), "rb") as f:
+                etag = _etag(os.fstat(f.fileno()))
+                if if_none_match is not None and etag == if_none_match:
+                    return None
+                return f.read(), etag
+        except OSError as exc:
+            raise self._translate(exc, key) from None
+
+    def put_bytes(self, key: str, data: bytes, *, if_match: Optional[str] = None,
+                  if_none_match: bool = False) -> str:
+        tmp = self._new_tmp()
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise self._translate(exc, key) from None
+        return self._place(tmp, key, if_match, if_none_match).etag
+
+    def upload(self, key: str, source: Path, *, sha256: str, size: int,
+               if_match: Optional[str] = None, if_none_match: bool = False,
+               advance: Advance = None) -> RemoteObject:
+        tmp = self._new_tmp()
+        h = hashlib.sha256()
+        sent = 0
+        try:
+            with open(source, "rb") as fi, open(tmp, "wb") as fo:
+                while True:
+                    block = fi.read(CHUNK)
+                    if not block:
+                        break
+                    h.update(block)
+                    fo.write(block)
+                    sent += len(block)
+                    if advance is not None:
+                        advance(len(block))
+        except FileNotFoundError:
+            tmp.unlink(missing_ok=True)
+            raise
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            if exc.filename and Path(exc.filename) == Path(source):
+                raise
+            raise self._translate(exc, key) from None
+        if sent != size or h.hexdigest() != sha256:
+            tmp.unlink(missing_ok=True)
+            raise ChecksumMismatch(f"{key}: the file changed while it was being uploaded")
+        return self._place(tmp, key, if_match, if_none_match)
+
+    def download(self, key: str, dest: Path, *, advance: Advance = None,
+                 size_hint: int = -1) -> str:
+        h = hashlib.sha256()
+        try:
+            fi = open(self._path(key), "rb")
+        except OSError as exc:
+            raise self._translate(exc, key) from None
+        with fi, open(dest, "wb") as fo:
+            while True:
+                try:
+                    block = fi.read(CHUNK)
+                except OSError as exc:
+                    raise self._translate(exc, key) from None
+                if not block:
+                    break
+                h.update(block)
+                fo.write(block)
+                if advance is not None:
+                    advance(len(block))
+        return h.hexdigest()
+
+    def copy(self, src: str, dst: str, *, if_match: Optional[str] = None,
+             size_hint: int = -1) -> str:
+        s, d = self._path(src), self._path(dst)
+        try:
+            d.parent.mkdir(parents=True, exist_ok=True)
+            with self.locked():
+                try:
+                    current = _etag(os.stat(s))
+                except FileNotFoundError:
+                    raise RemoteNotFound(f"{src}: not found on the remote folder") from None
+                if if_match is not None and current != if_match:
+                    raise PreconditionFailed(f"{src} changed on the remote since it was read")
+                try:
+                    os.link(s, d)  # files are only ever replaced, never edited: a link is a copy
+                except FileExistsError:
+                    raise PreconditionFailed(f"{dst} already exists; archives are never "
+                                             f"overwritten") from None
+                except OSError:
+                    tmp = self._new_tmp()
+                    shutil.copyfile(s, tmp)
+                    try:
+                        os.link(tmp, d)
+                    finally:
+                        tmp.unlink(missing_ok=True)
+                return _etag(os.stat(d))
+        except OSError as exc:
+            raise self._translate(exc, dst) from None
+
+    def delete(self, key: str, *, if_match: Optional[str] = None) -> None:
+        p = self._path(key)
+        try:
+            with self.locked():
+                try:
+                    current = _etag(os.stat(p))
+                except FileNotFoundError:
+                    if if_match is not None:
+                        raise PreconditionFailed(f"{key} is gone from the remote") from None
+                    return
+                if if_match is not None and current != if_match:
+                    raise PreconditionFailed(f"{key} changed on the remote since it was read")
+                os.unlink(p)
+        except OSError as exc:
+            raise self._translate(exc, key) from None
+        parent = p.parent
+        while parent != self.root and self.root in parent.parents:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent

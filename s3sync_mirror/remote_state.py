@@ -1,0 +1,131 @@
+"""The remote's ``.S3/`` state files: fetch (a conditional GET against the cached ETag),
+rebuild from a listing when there is none (a new remote, or after ``reset``), and commit
+with compare-and-swap: replaced only if unchanged since read; on a lost race re-read,
+re-merge, retry (SPEC §7.2)."""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Optional
+
+from . import state
+from .commit import merge_remote
+from .errors import PreconditionFailed, RemoteError, RemoteNotFound, StateError
+from .model import FileState
+from .paths import unsafe_reason
+
+log = logging.getLogger("s3sync_mirror")
+
+VERSIONS_KEY = ".S3/versions_remote.csv"
+DELETED_KEY = ".S3/deleted_remote.csv"
+MAX_ATTEMPTS = 25
+
+
+@dataclass
+class RemoteState:
+    files: dict  # path -> FileState
+    etag: Optional[str]  # None: no state file on the remote (yet)
+    rebuilt: bool = False  # built from a listing because there was no state file
+
+
+def _parse(remote, data: bytes) -> dict:
+    return state.parse_versions(data, f"remote state {remote.url(VERSIONS_KEY)}")
+
+
+def fetch(remote, statedir, *, use_cache: bool = True, save_cache: bool = True,
+          ignored=None, jobs: int = 8, tmp_dir=None, notes=None) -> RemoteState:
+    cached, cached_etag = statedir.load_remote_cache() if use_cache else (None, None)
+    try:
+        got = remote.get_bytes(VERSIONS_KEY, if_none_match=cached_etag if cached else None)
+    except RemoteNotFound:
+        return rebuild(remote, ignored=ignored, jobs=jobs, tmp_dir=tmp_dir, notes=notes)
+    if got is None:
+        try:
+            return RemoteState(_parse(remote, cached), cached_etag)
+        except StateError:  # a damaged cache: read the real thing
+            got = remote.get_bytes(VERSIONS_KEY)
+    data, etag = got
+    files = _parse(remote, data)
+    if save_cache:
+        statedir.save_remote_cache(data, etag)
+    return RemoteState(files, etag)
+
+
+def rebuild(remote, *, ignored=None, jobs: int = 8, tmp_dir=None, notes=None) -> RemoteState:
+    """The remote state from the files themselves: their SHA-256 comes from metadata when
+    the object carries it (every upload of this tool does), else from reading it."""
+    objects = []
+    for obj in remote.list(""):
+        why = unsafe_reason(obj.key)
+        if why is not None:
+            if notes is not None:
+                notes.append(f"remote file {obj.key!r} ignored: its name {why}")
+            continue
+        if ignored is not None and ignored(obj.key):
+            continue
+        objects.append(obj)
+    if objects and notes is not None:
+        notes.append(f"no {VERSIONS_KEY} on the remote: indexed its {len(objects)} files")
+
+    def digest(obj):
+        return obj.sha256 or remote.checksum(obj.key, tmp_dir)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        sums = list(pool.map(digest, objects))
+    files = {o.key: FileState(s, o.size, "", o.modified, -1, o.etag)
+             for o, s in zip(objects, sums)}
+    return RemoteState(files, None, rebuilt=True)
+
+
+def _read_current(remote) -> tuple[dict, Optional[str]]:
+    try:
+        data, etag = remote.get_bytes(VERSIONS_KEY)
+    except RemoteNotFound:
+        return {}, None
+    return _parse(remote, data), etag
+
+
+def commit(remote, statedir, read: RemoteState, outcomes) -> tuple[dict, set, dict]:
+    """Write the new remote state. Returns (new state, rejected paths, current-at-commit
+    state of others' changes we did not plan for)."""
+    current, etag = read.files, read.etag
+    for attempt in range(MAX_ATTEMPTS):
+        new, rejected = merge_remote(current, read.files, outcomes)
+        data = state.render_versions(new, local=False)
+        try:
+            new_etag = remote.put_bytes(VERSIONS_KEY, data, if_match=etag,
+                                        if_none_match=etag is None)
+        except PreconditionFailed:
+            log.info("another member committed first; re-reading the remote state")
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+            current, etag = _read_current(remote)
+            continue
+        statedir.save_remote_cache(data, new_etag)
+        others = {p: st for p, st in current.items() if read.files.get(p) != st}
+        return new, rejected, others
+    raise RemoteError(f"could not record the remote state after {MAX_ATTEMPTS} attempts: "
+                      f"other members keep writing it; run again")
+
+
+def append_deleted(remote, statedir, rows: list) -> None:
+    """Add this run's deletions to the remote ``deleted_remote.csv`` (and its local copy)."""
+    if not rows:
+        return
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            data, etag = remote.get_bytes(DELETED_KEY)
+            existing = state.parse_log(data, f"remote {remote.url(DELETED_KEY)}")
+        except RemoteNotFound:
+            existing, etag = [], None
+        out = state.render_log(existing + rows)
+        try:
+            remote.put_bytes(DELETED_KEY, out, if_match=etag, if_none_match=etag is None)
+        except PreconditionFailed:
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+            continue
+        statedir.save_deleted_remote(out)
+        return
+    raise RemoteError("could not record deleted_remote.csv: others keep writing it")

@@ -1,0 +1,157 @@
+"""Detect: walk the data folder and say what each file holds, hashing only files whose
+(size, mtime_ns) differ from the baseline. Skips ``.S3/``, symlinks (with a warning) and
+the ``ignore_remote.txt`` patterns."""
+from __future__ import annotations
+
+import os
+import stat
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Optional
+
+from .hashing import sha256_file
+from .model import FileState
+from .paths import STATE_DIR, nfc, unsafe_reason
+
+
+@dataclass
+class ScanResult:
+    files: dict  # NFC path -> FileState(checksum, size, mtime_ns)
+    disk: dict = field(default_factory=dict)  # NFC path -> on-disk relative path, if different
+    warnings: list = field(default_factory=list)
+    unreadable: list = field(default_factory=list)  # folders (relative) that could not be read
+    hashed_files: int = 0
+    hashed_bytes: int = 0
+
+
+def ignore_matcher(patterns) -> Optional[Callable[[str], bool]]:
+    """A gitignore-style matcher for the patterns, or None when there are none."""
+    if not patterns:
+        return None
+    import pathspec
+
+    spec = pathspec.GitIgnoreSpec.from_lines(patterns)
+    return spec.match_file
+
+
+def walk(data_dir, ignored=None):
+    """Yield (disk_rel, size, mtime_ns) for each regular file, and collect problems."""
+    warnings, unreadable, found = [], [], []
+    stack = [("", os.fspath(data_dir))]
+    while stack:
+        rel_dir, abs_dir = stack.pop()
+        try:
+            it = os.scandir(abs_dir)
+        except OSError as exc:
+            unreadable.append(rel_dir)
+            warnings.append(f"cannot read folder {rel_dir or '.'}: {exc.strerror}; "
+                            f"its files are left alone this run")
+            continue
+        with it:
+            for entry in it:
+                name = entry.name
+                rel = f"{rel_dir}/{name}" if rel_dir else name
+                if not rel_dir and name.lower() == STATE_DIR.lower():
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError as exc:
+                    warnings.append(f"cannot read {rel}: {exc.strerror}; left alone")
+                    unreadable.append(rel)
+                    continue
+                mode = st.st_mode
+                if stat.S_ISDIR(mode):
+                    if ignored is None or not ignored(rel + "/"):
+                        stack.append((rel, entry.path))
+                elif stat.S_ISREG(mode):
+                    if ignored is None or not ignored(rel):
+                        found.append((rel, st.st_size, st.st_mtime_ns))
+                elif stat.S_ISLNK(mode):
+                    if ignored is None or not ignored(rel):
+                        warnings.append(f"skipped symlink {rel} (symlinks are not followed)")
+                else:
+                    warnings.append(f"skipped {rel}: not a regular file")
+    return found, warnings, unreadable
+
+
+def scan(data_dir, baseline: Mapping[str, FileState], ignore_patterns=(), jobs: int = 8,
+         progress_factory=None) -> ScanResult:
+    ignored = ignore_matcher(ignore_patterns)
+    found, warnings, unreadable = walk(data_dir, ignored)
+    result = ScanResult(files={}, warnings=warnings, unreadable=unreadable)
+    todo = []
+    by_nfc: dict = {}
+    for rel, size, mtime_ns in found:
+        path = rel if rel.isascii() else nfc(rel)
+        if path in by_nfc:
+            other = by_nfc[path]
+            result.warnings.append(
+                f"{rel!r} and {other!r} are the same name in different Unicode forms; "
+                f"both left alone until one is renamed")
+            result.unreadable.append(path)
+            result.files.pop(path, None)
+            continue
+        by_nfc[path] = rel
+        why = unsafe_reason(path)
+        if why is not None:
+            result.warnings.append(f"skipped {rel!r}: its name {why}")
+            continue
+        if path != rel:
+            result.disk[path] = rel
+        base = baseline.get(path)
+        if base is not None and base.size == size and base.mtime_ns == mtime_ns \
+                and mtime_ns != -1:
+            result.files[path] = FileState(base.checksum, size, "", "", mtime_ns)
+        else:
+            todo.append((path, rel, size, mtime_ns))
+    if todo:
+        total = sum(t[2] for t in todo)
+        progress = progress_factory("hashing", total) if progress_factory else None
+        advance = progress.advance if progress is not None else None
+        root = os.fspath(data_dir)
+
+        def digest(item):
+            path, rel, size, mtime_ns = item
+            try:
+                return path, FileState(sha256_file(os.path.join(root, rel), advance),
+                                       size, "", "", mtime_ns)
+            except OSError as exc:
+                return path, exc
+
+        try:
+            if len(todo) == 1 or jobs <= 1:
+                results = map(digest, todo)
+            else:
+                pool = ThreadPoolExecutor(max_workers=jobs)
+                results = pool.map(digest, todo)
+            for path, res in results:
+                if isinstance(res, OSError):
+                    result.warnings.append(f"cannot read {by_nfc[path]}: {res.strerror}; "
+                                           f"left alone this run")
+                    result.unreadable.append(path)
+                else:
+                    result.files[path] = res
+                    result.hashed_files += 1
+                    result.hashed_bytes += res.size
+        finally:
+            if len(todo) > 1 and jobs > 1:
+                pool.shutdown()
+            if progress is not None:
+                progress.close()
+    return result
+
+
+
+def case_insensitive(folder) -> bool:
+    """Whether ``folder``'s file system folds case: is the folder also reachable under its
+    name with the case swapped? (Reads only; a name without letters says no.)"""
+    key = os.path.abspath(os.fspath(folder))
+    if key not in _CASE_CACHE:
+        head, name = os.path.split(key)
+        swapped = name.swapcase()
+        _CASE_CACHE[key] = swapped != name and os.path.exists(os.path.join(head, swapped)) \
+            and os.path.samefile(key, os.path.join(head, swapped))
+    return _CASE_CACHE[key]
+
+
+_CASE_CACHE: dict = {}

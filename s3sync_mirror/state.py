@@ -1,0 +1,165 @@
+"""The .S3 state files (SPEC §5): read and validate the CSVs, write them atomically.
+
+Every CSV starts with ``File,Edited By,Time Edited,Checksum,Size``; versions files may add
+``Mtime Ns`` (local hash cache) and ``ETag`` (remote object version). A file that does not
+parse or validate is named with its row and column, and nothing is guessed.
+"""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from . import paths
+from .errors import StateError, UnsafePathError
+from .model import FileState
+
+COLUMNS = ["File", "Edited By", "Time Edited", "Checksum", "Size"]
+VERSION_EXTRA = ["Mtime Ns", "ETag"]
+LOG_EXTRA = ["Where"]  # deleted_*.csv: where the deleted copy was kept (archive / trash)
+
+_HEX64 = r"[0-9a-f]{64}"
+_ISO = r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00))?"
+_FIX = ("Nothing was changed. Restore the file, or run `python -m s3sync_mirror reset` "
+        "to rebuild the sync state from the files themselves.")
+
+
+def _frame(data: bytes, name: str):
+    import pandas as pd  # lazy: only runs that read state pay for pandas
+
+    if not data.strip():
+        raise StateError(f"{name} is empty: it has no header. {_FIX}")
+    try:
+        return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False,
+                           na_filter=False, encoding="utf-8", skipinitialspace=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StateError(f"{name} is not a readable CSV ({first}). {_FIX}") from None
+
+
+def _fail(name: str, df, mask, column: str, problem: str):
+    if mask.any():
+        i = int(mask.to_numpy().nonzero()[0][0])
+        value = df[column].iloc[i]
+        raise StateError(f"{name}: line {i + 2}, column {column!r}: {problem} "
+                         f"(found {value!r}). {_FIX}")
+
+
+def _validate(df, name: str):
+    """Check the columns shared by every state CSV; returns the NFC file names."""
+    header = list(df.columns)
+    if header[:len(COLUMNS)] != COLUMNS:
+        missing = [c for c in COLUMNS if c not in header]
+        what = f"missing column(s) {missing}" if missing else f"columns out of order {header[:5]}"
+        raise StateError(f"{name}: {what}; the header must start with "
+                         f"{','.join(COLUMNS)}. {_FIX}")
+    files = df["File"].tolist()
+    for i, f in enumerate(files):
+        why = paths.unsafe_reason(f)
+        if why is not None:
+            raise UnsafePathError(f"{name}: line {i + 2}: refused path {f!r}: it {why}. {_FIX}")
+    import unicodedata
+    if not all(unicodedata.is_normalized("NFC", f) for f in files):
+        files = [paths.nfc(f) for f in files]
+    _fail(name, df, ~df["Checksum"].str.fullmatch(_HEX64), "Checksum",
+          "not a lowercase hex SHA-256")
+    _fail(name, df, ~df["Size"].str.fullmatch(r"\d{1,18}"), "Size",
+          "not a non-negative whole number of bytes")
+    _fail(name, df, ~df["Time Edited"].str.fullmatch(_ISO), "Time Edited",
+          "not an ISO 8601 UTC time like 2026-11-21T14:03:05Z")
+    return files
+
+
+def parse_versions(data: bytes, name: str) -> dict[str, FileState]:
+    """A versions CSV -> {path: FileState}. Raises StateError naming ``name`` on any defect."""
+    df = _frame(data, name)
+    files = _validate(df, name)
+    seen = set()
+    for i, f in enumerate(files):
+        if f in seen:
+            raise StateError(f"{name}: line {i + 2}: {f!r} is listed twice. {_FIX}")
+        seen.add(f)
+    n = len(files)
+    if "Mtime Ns" in df.columns:
+        _fail(name, df, ~df["Mtime Ns"].str.fullmatch(r"-1|\d{1,20}|"), "Mtime Ns",
+              "not a whole number of nanoseconds")
+        mtimes = [int(x) if x else -1 for x in df["Mtime Ns"].tolist()]
+    else:
+        mtimes = [-1] * n
+    etags = df["ETag"].tolist() if "ETag" in df.columns else [""] * n
+    sizes = [int(x) for x in df["Size"].tolist()]
+    return {f: FileState(c, s, e, t, mt, et) for f, c, s, e, t, mt, et in zip(
+        files, df["Checksum"].tolist(), sizes, df["Edited By"].tolist(),
+        df["Time Edited"].tolist(), mtimes, etags)}
+
+
+def render_versions(states: Mapping[str, FileState], *, local: bool) -> bytes:
+    """{path: FileState} -> CSV bytes, sorted by path. ``local`` picks the cache column."""
+    import pandas as pd
+
+    items = sorted(states.items())
+    cols = {
+        "File": [p for p, _ in items],
+        "Edited By": [s.edited_by for _, s in items],
+        "Time Edited": [s.time_edited for _, s in items],
+        "Checksum": [s.checksum for _, s in items],
+        "Size": [s.size for _, s in items],
+    }
+    if local:
+        cols["Mtime Ns"] = [s.mtime_ns for _, s in items]
+    cols["ETag"] = [s.etag for _, s in items]
+    return pd.DataFrame(cols).to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def parse_log(data: bytes, name: str) -> list[dict]:
+    """A deleted_*.csv -> list of rows (a path may appear many times: one per deletion)."""
+    df = _frame(data, name)
+    files = _validate(df, name)
+    rows = df.to_dict("records")
+    for row, f in zip(rows, files):
+        row["File"] = f
+    return rows
+
+
+def render_log(rows: Iterable[dict]) -> bytes:
+    import pandas as pd
+
+    rows = list(rows)
+    df = pd.DataFrame(rows, columns=COLUMNS + LOG_EXTRA)
+    return df.fillna("").to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def log_row(path: str, state: FileState, who: str, when: str, where: str) -> dict:
+    return {"File": path, "Edited By": who, "Time Edited": when, "Checksum": state.checksum,
+            "Size": state.size, "Where": where}
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        if hasattr(os, "fchmod"):  # mkstemp makes 0600; state files follow the umask
+            os.fchmod(fd, 0o666 & ~_UMASK)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

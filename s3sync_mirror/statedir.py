@@ -1,0 +1,157 @@
+"""The local ``<data_dir>/.S3/`` folder: where each state file lives, and loading and
+saving them. The formats themselves are in ``state.py``."""
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Mapping, Optional
+
+from . import state
+from .errors import StateError
+from .model import FileState
+from .paths import STATE_DIR
+
+IGNORE_TEMPLATE = """\
+# Files the sync ignores on both sides, one gitignore-style pattern per line.
+# Examples:
+#   *.tmp
+#   scratch/
+#   .DS_Store
+"""
+
+
+class StateDir:
+    """``<data_dir>/.S3``. Nothing here is a data file; ``trash/`` holds user data and is
+    never removed by the tool."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = Path(data_dir)
+        self.root = self.data_dir / STATE_DIR
+        self.versions_local = self.root / "versions_local.csv"
+        self.versions_remote = self.root / "versions_remote.csv"
+        self.remote_etag = self.root / "versions_remote.etag"
+        self.deleted_remote = self.root / "deleted_remote.csv"
+        self.deleted_local = self.root / "deleted_local.csv"
+        self.ignore_remote = self.root / "ignore_remote.txt"
+        self.journal = self.root / "journal.csv"
+        self.tmp = self.root / "tmp"
+        self.trash = self.root / "trash"
+
+    # the files reset removes (never trash/, never ignore_remote.txt: those are the user's)
+    @property
+    def state_files(self) -> list[Path]:
+        return [self.versions_local, self.versions_remote, self.remote_etag,
+                self.deleted_remote, self.deleted_local, self.journal]
+
+    def ensure(self) -> None:
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.trash.mkdir(parents=True, exist_ok=True)
+        if not self.ignore_remote.exists():
+            self.ignore_remote.write_text(IGNORE_TEMPLATE, encoding="utf-8")
+
+    def clean_tmp(self) -> None:
+        """Remove partial downloads a killed run left behind (they never were data)."""
+        if self.tmp.is_dir():
+            for entry in os.scandir(self.tmp):
+                if entry.is_file(follow_symlinks=False):
+                    os.unlink(entry.path)
+                elif entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+
+    def _read(self, path: Path) -> Optional[bytes]:
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StateError(f"{path} cannot be read: {exc}") from None
+
+    def load_baseline(self) -> dict[str, FileState]:
+        data = self._read(self.versions_local)
+        return {} if data is None else state.parse_versions(data, str(self.versions_local))
+
+    def save_baseline(self, states: Mapping[str, FileState]) -> None:
+        state.write_atomic(self.versions_local, state.render_versions(states, local=True))
+
+    def load_remote_cache(self) -> tuple[Optional[bytes], Optional[str]]:
+        data = self._read(self.versions_remote)
+        etag = self._read(self.remote_etag)
+        if data is None or etag is None:
+            return None, None
+        return data, etag.decode("utf-8").strip() or None
+
+    def save_remote_cache(self, data: bytes, etag: Optional[str]) -> None:
+        state.write_atomic(self.versions_remote, data)
+        state.write_atomic(self.remote_etag, (etag or "").encode("utf-8"))
+
+    def save_deleted_remote(self, data: bytes) -> None:
+        state.write_atomic(self.deleted_remote, data)
+
+    def append_deleted_local(self, rows: list[dict]) -> None:
+        if not rows:
+            return
+        old = self._read(self.deleted_local)
+        existing = state.parse_log(old, str(self.deleted_local)) if old else []
+        state.write_atomic(self.deleted_local, state.render_log(existing + rows))
+
+    def ignore_patterns(self) -> list[str]:
+        data = self._read(self.ignore_remote)
+        if not data:
+            return []
+        lines = data.decode("utf-8", errors="replace").splitlines()
+        return [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+
+    def open_journal(self) -> "Journal":
+        return Journal(self.journal)
+
+
+class Journal:
+    """Uploads that completed but are not yet in a committed state, appended one line at a
+    time, so that the successor of a killed run can adopt them (after checking the object)
+    instead of sending the bytes again. Only ever a hint: a torn line is ignored."""
+
+    HEADER = "File,Edited By,Time Edited,Checksum,Size,ETag\n"
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fh = None
+        self._lock = threading.Lock()
+
+    def load(self) -> dict[str, FileState]:
+        try:
+            with open(self.path, newline="", encoding="utf-8") as fh:
+                rows = list(csv.reader(fh))
+        except (FileNotFoundError, UnicodeDecodeError):
+            return {}
+        out = {}
+        for row in rows[1:]:
+            if len(row) == 6 and len(row[3]) == 64 and row[4].isdigit():
+                out[row[0]] = FileState(row[3], int(row[4]), row[1], row[2], -1, row[5])
+        return out
+
+    def add(self, path: str, st: FileState) -> None:
+        with self._lock:
+            if self._fh is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fh = open(self.path, "a", newline="", encoding="utf-8")
+                if self._fh.tell() == 0:
+                    self._fh.write(self.HEADER)
+            csv.writer(self._fh).writerow(
+                [path, st.edited_by, st.time_edited, st.checksum, st.size, st.etag])
+            self._fh.flush()  # reaches the OS: survives a killed process
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+
+    def clear(self) -> None:
+        self.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,369 @@
+"""One sync: detect -> plan -> confirm -> execute -> commit.
+
+Detection reads the remote state (one small conditional GET) while it scans the data
+folder. The plan is shown; the user (or ``--yes``) confirms; the executor carries it out;
+the remote state is committed with compare-and-swap, then the local baseline, which lists
+only what really completed.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Optional
+
+from . import model as m
+from . import remote_state, report
+from .commit import changes_remote, new_baseline
+from .errors import (EXIT_FAILURE, EXIT_OK, EXIT_UNCONFIRMED, MaxDeleteExceeded,
+                     S3SyncMirrorError, UsageError)
+from .execute import Context, Executor, Interrupted
+from .model import Outcome, Plan
+from .plan import deletion_share, make_plan, resolve
+from .platforms import connect
+from .progress import make as make_progress
+from .scan import case_insensitive, ignore_matcher, scan
+from .state import log_row
+from .statedir import StateDir
+
+DEFAULT_JOBS = 16
+CONFLICT_CHOICES = ("ask", "skip", "local", "remote", "both")
+
+
+@dataclass
+class Options:
+    yes: bool = False
+    dry_run: bool = False
+    conflict: Optional[str] = None  # None: "ask" with a terminal, "skip" without
+    max_delete: float = 50.0
+    force: bool = False
+    jobs: Optional[int] = None
+    json: bool = False
+    quiet: bool = False
+    verbose: int = 0
+    paths: tuple = ()  # limit the run to these data-relative files or folders
+    status: bool = False
+    interactive: Optional[bool] = None  # None: decided by whether stdin is a terminal
+    prompt_io: Optional[tuple] = None  # (input, output) for prompt_toolkit (tests)
+
+    def validate(self) -> None:
+        if self.conflict is not None and self.conflict not in CONFLICT_CHOICES:
+            raise UsageError(f"--conflict must be one of {', '.join(CONFLICT_CHOICES)}, "
+                             f"not {self.conflict!r}")
+        if not 0 <= float(self.max_delete) <= 100:
+            raise UsageError(f"--max-delete is a percentage from 0 to 100, not {self.max_delete}")
+        if self.jobs is not None and not 1 <= int(self.jobs) <= 256:
+            raise UsageError(f"--jobs must be between 1 and 256, not {self.jobs}")
+
+
+@dataclass
+class SyncResult:
+    """What a run planned and what became of each action."""
+
+    plan: Plan
+    outcomes: list = field(default_factory=list)
+    exit_code: int = EXIT_OK
+    warnings: list = field(default_factory=list)
+    remote: str = ""
+    elapsed: float = 0.0
+    mode: str = "sync"  # sync | status | dry-run
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == EXIT_OK
+
+    def rows(self) -> list[dict]:
+        by_path = {o.action.path: o for o in self.outcomes}
+        rows = []
+        for a in self.plan.actions:
+            o = by_path.get(a.path)
+            if o is not None:
+                rows.append(o.as_json())
+            else:
+                status = m.PLANNED if self.mode != "sync" else m.SKIPPED
+                rows.append({"path": a.path, "action": a.kind, "reason": a.reason,
+                             "status": status})
+        for a in self.plan.problems:
+            rows.append({"path": a.path, "action": m.CONFLICT, "reason": a.reason,
+                         "status": m.SKIPPED})
+        return rows
+
+    def summary(self) -> dict:
+        rows = self.rows()
+        out = {"mode": self.mode, "remote": self.remote, "exit_code": self.exit_code,
+               "planned": self.plan.counts()}
+        for s in (m.DONE, m.SKIPPED, m.FAILED, m.PLANNED):
+            out[s] = sum(1 for r in rows if r["status"] == s)
+        out["bytes"] = sum(report.action_size(o.action) for o in self.outcomes
+                           if o.status == m.DONE and o.action.kind in
+                           (m.UPLOAD, m.DOWNLOAD, m.KEEP_BOTH))
+        out["seconds"] = round(self.elapsed, 3)
+        out["warnings"] = list(self.warnings)
+        return out
+
+    def to_dict(self) -> dict:
+        return {"actions": self.rows(), "summary": self.summary()}
+
+
+class Reporter:
+    """Prints for people; silent under ``--json`` and ``-q`` (errors still reach stderr)."""
+
+    def __init__(self, opts: Options):
+        self.opts = opts
+        self.on = not opts.json and not opts.quiet
+        self.color = report.use_color(sys.stdout)
+
+    def say(self, text: str = "") -> None:
+        if self.on:
+            report.write(text)
+
+    def warn(self, text: str) -> None:
+        if not self.opts.json:
+            report.write(f"warning: {text}", sys.stderr)
+
+    def progress(self, desc: str):
+        enabled = self.on and sys.stderr.isatty()
+        return make_progress(desc, enabled)
+
+
+def _blocked(settings, scanned, base, remote_files, data_dir) -> dict:
+    """Paths that must be left alone this run, with the reason."""
+    blocked = {}
+    for u in scanned.unreadable:
+        prefix = u + "/" if u else ""
+        for p in (*base, *remote_files, *scanned.files):
+            if p == u or (prefix and p.startswith(prefix)) or u == "":
+                blocked[p] = "cannot be read locally (permission?); left alone this run"
+    if case_insensitive(data_dir):
+        groups: dict = {}
+        for p in {*scanned.files, *remote_files}:
+            groups.setdefault(p.casefold(), set()).add(p)
+        for names in groups.values():
+            if len(names) > 1:
+                listed = ", ".join(sorted(names))
+                for p in names:
+                    blocked[p] = (f"names differ only by case ({listed}); this disk cannot "
+                                  f"hold both: rename one")
+    return blocked
+
+
+def _confirm(plan: Plan, opts: Options, interactive: bool, user: str, stamp: str,
+             taken: set) -> tuple[list, int]:
+    """(approved actions with conflicts resolved, number left unconfirmed)."""
+    conflicts = plan.of_kind(m.CONFLICT)
+    others = [a for a in plan.actions if a.kind != m.CONFLICT]
+    ask = interactive and not opts.yes and not opts.dry_run
+    if opts.yes or opts.dry_run:
+        approved = list(others)
+    elif ask:
+        from . import prompts
+
+        kw = {}
+        if opts.prompt_io:
+            kw = {"input": opts.prompt_io[0], "output": opts.prompt_io[1]}
+        approved, _ = prompts.choose_groups(others, **kw)
+    else:
+        return [], len(plan.actions)
+    policy = opts.conflict or ("ask" if ask else "skip")
+    if policy == "ask" and ask and conflicts:
+        from . import prompts
+
+        resolutions = prompts.choose_conflicts(conflicts, **kw)
+    elif policy in ("local", "remote", "both"):
+        resolutions = {a.path: policy for a in conflicts}
+    else:
+        resolutions = {}
+    for a in conflicts:
+        r = resolve(a, resolutions.get(a.path, m.SKIP), user=user, stamp=stamp, taken=taken)
+        if r is not None:
+            approved.append(r)
+            if r.conflict_path:
+                taken.add(r.conflict_path)
+    return approved, len(plan.actions) - len(approved)
+
+
+def _guard_deletes(plan: Plan, local_n: int, remote_n: int, opts: Options) -> None:
+    if opts.force:
+        return
+    pl, pr = deletion_share(plan.actions, local_n, remote_n)
+    for side, pct, n, total in (("local", pl, len(plan.of_kind(m.DELETE_LOCAL)), local_n),
+                                ("remote", pr, len(plan.of_kind(m.DELETE_REMOTE)), remote_n)):
+        if pct > opts.max_delete:
+            raise MaxDeleteExceeded(
+                f"this sync would delete {n} of the {total} {side} files ({pct:.0f}%), more "
+                f"than --max-delete {opts.max_delete:g}%. Nothing was changed. If that is "
+                f"what you want, run again with --force (deleted files are kept in "
+                f"{'.S3/trash/' if side == 'local' else 'the remote .S3/deleted/'}).")
+
+
+def run_sync(settings, opts: Options) -> SyncResult:
+    """Plan, confirm, carry out and record one sync described by ``settings``."""
+    opts.validate()
+    t0 = time.monotonic()
+    out = Reporter(opts)
+    mode = "status" if opts.status else ("dry-run" if opts.dry_run else "sync")
+    writes = mode == "sync"
+    interactive = opts.interactive if opts.interactive is not None else sys.stdin.isatty()
+    jobs = int(opts.jobs or DEFAULT_JOBS)
+    data_dir = settings.data_dir
+    if writes:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    statedir = StateDir(data_dir)
+    if writes:
+        statedir.ensure()
+        statedir.clean_tmp()
+    base = statedir.load_baseline()
+    patterns = statedir.ignore_patterns()
+    ignored = ignore_matcher(patterns)
+    notes: list = []
+    remote = connect(settings, jobs=jobs)
+    with remote:
+        with ThreadPoolExecutor(max_workers=1) as bg:
+            fut = bg.submit(remote_state.fetch, remote, statedir, save_cache=writes,
+                            ignored=ignored, jobs=jobs, tmp_dir=statedir.tmp, notes=notes)
+            if data_dir.is_dir():
+                scanned = scan(data_dir, base, patterns, jobs=min(jobs, 8),
+                               progress_factory=_hash_progress(out))
+            else:
+                from .scan import ScanResult
+                scanned = ScanResult(files={})
+            rs = fut.result()
+        warnings = notes + scanned.warnings
+        for w in warnings:
+            out.warn(w)
+        blocked = _blocked(settings, scanned, base, rs.files, data_dir) if data_dir.is_dir() \
+            else {}
+        plan = make_plan(base, scanned.files, rs.files, scope=opts.paths, blocked=blocked)
+        result = SyncResult(plan=plan, warnings=warnings, remote=remote.describe(), mode=mode)
+        out.say(f"{settings.data_dir.name}/ <-> {remote.describe()}")
+        for line in report.plan_lines(plan, verbose=opts.verbose > 0, color=out.color):
+            out.say(line)
+        out.say(f"Plan: {report.counts_text(plan.counts())}.")
+        if mode == "status":
+            result.elapsed = time.monotonic() - t0
+            return result
+        _guard_deletes(plan, len(scanned.files), len(rs.files), opts)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        taken = {*scanned.files, *rs.files, *base}
+        approved, unconfirmed = _confirm(plan, opts, interactive, settings.user, stamp, taken)
+        if mode == "dry-run":
+            for a in approved:
+                out.say(f"  would {a.kind.replace('_', ' ')}: {a.path}"
+                        + (f" (as {a.conflict_path})" if a.conflict_path else ""))
+            left = unconfirmed + len(plan.problems)
+            result.exit_code = EXIT_UNCONFIRMED if left or (not opts.yes and not plan.empty) \
+                else EXIT_OK
+            result.elapsed = time.monotonic() - t0
+            return result
+        if not interactive and not opts.yes:
+            if not plan.empty:
+                out.say("No terminal to confirm on: nothing was done. Run in a terminal, or "
+                        "pass --yes to apply every non-conflicting action.")
+                result.exit_code = EXIT_UNCONFIRMED
+            result.elapsed = time.monotonic() - t0
+            return result
+        _execute_and_commit(settings, opts, out, remote, statedir, base, scanned, rs, plan,
+                            approved, result, stamp, jobs)
+    failed = sum(1 for o in result.outcomes if o.status == m.FAILED)
+    left = len(plan.actions) - sum(1 for o in result.outcomes if o.status == m.DONE) - failed
+    if failed:
+        result.exit_code = EXIT_FAILURE
+    elif left or plan.problems:
+        result.exit_code = EXIT_UNCONFIRMED
+    result.elapsed = time.monotonic() - t0
+    _say_summary(out, result, failed, left)
+    if result.interrupted:
+        raise KeyboardInterrupt()
+    return result
+
+
+def _hash_progress(out: Reporter):
+    def factory(desc, total):
+        if total < (64 << 20):
+            return None
+        p = out.progress(desc)
+        p.set_size(total)
+        return p
+    return factory
+
+
+def _execute_and_commit(settings, opts, out, remote, statedir, base, scanned, rs, plan,
+                        approved, result, stamp, jobs) -> None:
+    journal = statedir.open_journal()
+    ctx = Context(remote=remote, data_dir=settings.data_dir, statedir=statedir,
+                  user=settings.user, stamp=stamp, run_id=secrets.token_hex(3),
+                  journal=journal, prior_uploads=journal.load(), disk=scanned.disk,
+                  jobs=jobs, progress=out.progress("sync"))
+    try:
+        outcomes = Executor(ctx).run(approved)
+    except Interrupted as exc:
+        outcomes, result.interrupted = exc.outcomes, True
+    remote_ok, rejected = True, set()
+    if changes_remote(outcomes) or (rs.rebuilt and (plan.records or outcomes)):
+        try:
+            _, rejected, others = remote_state.commit(remote, statedir, rs, outcomes)
+            if others:
+                out.say(f"The remote changed during this sync ({len(others)} file(s) by "
+                        f"others): run again to bring those changes here.")
+        except S3SyncMirrorError as exc:
+            remote_ok = False
+            out.warn(f"could not record the new remote state: {exc}. The files already "
+                     f"sent are kept; the next run finishes the job.")
+            result.warnings.append(str(exc))
+    if remote_ok:
+        rows = [log_row(o.action.path, o.action.remote, settings.user,
+                        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), o.archived_as)
+                for o in outcomes if o.status == m.DONE and o.action.kind == m.DELETE_REMOTE
+                and o.action.path not in rejected]
+        try:
+            remote_state.append_deleted(remote, statedir, rows)
+        except S3SyncMirrorError as exc:
+            out.warn(f"could not update the remote deleted_remote.csv: {exc}")
+    fixed = []
+    for o in outcomes:
+        if o.action.path in rejected:
+            o = Outcome(o.action, m.FAILED, error=f"{o.action.path}: another member changed "
+                        f"it on the remote during this sync; run again")
+        elif not remote_ok and changes_remote([o]):
+            o = Outcome(o.action, m.FAILED, error=f"{o.action.path}: sent, but the remote "
+                        f"state could not be recorded; run again")
+        fixed.append(o)
+    result.outcomes = fixed
+    new_base = new_baseline(base, scanned.files, plan.records, outcomes, rejected,
+                            time.time_ns(), remote_committed=remote_ok)
+    if new_base != base:
+        statedir.save_baseline(new_base)
+    if remote_ok:
+        journal.clear()
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    statedir.append_deleted_local([
+        log_row(o.action.path, o.action.local, settings.user, when, o.archived_as)
+        for o in fixed if o.status == m.DONE and o.action.kind == m.DELETE_LOCAL])
+
+
+def _say_summary(out: Reporter, result: SyncResult, failed: int, left: int) -> None:
+    done = [o for o in result.outcomes if o.status == m.DONE]
+    if not result.outcomes and not left and not result.plan.problems:
+        out.say("Everything is in sync.")
+        return
+    verbs = {}
+    for o in done:
+        k = o.action.shown_kind
+        verbs[k] = verbs.get(k, 0) + 1
+    moved = sum(report.action_size(o.action) for o in done
+                if o.action.kind in (m.UPLOAD, m.DOWNLOAD, m.KEEP_BOTH))
+    out.say(f"Done: {report.counts_text(verbs, done=True)}; {report.human(moved)} in "
+            f"{result.elapsed:.1f} s.")
+    for o in result.outcomes:
+        if o.status == m.FAILED:
+            report.write(f"failed: {o.error}", sys.stderr)
+    if left:
+        out.say(f"{left} action(s) left unconfirmed or unresolved: run again to decide them.")
+    if result.plan.problems:
+        out.say(f"{len(result.plan.problems)} file(s) left alone (see the reasons above).")
+    if failed:
+        out.say(f"{failed} file(s) failed; the rest is recorded. Run again to retry them.")
