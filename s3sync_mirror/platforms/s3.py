@@ -218,6 +218,7 @@ class S3Connection(DataPlatformConnection):
         digest = hashlib.sha256(data).hexdigest()
         with self._errors(key, not_found_is_precondition=if_match is not None):
             r = self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data,
+                                       ChecksumAlgorithm="SHA256",
                                        ChecksumSHA256=hex_to_b64(digest),
                                        Metadata={"sha256": digest},
                                        **self._conditions(if_match, if_none_match))
@@ -236,6 +237,7 @@ class S3Connection(DataPlatformConnection):
             raise ChecksumMismatch(f"{key}: the file changed while it was being uploaded")
         with self._errors(key, not_found_is_precondition=if_match is not None):
             r = self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data,
+                                       ChecksumAlgorithm="SHA256",
                                        ChecksumSHA256=hex_to_b64(digest),
                                        Metadata={"sha256": digest},
                                        **self._conditions(if_match, if_none_match))
@@ -262,7 +264,8 @@ class S3Connection(DataPlatformConnection):
                 with self._errors(f"{key} (part {number})"):
                     r = self.client.upload_part(Bucket=self.bucket, Key=full,
                                                 UploadId=upload_id, PartNumber=number,
-                                                Body=buf, ChecksumSHA256=b64)
+                                                Body=buf, ChecksumAlgorithm="SHA256",
+                                                ChecksumSHA256=b64)
                 if advance is not None:
                     advance(len(buf))
                 return {"PartNumber": number, "ETag": r["ETag"], "ChecksumSHA256": b64}

@@ -1,0 +1,292 @@
+"""Shared fixtures: a real S3 server over HTTP (moto's ThreadedMotoServer on 127.0.0.1,
+started here), and teams of clones (alice, bob, ...) of one repo against one remote, on
+both backends, driven through the real command line."""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing-key-id",
+    "AWS_SECRET_ACCESS_KEY": "testing-secret-key",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def _make_moto_atomic():
+    """moto checks If-Match/If-None-Match and then writes, with no lock between: two
+    concurrent conditional PUTs can both pass. Real S3 makes the check and the write one
+    atomic step, so the tests give moto's object writes the same guarantee."""
+    from moto.s3.responses import S3Response
+
+    lock = threading.RLock()
+    _teach_moto_copy_source_if_match(S3Response)
+    for name in ("put_object", "copy_object", "delete_object"):
+        original = getattr(S3Response, name, None)
+        if original is None or getattr(original, "_atomic", False):
+            continue
+
+        def atomic(self, *a, __orig=original, **kw):
+            with lock:
+                return __orig(self, *a, **kw)
+
+        atomic._atomic = True
+        setattr(S3Response, name, atomic)
+    original_post = S3Response._key_response_post
+
+    def atomic_post(self, *a, **kw):
+        with lock:
+            return original_post(self, *a, **kw)
+
+    if not getattr(original_post, "_atomic", False):
+        atomic_post._atomic = True
+        S3Response._key_response_post = atomic_post
+
+
+def _teach_moto_copy_source_if_match(S3Response):
+    """AWS honours ``x-amz-copy-source-if-match`` on CopyObject (412 when the source's ETag
+    differs); moto ignores it. Give moto that documented behaviour so the tests can check
+    that the tool asks for it."""
+    from urllib.parse import unquote, urlparse
+
+    from moto.s3.exceptions import PreconditionFailed
+
+    original = S3Response.copy_object
+    if getattr(original, "_if_match", False):
+        return
+
+    def copy_object(self, *a, **kw):
+        wanted = self.headers.get("x-amz-copy-source-if-match")
+        if wanted:
+            source = self.headers.get("x-amz-copy-source")
+            if isinstance(source, bytes):
+                source = source.decode("utf-8")
+            bkt, key = unquote(urlparse(source).path).lstrip("/").split("/", 1)
+            obj = self.backend.get_object(bkt, key)
+            if obj is not None and obj.etag.strip('"') != wanted.strip('"'):
+                raise PreconditionFailed("x-amz-copy-source-If-Match")
+        return original(self, *a, **kw)
+
+    copy_object._if_match = True
+    S3Response.copy_object = copy_object
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    _make_moto_atomic()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(moto_server, monkeypatch):
+    for k, v in AWS_ENV.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(k, raising=False)
+    return moto_server
+
+
+@pytest.fixture
+def bucket(aws_env):
+    import boto3
+
+    name = f"team-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=aws_env).create_bucket(Bucket=name)
+    return name
+
+
+def parse_csv(data: bytes) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
+
+
+class Member:
+    """One clone of the team's repo: ``repo/`` with ``s3sync_mirror.yml`` and ``Data/``."""
+
+    def __init__(self, name: str, repo: Path, env: dict):
+        self.name = name
+        self.repo = repo
+        self.data = repo / "Data"
+        self.env = env
+
+    def run(self, *args, check_rc=None, timeout=180, cwd=None, env=None):
+        """Run the real CLI in a subprocess (no terminal on stdin)."""
+        full_env = {**os.environ, **self.env, **(env or {})}
+        full_env.setdefault("PYTHONPATH", str(ROOT))
+        proc = subprocess.run([sys.executable, "-m", "s3sync_mirror", *args],
+                              cwd=cwd or self.repo, env=full_env, capture_output=True,
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        if check_rc is not None:
+            assert proc.returncode == check_rc, \
+                f"{self.name} {args}: rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        return proc
+
+    def sync(self, *args, rc=0):
+        return self.run("--yes", *args, check_rc=rc)
+
+    def write(self, rel: str, content) -> Path:
+        p = self.data.joinpath(*rel.split("/"))
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            content = content.encode("utf-8")
+        p.write_bytes(content)
+        return p
+
+    def read(self, rel: str) -> bytes:
+        return self.data.joinpath(*rel.split("/")).read_bytes()
+
+    def exists(self, rel: str) -> bool:
+        return self.data.joinpath(*rel.split("/")).exists()
+
+    def delete(self, rel: str) -> None:
+        self.data.joinpath(*rel.split("/")).unlink()
+
+    def files(self) -> dict:
+        """{relative path: bytes} of the data files (not .S3/)."""
+        out = {}
+        if not self.data.exists():
+            return out
+        for p in sorted(self.data.rglob("*")):
+            rel = p.relative_to(self.data).as_posix()
+            if rel == ".S3" or rel.startswith(".S3/") or not p.is_file():
+                continue
+            out[rel] = p.read_bytes()
+        return out
+
+    def trash(self) -> dict:
+        out = {}
+        root = self.data / ".S3" / "trash"
+        for p in sorted(root.rglob("*")) if root.exists() else ():
+            if p.is_file():
+                out[p.relative_to(root).as_posix()] = p.read_bytes()
+        return out
+
+    def baseline(self) -> dict:
+        p = self.data / ".S3" / "versions_local.csv"
+        return {r["File"]: r for r in parse_csv(p.read_bytes())} if p.exists() else {}
+
+
+class Team:
+    """Members sharing one remote, and a view of that remote from the outside."""
+
+    def __init__(self, kind: str, tmp: Path, bucket: str | None = None,
+                 endpoint: str | None = None, names=("alice", "bob")):
+        self.kind = kind
+        self.tmp = tmp
+        self.bucket = bucket
+        self.endpoint = endpoint
+        self.prefix = "repo/Data"
+        self.remote_root = tmp / "remote"
+        self.members = {n: self.add(n) for n in names}
+
+    def __getattr__(self, name):
+        members = self.__dict__.get("members", {})
+        if name in members:
+            return members[name]
+        raise AttributeError(name)
+
+    def config_text(self, user: str) -> str:
+        if self.kind == "s3":
+            storage = f"  provider: s3\n  tenant: {self.bucket}\n  endpoint_url: {self.endpoint}\n"
+        else:
+            storage = f"  provider: local\n  tenant: {self.remote_root}\n"
+        return f"storage:\n{storage}  namespace: MIRROR\ndata_dir: Data\nuser: {user}\n"
+
+    def add(self, name: str) -> Member:
+        repo = self.tmp / name / "repo"
+        repo.mkdir(parents=True)
+        (repo / "s3sync_mirror.yml").write_text(self.config_text(name))
+        env = dict(AWS_ENV)
+        if self.endpoint:
+            env["AWS_ENDPOINT_URL"] = self.endpoint
+        return Member(name, repo, env)
+
+    # -- the remote seen from outside ----------------------------------------------------
+    def _s3(self):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, **{
+            "aws_access_key_id": AWS_ENV["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+            "region_name": "us-east-1"})
+
+    def remote_objects(self) -> dict:
+        """{key relative to the prefix: bytes}, .S3/ included."""
+        out = {}
+        if self.kind == "s3":
+            s3 = self._s3()
+            pages = s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix + "/")
+            for page in pages:
+                for obj in page.get("Contents", ()):
+                    body = s3.get_object(Bucket=self.bucket, Key=obj["Key"])["Body"].read()
+                    out[obj["Key"][len(self.prefix) + 1:]] = body
+        else:
+            root = self.remote_root / self.prefix
+            for p in sorted(root.rglob("*")) if root.exists() else ():
+                if p.is_file():
+                    out[p.relative_to(root).as_posix()] = p.read_bytes()
+        return out
+
+    def remote_files(self) -> dict:
+        return {k: v for k, v in self.remote_objects().items() if not k.startswith(".S3/")}
+
+    def archive(self) -> dict:
+        return {k[len(".S3/deleted/"):]: v for k, v in self.remote_objects().items()
+                if k.startswith(".S3/deleted/")}
+
+    def remote_state(self) -> dict:
+        data = self.remote_objects().get(".S3/versions_remote.csv")
+        return {r["File"]: r for r in parse_csv(data)} if data else {}
+
+    def put_remote(self, key: str, data: bytes) -> None:
+        """Write straight into the remote, as a hostile or careless third party would."""
+        if self.kind == "s3":
+            self._s3().put_object(Bucket=self.bucket, Key=f"{self.prefix}/{key}", Body=data)
+        else:
+            p = self.remote_root / self.prefix / key
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
+
+
+@pytest.fixture(params=["local", "s3"])
+def remote_kind(request):
+    return request.param
+
+
+@pytest.fixture
+def make_team(request, tmp_path, remote_kind):
+    def make(names=("alice", "bob")):
+        if remote_kind == "s3":
+            bucket = request.getfixturevalue("bucket")
+            endpoint = request.getfixturevalue("moto_server")
+            return Team("s3", tmp_path, bucket, endpoint, names)
+        return Team("local", tmp_path, names=names)
+    return make
+
+
+@pytest.fixture
+def team(make_team):
+    return make_team()
+
+
+@pytest.fixture
+def local_team(tmp_path):
+    return Team("local", tmp_path)

@@ -1,0 +1,93 @@
+"""State CSVs (SPEC §5): exact columns, strict validation, atomic writes."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from s3sync_mirror import state
+from s3sync_mirror.errors import StateError, UnsafePathError
+from s3sync_mirror.model import FileState
+
+H = "a" * 64
+HEADER = "File,Edited By,Time Edited,Checksum,Size"
+
+
+def csv(*rows, header=HEADER) -> bytes:
+    return ("\n".join([header, *rows]) + "\n").encode()
+
+
+def test_roundtrip_keeps_every_field_and_the_column_order():
+    states = {"raw/2024/a.csv": FileState(H, 12, "alice", "2026-11-21T14:03:05Z", 123, "etag1"),
+              "b c/ünï.txt": FileState("b" * 64, 0, "bob", "", -1, "")}
+    data = state.render_versions(states, local=True)
+    assert data.decode().splitlines()[0] == HEADER + ",Mtime Ns,ETag"
+    assert state.parse_versions(data, "x") == states
+    remote = state.render_versions(states, local=False)
+    assert remote.decode().splitlines()[0] == HEADER + ",ETag"
+    parsed = state.parse_versions(remote, "x")
+    assert parsed["raw/2024/a.csv"] == states["raw/2024/a.csv"]._replace(mtime_ns=-1)
+
+
+def test_the_original_four_columns_plus_size_suffice():
+    parsed = state.parse_versions(csv(f"a.csv,alice,2026-11-21T14:03:05Z,{H},3"), "x")
+    assert parsed == {"a.csv": FileState(H, 3, "alice", "2026-11-21T14:03:05Z")}
+
+
+def test_paths_are_nfc_normalised():
+    nfd = "cafe\u0301.csv"
+    parsed = state.parse_versions(csv(f"{nfd},a,,{H},1"), "x")
+    assert list(parsed) == ["caf\u00e9.csv"]
+
+
+@pytest.mark.parametrize("data,fragment", [
+    (b"", "empty"),
+    (csv(f"a.csv,alice,,{H}", header="File,Edited By,Time Edited,Checksum"), "Size"),
+    (csv(f"a.csv,{H},alice,,3", header="File,Checksum,Edited By,Time Edited,Size"),
+     "out of order"),
+    (csv(f"a.csv,a,,{H.upper()},3"), "Checksum"),
+    (csv("a.csv,a,,abc,3"), "Checksum"),
+    (csv(f"a.csv,a,,{H},-3"), "Size"),
+    (csv(f"a.csv,a,,{H},3.5"), "Size"),
+    (csv(f"a.csv,a,yesterday,{H},3"), "Time Edited"),
+    (csv(f"a.csv,a,,{H},3", f"a.csv,b,,{H},3"), "listed twice"),
+    (csv(f'a.csv,a,,{H},3,extra,"unterminated'), "readable"),
+    (b"\xff\xfe\x00garbage", "readable"),
+])
+def test_corrupt_csvs_are_named_not_guessed(data, fragment):
+    with pytest.raises(StateError) as exc:
+        state.parse_versions(data, "remote versions_remote.csv")
+    assert "remote versions_remote.csv" in str(exc.value)
+    assert fragment.lower() in str(exc.value).lower()
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../escape.csv", "a/../../b", "a\\b.csv",
+                                  ".S3/versions_local.csv", ".s3/x", "C:/x.csv", "a//b",
+                                  "a/", "./a"])
+def test_unsafe_paths_in_a_csv_are_refused(path):
+    with pytest.raises(UnsafePathError) as exc:
+        state.parse_versions(csv(f"{path},a,,{H},1"), "x.csv")
+    assert "refused path" in str(exc.value)
+
+
+def test_nul_in_a_path_is_refused():
+    with pytest.raises(StateError):
+        state.parse_versions(csv(f"a\x00b,a,,{H},1"), "x.csv")
+
+
+def test_logs_allow_a_path_many_times():
+    rows = [state.log_row("a.csv", FileState(H, 1), "bob", "2026-11-21T14:03:05Z", "where")] * 2
+    data = state.render_log(rows)
+    assert data.decode().splitlines()[0] == HEADER + ",Where"
+    assert len(state.parse_log(data, "x")) == 2
+
+
+def test_write_atomic_replaces_whole_and_follows_the_umask(tmp_path):
+    target = tmp_path / "sub" / "f.csv"
+    state.write_atomic(target, b"one")
+    state.write_atomic(target, b"two")
+    assert target.read_bytes() == b"two"
+    assert [p.name for p in target.parent.iterdir()] == ["f.csv"], "no temp file left"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
