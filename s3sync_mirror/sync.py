@@ -95,7 +95,7 @@ class SyncResult:
     def summary(self) -> dict:
         rows = self.rows()
         out = {"mode": self.mode, "remote": self.remote, "exit_code": self.exit_code,
-               "planned": self.plan.counts()}
+               "plan": self.plan.counts()}
         for s in (m.DONE, m.SKIPPED, m.FAILED, m.PLANNED):
             out[s] = sum(1 for r in rows if r["status"] == s)
         out["bytes"] = sum(report.action_size(o.action) for o in self.outcomes
@@ -128,6 +128,12 @@ class Reporter:
     def progress(self, desc: str):
         enabled = self.on and sys.stderr.isatty()
         return make_progress(desc, enabled)
+
+
+def _visible(states: dict, ignored) -> dict:
+    if ignored is None:
+        return states
+    return {p: st for p, st in states.items() if not ignored(p)}
 
 
 def _blocked(settings, scanned, base, remote_files, data_dir) -> dict:
@@ -235,9 +241,13 @@ def run_sync(settings, opts: Options) -> SyncResult:
         warnings = notes + scanned.warnings
         for w in warnings:
             out.warn(w)
-        blocked = _blocked(settings, scanned, base, rs.files, data_dir) if data_dir.is_dir() \
-            else {}
-        plan = make_plan(base, scanned.files, rs.files, scope=opts.paths, blocked=blocked)
+        # Ignored paths leave all three sides: a file ignored here is not a deletion.
+        seen_base = _visible(base, ignored)
+        seen_remote = _visible(rs.files, ignored)
+        blocked = _blocked(settings, scanned, seen_base, seen_remote, data_dir) \
+            if data_dir.is_dir() else {}
+        plan = make_plan(seen_base, scanned.files, seen_remote, scope=opts.paths,
+                         blocked=blocked)
         result = SyncResult(plan=plan, warnings=warnings, remote=remote.describe(), mode=mode)
         out.say(f"{settings.data_dir.name}/ <-> {remote.describe()}")
         for line in report.plan_lines(plan, verbose=opts.verbose > 0, color=out.color):
