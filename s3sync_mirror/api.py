@@ -31,7 +31,7 @@ def resolve_scope(settings: Settings, items, cwd: Path | str = ".") -> tuple:
         if ":" in item and not Path(item).exists() and not os.path.isabs(item):
             from .mirror import scope_for_object
 
-            out.append(scope_for_object(settings, item))
+            out.extend(scope_for_object(settings, item))
             continue
         p = Path(cwd, item).resolve() if not os.path.isabs(item) else Path(item).resolve()
         if p == data:

@@ -7,6 +7,7 @@ NUL, nothing inside ``.S3/``.
 from __future__ import annotations
 
 import re
+from fnmatch import fnmatchcase
 import unicodedata
 
 from .errors import UnsafePathError
@@ -70,12 +71,19 @@ def check(path: str, where: str = "") -> str:
 
 
 def in_scope(path: str, scope) -> bool:
-    """True when ``path`` is one of the ``scope`` paths or lies under one of them."""
+    """True when ``path`` is one of the ``scope`` paths or lies under one of them. A scope
+    component may hold shell wildcards (``etl/jobs/*/lift``: every run's folder)."""
     if not scope:
         return True
     for s in scope:
         if s == "" or path == s or path.startswith(s + "/"):
             return True
+        if "*" in s or "?" in s:
+            want = s.split("/")
+            have = path.split("/")
+            if len(have) >= len(want) and all(
+                    fnmatchcase(h, w) for h, w in zip(have, want)):
+                return True
     return False
 
 

@@ -367,7 +367,7 @@ def _say_summary(out: Reporter, result: SyncResult, failed: int, left: int) -> N
     moved = sum(report.action_size(o.action) for o in done
                 if o.action.kind in (m.UPLOAD, m.DOWNLOAD, m.KEEP_BOTH))
     out.say(f"Done: {report.counts_text(verbs, done=True)}; {report.human(moved)} in "
-            f"{result.elapsed:.1f} s.")
+            f"{result.elapsed:.2f} s.")
     for o in result.outcomes:
         if o.status == m.FAILED:
             report.write(f"failed: {o.error}", sys.stderr)

@@ -1,0 +1,1 @@
+"""The sample repo's pipeline code: its artifacts live where FSMirror says."""
