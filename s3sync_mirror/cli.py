@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import EXIT_OK, EXIT_UNCONFIRMED, EXIT_USAGE, S3SyncMirrorError, UsageError
+from .errors import EXIT_OK, EXIT_UNCONFIRMED, S3SyncMirrorError
 
 COMMANDS = ("sync", "status", "reset", "init", "mirror")
 

@@ -135,7 +135,7 @@ class Executor:
         tmp = self._tmp()
         try:
             digest = self.ctx.remote.download(a.path, tmp, advance=self._advance,
-                                              size_hint=rem.size)
+                                              size_hint=rem.size, if_match=rem.etag or None)
             if digest != rem.checksum:
                 raise ChecksumMismatch(
                     f"{a.path}: the remote content does not match its recorded SHA-256 "
@@ -276,6 +276,8 @@ class Executor:
             return op(a)
         except Cancelled:
             return Outcome(a, m.SKIPPED, error="interrupted")
+        except (PreconditionFailed, ChangedDuringSync) as exc:
+            return Outcome(a, m.FAILED, error=str(exc), retryable=True)
         except S3SyncMirrorError as exc:
             return Outcome(a, m.FAILED, error=str(exc))
         except OSError as exc:

@@ -105,6 +105,7 @@ class Outcome:
     remote_state: Optional[FileState] = None
     extra: tuple = field(default=())  # ((path, local_state, remote_state), ...)
     archived_as: str = ""
+    retryable: bool = False  # failed only because a side changed during the run: re-plan
 
     def as_json(self) -> dict:
         a = self.action

@@ -25,14 +25,16 @@ def reset_state(settings, confirm: Callable[[str], bool]) -> bool:
     if not confirm(describe(settings)):
         return False
     statedir = StateDir(settings.data_dir)
-    with connect(settings, jobs=2) as remote:
+    if not settings.data_dir.is_dir():
+        settings.data_dir.mkdir(parents=True)
+    with statedir.run_lock(), connect(settings, jobs=2) as remote:
         for key in (VERSIONS_KEY, DELETED_KEY):
             try:
                 remote.delete(key)
             except RemoteNotFound:
                 pass
-    for path in statedir.state_files:
-        path.unlink(missing_ok=True)
-    if statedir.tmp.is_dir():
-        shutil.rmtree(statedir.tmp, ignore_errors=True)
+        for path in statedir.state_files:
+            path.unlink(missing_ok=True)
+        if statedir.tmp.is_dir():
+            shutil.rmtree(statedir.tmp, ignore_errors=True)
     return True

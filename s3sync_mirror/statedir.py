@@ -6,13 +6,26 @@ import csv
 import os
 import shutil
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Mapping, Optional
 
 from . import state
-from .errors import StateError
+from .errors import StateError, UsageError
 from .model import FileState
 from .paths import STATE_DIR
+
+def _lock_file(fh) -> None:
+    """Take an exclusive, non-blocking lock on an open file (OSError when held)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+        return
+    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
 
 IGNORE_TEMPLATE = """\
 # Files the sync ignores on both sides, one gitignore-style pattern per line.
@@ -51,6 +64,28 @@ class StateDir:
         self.trash.mkdir(parents=True, exist_ok=True)
         if not self.ignore_remote.exists():
             self.ignore_remote.write_text(IGNORE_TEMPLATE, encoding="utf-8")
+
+    @contextmanager
+    def run_lock(self):
+        """One sync at a time in this clone. The OS releases the lock when the process
+        dies, so a killed run never leaves it behind."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fh = open(self.root / "sync.lock", "a+", encoding="utf-8")
+        try:
+            try:
+                _lock_file(fh)
+            except OSError:
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                raise UsageError(f"another sync is running in this clone ({holder}); wait "
+                                 f"for it to finish") from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"pid {os.getpid()}")
+            fh.flush()
+            yield
+        finally:
+            fh.close()
 
     def clean_tmp(self) -> None:
         """Remove partial downloads a killed run left behind (they never were data)."""

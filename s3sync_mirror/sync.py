@@ -7,7 +7,7 @@ only what really completed.
 """
 from __future__ import annotations
 
-import os
+import random
 import secrets
 import sys
 import time
@@ -25,7 +25,7 @@ from .model import Outcome, Plan
 from .plan import deletion_share, make_plan, resolve
 from .platforms import connect
 from .progress import make as make_progress
-from .scan import case_insensitive, ignore_matcher, scan
+from .scan import ScanResult, case_insensitive, ignore_matcher, scan
 from .state import log_row
 from .statedir import StateDir
 
@@ -206,78 +206,139 @@ def _guard_deletes(plan: Plan, local_n: int, remote_n: int, opts: Options) -> No
                 f"{'.S3/trash/' if side == 'local' else 'the remote .S3/deleted/'}).")
 
 
+REPLANS = 4  # how often a run re-plans paths that changed under it before giving up
+
+
+class _Run:
+    """The stages of one sync, sharing what they need."""
+
+    def __init__(self, settings, opts: Options):
+        self.settings, self.opts = settings, opts
+        self.out = Reporter(opts)
+        self.mode = "status" if opts.status else ("dry-run" if opts.dry_run else "sync")
+        self.writes = self.mode == "sync"
+        self.interactive = opts.interactive if opts.interactive is not None \
+            else sys.stdin.isatty()
+        self.jobs = int(opts.jobs or DEFAULT_JOBS)
+        self.data_dir = settings.data_dir
+        self.statedir = StateDir(self.data_dir)
+        self.stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        self.remote = None
+        self.patterns: list = []
+        self.ignored = None
+
+    def prepare(self) -> dict:
+        if self.writes:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.statedir.ensure()
+            self.statedir.clean_tmp()
+        self.patterns = self.statedir.ignore_patterns()
+        self.ignored = ignore_matcher(self.patterns)
+        return self.statedir.load_baseline()
+
+    def detect(self, base: dict, notes: list):
+        """(scan result, remote state): the remote state is fetched while the folder is
+        scanned."""
+        with ThreadPoolExecutor(max_workers=1) as bg:
+            fut = bg.submit(remote_state.fetch, self.remote, self.statedir,
+                            save_cache=self.writes, ignored=self.ignored, jobs=self.jobs,
+                            tmp_dir=self.statedir.tmp, notes=notes)
+            if self.data_dir.is_dir():
+                scanned = scan(self.data_dir, base, self.patterns, jobs=min(self.jobs, 8),
+                               progress_factory=_hash_progress(self.out))
+            else:
+                scanned = ScanResult(files={})
+            return scanned, fut.result()
+
+    def make_plan(self, base: dict, scanned, rs, scope) -> Plan:
+        # Ignored paths leave all three sides: a file ignored here is not a deletion.
+        seen_base = _visible(base, self.ignored)
+        seen_remote = _visible(rs.files, self.ignored)
+        blocked = _blocked(self.settings, scanned, seen_base, seen_remote, self.data_dir) \
+            if self.data_dir.is_dir() else {}
+        return make_plan(seen_base, scanned.files, seen_remote, scope=scope, blocked=blocked)
+
+    def show(self, plan: Plan) -> None:
+        self.out.say(f"{self.data_dir.name}/ <-> {self.remote.describe()}")
+        for line in report.plan_lines(plan, verbose=self.opts.verbose > 0,
+                                      color=self.out.color):
+            self.out.say(line)
+        self.out.say(f"Plan: {report.counts_text(plan.counts())}.")
+
+    def carry_out(self, base, scanned, rs, plan, approved, result) -> dict:
+        """Execute and commit; then, while some actions failed only because a side
+        changed under them, re-read, re-plan those paths and carry out again the ones
+        whose decision did not change. Returns {path: final outcome}."""
+        final: dict = {}
+        for attempt in range(REPLANS + 1):
+            outcomes, base = _execute_and_commit(self, base, scanned, rs, plan, approved,
+                                                 result)
+            final.update((o.action.path, o) for o in outcomes)
+            retry = {o.action.path: o.action for o in outcomes if o.retryable}
+            if not retry or result.interrupted or attempt == REPLANS:
+                break
+            time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
+            scanned, rs = self.detect(base, [])
+            plan = self.make_plan(base, scanned, rs, tuple(retry))
+            approved = [a for a in plan.actions if a.path in retry
+                        and not retry[a.path].resolution and a.kind == retry[a.path].kind]
+            if not approved and not plan.records:
+                break
+        return final
+
+
 def run_sync(settings, opts: Options) -> SyncResult:
     """Plan, confirm, carry out and record one sync described by ``settings``."""
     opts.validate()
     t0 = time.monotonic()
-    out = Reporter(opts)
-    mode = "status" if opts.status else ("dry-run" if opts.dry_run else "sync")
-    writes = mode == "sync"
-    interactive = opts.interactive if opts.interactive is not None else sys.stdin.isatty()
-    jobs = int(opts.jobs or DEFAULT_JOBS)
-    data_dir = settings.data_dir
-    if writes:
-        data_dir.mkdir(parents=True, exist_ok=True)
-    statedir = StateDir(data_dir)
-    if writes:
-        statedir.ensure()
-        statedir.clean_tmp()
-    base = statedir.load_baseline()
-    patterns = statedir.ignore_patterns()
-    ignored = ignore_matcher(patterns)
+    run = _Run(settings, opts)
+    if not run.writes:
+        return _run_sync(run, t0)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with run.statedir.run_lock():
+        return _run_sync(run, t0)
+
+
+def _run_sync(run: _Run, t0: float) -> SyncResult:
+    settings, opts = run.settings, run.opts
+    base = run.prepare()
     notes: list = []
-    remote = connect(settings, jobs=jobs)
-    with remote:
-        with ThreadPoolExecutor(max_workers=1) as bg:
-            fut = bg.submit(remote_state.fetch, remote, statedir, save_cache=writes,
-                            ignored=ignored, jobs=jobs, tmp_dir=statedir.tmp, notes=notes)
-            if data_dir.is_dir():
-                scanned = scan(data_dir, base, patterns, jobs=min(jobs, 8),
-                               progress_factory=_hash_progress(out))
-            else:
-                from .scan import ScanResult
-                scanned = ScanResult(files={})
-            rs = fut.result()
+    run.remote = connect(settings, jobs=run.jobs)
+    with run.remote:
+        scanned, rs = run.detect(base, notes)
         warnings = notes + scanned.warnings
         for w in warnings:
-            out.warn(w)
-        # Ignored paths leave all three sides: a file ignored here is not a deletion.
-        seen_base = _visible(base, ignored)
-        seen_remote = _visible(rs.files, ignored)
-        blocked = _blocked(settings, scanned, seen_base, seen_remote, data_dir) \
-            if data_dir.is_dir() else {}
-        plan = make_plan(seen_base, scanned.files, seen_remote, scope=opts.paths,
-                         blocked=blocked)
-        result = SyncResult(plan=plan, warnings=warnings, remote=remote.describe(), mode=mode)
-        out.say(f"{settings.data_dir.name}/ <-> {remote.describe()}")
-        for line in report.plan_lines(plan, verbose=opts.verbose > 0, color=out.color):
-            out.say(line)
-        out.say(f"Plan: {report.counts_text(plan.counts())}.")
-        if mode == "status":
+            run.out.warn(w)
+        plan = run.make_plan(base, scanned, rs, opts.paths)
+        result = SyncResult(plan=plan, warnings=warnings, remote=run.remote.describe(),
+                            mode=run.mode)
+        run.show(plan)
+        if run.mode == "status":
             result.elapsed = time.monotonic() - t0
             return result
         _guard_deletes(plan, len(scanned.files), len(rs.files), opts)
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         taken = {*scanned.files, *rs.files, *base}
-        approved, unconfirmed = _confirm(plan, opts, interactive, settings.user, stamp, taken)
-        if mode == "dry-run":
+        approved, unconfirmed = _confirm(plan, opts, run.interactive, settings.user,
+                                         run.stamp, taken)
+        if run.mode == "dry-run":
             for a in approved:
-                out.say(f"  would {a.kind.replace('_', ' ')}: {a.path}"
-                        + (f" (as {a.conflict_path})" if a.conflict_path else ""))
+                run.out.say(f"  would {a.kind.replace('_', ' ')}: {a.path}"
+                            + (f" (as {a.conflict_path})" if a.conflict_path else ""))
             left = unconfirmed + len(plan.problems)
             result.exit_code = EXIT_UNCONFIRMED if left or (not opts.yes and not plan.empty) \
                 else EXIT_OK
             result.elapsed = time.monotonic() - t0
             return result
-        if not interactive and not opts.yes:
+        if not run.interactive and not opts.yes:
             if not plan.empty:
-                out.say("No terminal to confirm on: nothing was done. Run in a terminal, or "
-                        "pass --yes to apply every non-conflicting action.")
+                run.out.say("No terminal to confirm on: nothing was done. Run in a terminal, "
+                            "or pass --yes to apply every non-conflicting action.")
                 result.exit_code = EXIT_UNCONFIRMED
             result.elapsed = time.monotonic() - t0
             return result
-        _execute_and_commit(settings, opts, out, remote, statedir, base, scanned, rs, plan,
-                            approved, result, stamp, jobs)
+        final = run.carry_out(base, scanned, rs, plan, approved, result)
+    order = {a.path: i for i, a in enumerate(plan.actions)}
+    result.outcomes = sorted(final.values(), key=lambda o: order.get(o.action.path, 1 << 30))
     failed = sum(1 for o in result.outcomes if o.status == m.FAILED)
     left = len(plan.actions) - sum(1 for o in result.outcomes if o.status == m.DONE) - failed
     if failed:
@@ -285,7 +346,7 @@ def run_sync(settings, opts: Options) -> SyncResult:
     elif left or plan.problems:
         result.exit_code = EXIT_UNCONFIRMED
     result.elapsed = time.monotonic() - t0
-    _say_summary(out, result, failed, left)
+    _say_summary(run.out, result, failed, left)
     if result.interrupted:
         raise KeyboardInterrupt()
     return result
@@ -301,13 +362,15 @@ def _hash_progress(out: Reporter):
     return factory
 
 
-def _execute_and_commit(settings, opts, out, remote, statedir, base, scanned, rs, plan,
-                        approved, result, stamp, jobs) -> None:
+def _execute_and_commit(run: _Run, base, scanned, rs, plan, approved, result):
+    """Carry out ``approved``, then record: the remote state first (compare-and-swap),
+    then the local baseline. Returns (outcomes, new baseline)."""
+    settings, out, remote, statedir = run.settings, run.out, run.remote, run.statedir
     journal = statedir.open_journal()
     ctx = Context(remote=remote, data_dir=settings.data_dir, statedir=statedir,
-                  user=settings.user, stamp=stamp, run_id=secrets.token_hex(3),
+                  user=settings.user, stamp=run.stamp, run_id=secrets.token_hex(3),
                   journal=journal, prior_uploads=journal.load(), disk=scanned.disk,
-                  jobs=jobs, progress=out.progress("sync"))
+                  jobs=run.jobs, progress=out.progress("sync"))
     try:
         outcomes = Executor(ctx).run(approved)
     except Interrupted as exc:
@@ -324,9 +387,9 @@ def _execute_and_commit(settings, opts, out, remote, statedir, base, scanned, rs
             out.warn(f"could not record the new remote state: {exc}. The files already "
                      f"sent are kept; the next run finishes the job.")
             result.warnings.append(str(exc))
+    now_iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     if remote_ok:
-        rows = [log_row(o.action.path, o.action.remote, settings.user,
-                        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), o.archived_as)
+        rows = [log_row(o.action.path, o.action.remote, settings.user, now_iso, o.archived_as)
                 for o in outcomes if o.status == m.DONE and o.action.kind == m.DELETE_REMOTE
                 and o.action.path not in rejected]
         try:
@@ -337,22 +400,21 @@ def _execute_and_commit(settings, opts, out, remote, statedir, base, scanned, rs
     for o in outcomes:
         if o.action.path in rejected:
             o = Outcome(o.action, m.FAILED, error=f"{o.action.path}: another member changed "
-                        f"it on the remote during this sync; run again")
+                        f"it on the remote during this sync; run again", retryable=True)
         elif not remote_ok and changes_remote([o]):
             o = Outcome(o.action, m.FAILED, error=f"{o.action.path}: sent, but the remote "
                         f"state could not be recorded; run again")
         fixed.append(o)
-    result.outcomes = fixed
     new_base = new_baseline(base, scanned.files, plan.records, outcomes, rejected,
                             time.time_ns(), remote_committed=remote_ok)
     if new_base != base:
         statedir.save_baseline(new_base)
     if remote_ok:
         journal.clear()
-    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     statedir.append_deleted_local([
-        log_row(o.action.path, o.action.local, settings.user, when, o.archived_as)
+        log_row(o.action.path, o.action.local, settings.user, now_iso, o.archived_as)
         for o in fixed if o.status == m.DONE and o.action.kind == m.DELETE_LOCAL])
+    return fixed, new_base
 
 
 def _say_summary(out: Reporter, result: SyncResult, failed: int, left: int) -> None:

@@ -1,7 +1,6 @@
 """The Python API (SPEC §4)."""
 from __future__ import annotations
 
-import os
 
 import pytest
 

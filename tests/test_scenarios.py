@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
 
 
 def no_file_lost(team, *contents: bytes) -> None:
@@ -382,3 +381,15 @@ def test_symlinks_are_skipped_with_a_warning(team, tmp_path):
     r = alice.sync()
     assert "symlink" in r.stderr and "link.txt" in r.stderr
     assert team.remote_files() == {"real.csv": b"r"}
+
+
+def test_a_second_sync_in_the_same_clone_is_refused(local_team):
+    from s3sync_mirror.statedir import StateDir
+
+    alice = local_team.alice
+    alice.write("a.csv", "1")
+    with StateDir(alice.data).run_lock():
+        r = alice.run("--yes")
+        assert r.returncode == 2 and "another sync is running" in r.stderr
+        assert alice.run("status").returncode == 0, "status needs no lock"
+    alice.sync()

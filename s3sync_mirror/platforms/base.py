@@ -66,8 +66,9 @@ class DataPlatformConnection(ABC):
 
     @abstractmethod
     def download(self, key: str, dest: Path, *, advance: Advance = None,
-                 size_hint: int = -1) -> str:
+                 size_hint: int = -1, if_match: Optional[str] = None) -> str:
         """Write the object's bytes to ``dest`` (a temp file); returns their SHA-256 hex.
+        ``if_match``: only if the object still has that ETag (else PreconditionFailed).
         Raises RemoteNotFound."""
 
     @abstractmethod

@@ -290,12 +290,15 @@ class LocalConnection(DataPlatformConnection):
         return self._place(tmp, key, if_match, if_none_match)
 
     def download(self, key: str, dest: Path, *, advance: Advance = None,
-                 size_hint: int = -1) -> str:
+                 size_hint: int = -1, if_match: Optional[str] = None) -> str:
         h = hashlib.sha256()
         try:
             fi = open(self._path(key), "rb")
         except OSError as exc:
             raise self._translate(exc, key) from None
+        if if_match is not None and _etag(os.fstat(fi.fileno())) != if_match:
+            fi.close()
+            raise PreconditionFailed(f"{key}: changed on the remote since it was read")
         with fi, open(dest, "wb") as fo:
             while True:
                 try:

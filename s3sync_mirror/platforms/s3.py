@@ -311,12 +311,13 @@ class S3Connection(DataPlatformConnection):
         return RemoteObject(key, size, _unq(r.get("ETag")), sha256=sha256)
 
     def download(self, key: str, dest: Path, *, advance: Advance = None,
-                 size_hint: int = -1) -> str:
+                 size_hint: int = -1, if_match: Optional[str] = None) -> str:
         if size_hint >= self.multipart_threshold:
-            return self._download_ranges(key, dest, size_hint, advance)
+            return self._download_ranges(key, dest, size_hint, advance, if_match)
         h = hashlib.sha256()
+        extra = {"IfMatch": _q(if_match)} if if_match is not None else {}
         with self._errors(key):
-            r = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            r = self.client.get_object(Bucket=self.bucket, Key=self._key(key), **extra)
             with open(dest, "wb") as fo:
                 for block in r["Body"].iter_chunks(CHUNK):
                     h.update(block)
@@ -325,11 +326,13 @@ class S3Connection(DataPlatformConnection):
                         advance(len(block))
         return h.hexdigest()
 
-    def _download_ranges(self, key, dest, size, advance) -> str:
+    def _download_ranges(self, key, dest, size, advance, if_match=None) -> str:
         full = self._key(key)
         with self._errors(key):
             first = self.client.head_object(Bucket=self.bucket, Key=full)
         etag, size = first["ETag"], first["ContentLength"]
+        if if_match is not None and _unq(etag) != if_match:
+            raise PreconditionFailed(f"{key}: changed on the remote since it was read")
         part = self._part_size(size)
         pool = self._pool()
         fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
