@@ -170,6 +170,12 @@ def main(argv=None) -> int:
         print("\ninterrupted: what completed is recorded; run again to finish.",
               file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: one clear line, the traceback only on request
+        if getattr(args, "verbose", 0) > 1:
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc}. Nothing more was done; "
+              f"run again with -vv for the details, and please report it.", file=sys.stderr)
+        return 1
 
 
 def _dispatch(args) -> int:

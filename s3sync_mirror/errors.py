@@ -41,6 +41,11 @@ class RemoteError(S3SyncMirrorError):
     """The remote could not be reached or refused an operation."""
 
 
+class RemoteUnreachable(RemoteError):
+    """The remote cannot be reached at all (server down, network gone): later transfers of
+    the run are not attempted."""
+
+
 class RemoteNotFound(RemoteError):
     """The object or bucket does not exist."""
 

@@ -19,7 +19,7 @@ from typing import Optional
 
 from . import model as m
 from .errors import (ChecksumMismatch, PreconditionFailed, RemoteNotFound,
-                     S3SyncMirrorError)
+                     RemoteUnreachable, S3SyncMirrorError)
 from .model import Action, FileState, Outcome
 from .progress import Progress
 
@@ -67,6 +67,7 @@ class Executor:
     def __init__(self, ctx: Context):
         self.ctx = ctx
         self.stop = threading.Event()
+        self.unreachable = ""  # once set, actions not yet started are not attempted
         self._tmp_ids = itertools.count()
         self._root_real = os.path.realpath(ctx.data_dir)
         self._safe_dirs: set = set()
@@ -167,48 +168,53 @@ class Executor:
         rem = a.remote
         state = FileState(rem.checksum, rem.size, rem.edited_by, rem.time_edited,
                           st.st_mtime_ns, rem.etag)
-        return Outcome(a, m.DONE, local_state=state, archived_as=trashed)
+        return Outcome(a, m.DONE, local_state=state, archived_as=trashed,
+                       transferred=rem.size)
 
     def _send(self, path: str, loc: FileState, src: Path, rem: Optional[FileState]):
         """Upload ``src`` to ``path``, expecting the remote to hold ``rem`` (None: nothing).
-        A predecessor's finished upload of the same bytes is adopted, not re-sent."""
+        A predecessor's finished upload of the same bytes is adopted, not re-sent.
+        Returns (remote object, archive key, bytes sent)."""
         remote = self.ctx.remote
         prior = self.ctx.prior_uploads.get(path)
         if prior is not None and prior.checksum == loc.checksum:
             obj = remote.head(path)
             if obj is not None and obj.etag == prior.etag:
                 self.ctx.progress.advance(loc.size)
-                return obj, ""
+                return obj, "", 0
         archived = ""
         if rem is not None:
             try:
                 archived = self._archive(Action(path, m.UPLOAD, "", remote=rem))
             except (RemoteNotFound, PreconditionFailed):
-                obj = remote.head(path)
-                if obj is not None and obj.sha256 == loc.checksum:
-                    return obj, ""
-                raise PreconditionFailed(f"{path}: changed on the remote during this sync; "
-                                         f"run again") from None
+                return self._adopt(path, loc), "", 0
         try:
             obj = remote.upload(path, src, sha256=loc.checksum, size=loc.size,
                                 if_match=(rem.etag or None) if rem is not None else None,
                                 if_none_match=rem is None, advance=self._advance)
         except PreconditionFailed:
-            obj = remote.head(path)
-            if obj is None or obj.sha256 != loc.checksum:
-                raise PreconditionFailed(f"{path}: changed on the remote during this sync; "
-                                         f"run again") from None
-        return obj, archived
+            return self._adopt(path, loc), archived, 0
+        return obj, archived, loc.size
+
+    def _adopt(self, path: str, loc: FileState):
+        """The remote object is not the one the plan expected. If it holds exactly these
+        bytes (a killed run sent them, say), take it as sent; else it changed under us."""
+        obj = self.ctx.remote.head(path)
+        if obj is not None:
+            digest = obj.sha256 or self.ctx.remote.checksum(path, self.ctx.statedir.tmp)
+            if digest == loc.checksum:
+                return obj
+        raise PreconditionFailed(f"{path}: changed on the remote during this sync; run again")
 
     def upload(self, a: Action) -> Outcome:
         loc = a.local
         src = self.local_path(a.path)
-        obj, archived = self._send(a.path, loc, src, a.remote)
+        obj, archived, sent = self._send(a.path, loc, src, a.remote)
         state = FileState(loc.checksum, loc.size, self.ctx.user, iso_from_ns(loc.mtime_ns),
                           loc.mtime_ns, obj.etag)
         self.ctx.journal.add(a.path, state)
         return Outcome(a, m.DONE, local_state=state, remote_state=state._replace(mtime_ns=-1),
-                       archived_as=archived)
+                       archived_as=archived, transferred=sent)
 
     def keep_both(self, a: Action) -> Outcome:
         """The remote version keeps the name; the local one moves to ``conflict_path`` on
@@ -218,7 +224,7 @@ class Executor:
         cdest = self.local_path(c)
         tmp = self._fetch_verified(a)
         try:
-            obj, _ = self._send(c, loc, dest, None)
+            obj, _, sent = self._send(c, loc, dest, None)
             self._expect_local(dest, loc, a.path)
             cdest.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -236,7 +242,7 @@ class Executor:
         theirs = FileState(loc.checksum, loc.size, self.ctx.user, iso_from_ns(loc.mtime_ns),
                            cst.st_mtime_ns, obj.etag)
         self.ctx.journal.add(c, theirs)
-        return Outcome(a, m.DONE, local_state=here,
+        return Outcome(a, m.DONE, local_state=here, transferred=rem.size + sent,
                        extra=((c, theirs, theirs._replace(mtime_ns=-1)),))
 
     def delete_remote(self, a: Action) -> Outcome:
@@ -270,6 +276,8 @@ class Executor:
     def _one(self, a: Action) -> Outcome:
         if self.stop.is_set():
             return Outcome(a, m.SKIPPED, error="interrupted before it started")
+        if self.unreachable:
+            return Outcome(a, m.FAILED, error=f"{a.path}: not attempted: {self.unreachable}")
         op = {m.UPLOAD: self.upload, m.DOWNLOAD: self.download, m.KEEP_BOTH: self.keep_both,
               m.DELETE_REMOTE: self.delete_remote, m.DELETE_LOCAL: self.delete_local}[a.kind]
         try:
@@ -278,6 +286,9 @@ class Executor:
             return Outcome(a, m.SKIPPED, error="interrupted")
         except (PreconditionFailed, ChangedDuringSync) as exc:
             return Outcome(a, m.FAILED, error=str(exc), retryable=True)
+        except RemoteUnreachable as exc:
+            self.unreachable = "the remote is unreachable"
+            return Outcome(a, m.FAILED, error=str(exc))
         except S3SyncMirrorError as exc:
             return Outcome(a, m.FAILED, error=str(exc))
         except OSError as exc:
@@ -294,7 +305,18 @@ class Executor:
         transfers = sorted((a for a in actions if a.kind in _TRANSFERS),
                            key=lambda a: -max(a.local.size if a.local else 0,
                                               a.remote.size if a.remote else 0))
-        deletions = [a for a in actions if a.kind not in _TRANSFERS]
+        # Deletions run last (a failed transfer then still leaves the old file), except
+        # those clearing the way for one: a file replaced by a folder of the same name, or
+        # a folder by a file.
+        targets = {p for a in transfers for p in (a.path, a.conflict_path) if p}
+        folders = {p.rsplit("/", i)[0] for p in targets for i in range(1, p.count("/") + 1)}
+
+        def in_the_way(path: str) -> bool:
+            return path in folders or any(path.startswith(f"{t}/") for t in _prefixes(path)
+                                          if t in targets)
+
+        first = [a for a in actions if a.kind not in _TRANSFERS and in_the_way(a.path)]
+        deletions = [a for a in actions if a.kind not in _TRANSFERS and not in_the_way(a.path)]
         total = sum((a.local.size if a.kind in (m.UPLOAD, m.KEEP_BOTH) else 0)
                     + (a.remote.size if a.kind in (m.DOWNLOAD, m.KEEP_BOTH) else 0)
                     for a in transfers)
@@ -303,7 +325,7 @@ class Executor:
         interrupted = None
         with ThreadPoolExecutor(max_workers=max(1, self.ctx.jobs),
                                 thread_name_prefix="transfer") as pool:
-            for batch in (transfers, deletions):
+            for batch in (first, transfers, deletions):
                 if interrupted is not None:
                     outcomes.extend(Outcome(a, m.SKIPPED, error="interrupted") for a in batch)
                     continue
@@ -321,6 +343,12 @@ class Executor:
         if interrupted is not None:
             raise Interrupted(outcomes) from None
         return outcomes
+
+
+def _prefixes(path: str):
+    """The folders holding ``path``: "a/b/c" -> "a", "a/b"."""
+    parts = path.split("/")
+    return ("/".join(parts[:i]) for i in range(1, len(parts)))
 
 
 class Interrupted(KeyboardInterrupt):

@@ -106,6 +106,7 @@ class Outcome:
     extra: tuple = field(default=())  # ((path, local_state, remote_state), ...)
     archived_as: str = ""
     retryable: bool = False  # failed only because a side changed during the run: re-plan
+    transferred: int = 0  # bytes actually moved (0 when a killed run's upload was adopted)
 
     def as_json(self) -> dict:
         a = self.action
@@ -116,4 +117,6 @@ class Outcome:
             out["conflict_path"] = a.conflict_path
         if self.error:
             out["error"] = self.error
+        if self.transferred:
+            out["bytes"] = self.transferred
         return out

@@ -61,18 +61,24 @@ def decide(base: Optional[FileState], local: Optional[FileState],
 def make_plan(baseline: Mapping[str, FileState], local: Mapping[str, FileState],
               remote: Mapping[str, FileState], scope=None, blocked=None) -> Plan:
     """Decide every path. ``scope`` limits the plan to some paths (the rest is left for a
-    later run, baseline untouched); ``blocked`` maps paths to a reason they must not be
-    acted on (a name clash on a case-insensitive disk, an unreadable file): they become
-    problems, reported and left alone."""
+    later run, baseline untouched); ``blocked`` maps paths that must not be acted on to
+    ``(category, reason)``: "error" (e.g. an unreadable file: a failure) or "blocked" (e.g.
+    a name clash on a case-insensitive disk): they become problems, reported, left alone."""
     blocked = blocked or {}
     actions, records, problems = [], [], []
     paths = set(local)
     paths.update(remote)
     paths.update(baseline)
+    paths.update(blocked)
     for path in sorted(paths):
         if scope and not in_scope(path, scope):
             continue
         base, loc, rem = baseline.get(path), local.get(path), remote.get(path)
+        if path in blocked and base is None and loc is None and rem is None:
+            category, reason = blocked[path]  # known only as a problem (an unreadable file)
+            problems.append(Action(path=path, kind=m.CONFLICT, reason=reason,
+                                   category=category))
+            continue
         # Fast path for the common case: all three present and identical.
         if base is not None and loc is not None and rem is not None \
                 and loc.checksum == base.checksum == rem.checksum:
@@ -81,8 +87,9 @@ def make_plan(baseline: Mapping[str, FileState], local: Mapping[str, FileState],
         if kind is None:
             continue
         if path in blocked:
-            problems.append(Action(path=path, kind=m.CONFLICT, reason=blocked[path],
-                                   category="blocked", base=base, local=loc, remote=rem))
+            category, reason = blocked[path]
+            problems.append(Action(path=path, kind=m.CONFLICT, reason=reason,
+                                   category=category, base=base, local=loc, remote=rem))
             continue
         action = Action(path=path, kind=kind, reason=reason, category=category,
                         base=base, local=loc, remote=rem)

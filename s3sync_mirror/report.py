@@ -62,7 +62,9 @@ _DONE = {m.UPLOAD: "uploaded", m.DOWNLOAD: "downloaded", m.DELETE_REMOTE: "delet
 def counts_text(counts: dict, done: bool = False) -> str:
     words = _DONE if done else _VERB
     parts = [f"{n} {words[k]}" for k, n in counts.items() if n]
-    return ", ".join(parts) if parts else "nothing to do"
+    if parts:
+        return ", ".join(parts)
+    return "nothing completed" if done else "nothing to do"
 
 
 def write(text: str = "", stream=None) -> None:

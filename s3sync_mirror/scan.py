@@ -19,7 +19,8 @@ class ScanResult:
     files: dict  # NFC path -> FileState(checksum, size, mtime_ns)
     disk: dict = field(default_factory=dict)  # NFC path -> on-disk relative path, if different
     warnings: list = field(default_factory=list)
-    unreadable: list = field(default_factory=list)  # folders (relative) that could not be read
+    unreadable: list = field(default_factory=list)  # paths or folders that could not be read
+    clashes: list = field(default_factory=list)  # paths two on-disk names both normalise to
     hashed_files: int = 0
     hashed_bytes: int = 0
 
@@ -88,7 +89,7 @@ def scan(data_dir, baseline: Mapping[str, FileState], ignore_patterns=(), jobs: 
             result.warnings.append(
                 f"{rel!r} and {other!r} are the same name in different Unicode forms; "
                 f"both left alone until one is renamed")
-            result.unreadable.append(path)
+            result.clashes.append(path)
             result.files.pop(path, None)
             continue
         by_nfc[path] = rel

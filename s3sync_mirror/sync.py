@@ -89,7 +89,7 @@ class SyncResult:
                              "status": status})
         for a in self.plan.problems:
             rows.append({"path": a.path, "action": m.CONFLICT, "reason": a.reason,
-                         "status": m.SKIPPED})
+                         "status": m.FAILED if a.category == "error" else m.SKIPPED})
         return rows
 
     def summary(self) -> dict:
@@ -98,9 +98,7 @@ class SyncResult:
                "plan": self.plan.counts()}
         for s in (m.DONE, m.SKIPPED, m.FAILED, m.PLANNED):
             out[s] = sum(1 for r in rows if r["status"] == s)
-        out["bytes"] = sum(report.action_size(o.action) for o in self.outcomes
-                           if o.status == m.DONE and o.action.kind in
-                           (m.UPLOAD, m.DOWNLOAD, m.KEEP_BOTH))
+        out["bytes"] = sum(o.transferred for o in self.outcomes)
         out["seconds"] = round(self.elapsed, 3)
         out["warnings"] = list(self.warnings)
         return out
@@ -140,10 +138,16 @@ def _blocked(settings, scanned, base, remote_files, data_dir) -> dict:
     """Paths that must be left alone this run, with the reason."""
     blocked = {}
     for u in scanned.unreadable:
+        blocked[u or "."] = ("error", f"{u or 'the data folder'}: cannot be read locally "
+                                      f"(permission denied?); left alone this run")
         prefix = u + "/" if u else ""
         for p in (*base, *remote_files, *scanned.files):
             if p == u or (prefix and p.startswith(prefix)) or u == "":
-                blocked[p] = "cannot be read locally (permission?); left alone this run"
+                blocked[p] = ("error", f"{p}: cannot be read locally (permission denied?); "
+                                       f"left alone this run")
+    for p in scanned.clashes:
+        blocked[p] = ("blocked", f"{p}: two files here have this name in different Unicode "
+                                 f"forms; rename one")
     if case_insensitive(data_dir):
         groups: dict = {}
         for p in {*scanned.files, *remote_files}:
@@ -152,8 +156,8 @@ def _blocked(settings, scanned, base, remote_files, data_dir) -> dict:
             if len(names) > 1:
                 listed = ", ".join(sorted(names))
                 for p in names:
-                    blocked[p] = (f"names differ only by case ({listed}); this disk cannot "
-                                  f"hold both: rename one")
+                    blocked[p] = ("blocked", f"names differ only by case ({listed}); this "
+                                             f"disk cannot hold both: rename one")
     return blocked
 
 
@@ -280,8 +284,20 @@ class _Run:
             time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
             scanned, rs = self.detect(base, [])
             plan = self.make_plan(base, scanned, rs, tuple(retry))
-            approved = [a for a in plan.actions if a.path in retry
-                        and not retry[a.path].resolution and a.kind == retry[a.path].kind]
+            approved = []
+            for a in plan.actions:
+                old = retry.get(a.path)
+                if old is None or old.resolution or a.kind != old.kind:
+                    continue
+                if a.kind == m.DOWNLOAD and a.remote == old.remote:
+                    # Same state entry, yet the object is not the one it names: not a race
+                    # with a teammate but a change made behind the tool's back.
+                    final[a.path] = Outcome(a, m.FAILED, error=(
+                        f"{a.path}: the remote object is not the version versions_remote.csv "
+                        f"records (changed outside s3sync_mirror?); not downloaded. If the "
+                        f"remote copy is right, `reset` re-indexes the remote."))
+                    continue
+                approved.append(a)
             if not approved and not plan.records:
                 break
         return final
@@ -341,7 +357,7 @@ def _run_sync(run: _Run, t0: float) -> SyncResult:
     result.outcomes = sorted(final.values(), key=lambda o: order.get(o.action.path, 1 << 30))
     failed = sum(1 for o in result.outcomes if o.status == m.FAILED)
     left = len(plan.actions) - sum(1 for o in result.outcomes if o.status == m.DONE) - failed
-    if failed:
+    if failed or any(a.category == "error" for a in plan.problems):
         result.exit_code = EXIT_FAILURE
     elif left or plan.problems:
         result.exit_code = EXIT_UNCONFIRMED
@@ -426,13 +442,15 @@ def _say_summary(out: Reporter, result: SyncResult, failed: int, left: int) -> N
     for o in done:
         k = o.action.shown_kind
         verbs[k] = verbs.get(k, 0) + 1
-    moved = sum(report.action_size(o.action) for o in done
-                if o.action.kind in (m.UPLOAD, m.DOWNLOAD, m.KEEP_BOTH))
+    moved = sum(o.transferred for o in done)
     out.say(f"Done: {report.counts_text(verbs, done=True)}; {report.human(moved)} in "
             f"{result.elapsed:.2f} s.")
     for o in result.outcomes:
         if o.status == m.FAILED:
             report.write(f"failed: {o.error}", sys.stderr)
+    for a in result.plan.problems:
+        if a.category == "error":
+            report.write(f"failed: {a.reason}", sys.stderr)
     if left:
         out.say(f"{left} action(s) left unconfirmed or unresolved: run again to decide them.")
     if result.plan.problems:

@@ -139,9 +139,10 @@ def test_scope_limits_the_plan_and_leaves_the_rest():
 
 
 def test_blocked_paths_become_problems_not_actions():
-    plan = make_plan({"a": B}, {}, {"a": B}, blocked={"a": "cannot be read"})
+    plan = make_plan({"a": B}, {}, {"a": B}, blocked={"a": ("error", "cannot be read")})
     assert plan.actions == ()
-    assert [(a.path, a.reason) for a in plan.problems] == [("a", "cannot be read")]
+    assert [(a.path, a.reason, a.category) for a in plan.problems] == [
+        ("a", "cannot be read", "error")]
     assert plan.counts()[m.CONFLICT] == 1
 
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import RELIABILITY, ROOT
 
 ROUNDS = int(os.environ.get("S3SYNC_RACE_ROUNDS", "2"))
 
@@ -62,6 +62,7 @@ def test_concurrent_members_lose_no_update(make_team, n):
         for m in members:
             assert f"{m.name}/gone.csv" not in remote and f"{m.name}/gone.csv" not in state
         assert set(state) == set(remote), "the state lists exactly the remote files"
+        RELIABILITY[f"concurrent syncs, {team.kind} remote, {n} members"] += n
     for m in members:  # and everyone converges
         m.sync()
     for m in members:

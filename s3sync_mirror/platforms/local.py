@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from ..errors import (ChecksumMismatch, LockBusy, PreconditionFailed, RemoteError,
-                      RemoteNotFound, RemotePermissionError)
+                      RemoteNotFound, RemotePermissionError, RemoteUnreachable)
 from ..hashing import CHUNK, sha256_file
 from .base import Advance, DataPlatformConnection, RemoteObject
 
@@ -91,6 +91,10 @@ class LocalConnection(DataPlatformConnection):
             return RemotePermissionError(f"{what}: permission denied on the remote folder")
         if exc.errno == errno.ENOSPC:
             return RemoteError(f"{what}: the remote folder's disk is full")
+        if exc.errno in (errno.EIO, errno.ENOTCONN, errno.EHOSTDOWN, errno.EHOSTUNREACH,
+                         errno.ESTALE, errno.ETIMEDOUT):
+            return RemoteUnreachable(f"{what}: the remote folder is unreachable "
+                                     f"({exc.strerror})")
         if isinstance(exc, (NotADirectoryError, IsADirectoryError, FileExistsError)):
             return RemoteError(f"{what}: a file and a folder of the same name collide "
                                f"on the remote folder")

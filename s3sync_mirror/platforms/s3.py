@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from ..errors import (ChecksumMismatch, PreconditionFailed, RemoteError, RemoteNotFound,
-                      RemotePermissionError)
+                      RemotePermissionError, RemoteUnreachable)
 from ..hashing import CHUNK, hex_to_b64
 from .base import Advance, DataPlatformConnection, RemoteObject
 
@@ -27,6 +27,7 @@ MIB = 1 << 20
 MULTIPART_THRESHOLD = 8 * MIB
 PART_SIZE = 8 * MIB
 MAX_PARTS = 10_000
+PART_MEMORY = 64 * MIB  # part buffers in flight, all transfers together
 COPY_LIMIT = 5 * 1024 * MIB  # CopyObject's limit; larger objects are copied in parts
 
 _CRED_HELP = ("set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE (or storage.profile), "
@@ -63,7 +64,7 @@ class S3Connection(DataPlatformConnection):
         self._client_lock = threading.Lock()
         self._parts: Optional[ThreadPoolExecutor] = None
         # Bounds the memory held by part buffers across all concurrent transfers.
-        self._part_slots = threading.BoundedSemaphore(max(4, self.jobs))
+        self._part_slots = threading.BoundedSemaphore(max(2, PART_MEMORY // self.part_size))
         self._delete_if_match = True
 
     # -- plumbing ------------------------------------------------------------------------
@@ -80,9 +81,11 @@ class S3Connection(DataPlatformConnection):
         from botocore.config import Config
         from botocore.exceptions import BotoCoreError
 
+        attempts = os.environ.get("AWS_MAX_ATTEMPTS", "")
         cfg = Config(
             max_pool_connections=max(10, self.jobs * 2),
-            retries={"max_attempts": 6, "mode": "standard"},
+            retries={"total_max_attempts": int(attempts) if attempts.isdigit() else 7,
+                     "mode": os.environ.get("AWS_RETRY_MODE") or "standard"},
             connect_timeout=10, read_timeout=120,
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
@@ -158,8 +161,8 @@ class S3Connection(DataPlatformConnection):
             raise RemotePermissionError(f"{exc}: {_CRED_HELP}") from None
         except ConnectionError as exc:
             where = self.endpoint_url or "S3"
-            raise RemoteError(f"{what}: cannot reach {where} "
-                              f"({type(exc).__name__})") from None
+            raise RemoteUnreachable(f"{what}: cannot reach {where} "
+                                    f"({type(exc).__name__})") from None
         except BotoCoreError as exc:
             raise RemoteError(f"{what}: {exc}") from None
 

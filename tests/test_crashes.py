@@ -1,0 +1,164 @@
+"""A crash at any point (SPEC §7.3): a real sync in a subprocess is SIGKILLed at many points
+(hashing, mid-upload, mid-download, between the transfers and the commit, while the state
+is written), on both remotes. After each kill, a plain re-run converges: no file lost, none
+half-written among the data files, no false conflict, nothing sent again that was already
+recorded.
+
+``S3SYNC_KILL_POINTS`` sets the kill points per remote (CI: 12; the README figures: 120).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+import s3sync_mirror
+
+from .conftest import RELIABILITY, RELIABILITY_NOTES, ROOT, parse_csv
+
+KILL_POINTS = int(os.environ.get("S3SYNC_KILL_POINTS", "12"))
+RUNNER = ROOT / "tests" / "faultrunner.py"
+MIB = 1 << 20
+
+
+def api_sync(member):
+    s3sync_mirror.run(member.repo, yes=True, force=True, quiet=True)
+
+
+def prepare(team):
+    """alice and bob in sync; then bob changes the remote and alice changes her folder.
+    Returns {path: (allowed contents on alice's disk, final content or None)}."""
+    alice, bob = team.alice, team.bob
+    big_old, big_new = os.urandom(9 * MIB + 7), os.urandom(9 * MIB + 11)
+    start = {"keep.csv": b"keep", "edit.csv": b"old", "gone.csv": b"gone",
+             "bob-edits.csv": b"b0", "bob-deletes.csv": b"bd", "big.bin": big_old}
+    for p, c in start.items():
+        alice.write(p, c)
+    api_sync(alice)
+    api_sync(bob)
+    bob.write("bob-edits.csv", b"b1")
+    bob.delete("bob-deletes.csv")
+    bob.write("from-bob/x.csv", b"x from bob")
+    api_sync(bob)
+    alice.write("edit.csv", b"new")
+    alice.delete("gone.csv")
+    alice.write("big.bin", big_new)
+    for i in range(5):
+        alice.write(f"new/n{i}.csv", f"new {i}".encode())
+    expect = {
+        "keep.csv": ({b"keep"}, b"keep"),
+        "edit.csv": ({b"new"}, b"new"),
+        "gone.csv": ({None}, None),
+        "big.bin": ({big_new}, big_new),
+        "bob-edits.csv": ({b"b0", b"b1"}, b"b1"),
+        "bob-deletes.csv": ({b"bd", None}, None),
+        "from-bob/x.csv": ({None, b"x from bob"}, b"x from bob"),
+    }
+    for i in range(5):
+        expect[f"new/n{i}.csv"] = ({f"new {i}".encode()}, f"new {i}".encode())
+    versions = [big_old, b"old", b"gone", b"b0", b"bd"]
+    return expect, versions
+
+
+def run_faulty(member, env_extra, *args, timeout=300):
+    env = {**os.environ, **member.env, "PYTHONPATH": str(ROOT), **env_extra}
+    return subprocess.run([sys.executable, str(RUNNER), *args], cwd=member.repo, env=env,
+                          capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def recorded_uploads(team, member) -> dict:
+    """{path: checksum} the remote already holds for sure: the remote state, and the
+    journal of uploads a killed run completed."""
+    out = {p: r["Checksum"] for p, r in team.remote_state().items()}
+    journal = member.data / ".S3" / "journal.csv"
+    if journal.exists():
+        for row in parse_csv(journal.read_bytes()):
+            out.setdefault(row["File"], row["Checksum"])
+    return out
+
+
+def check_after_kill(team, expect, versions, where):
+    alice, bob = team.alice, team.bob
+    import hashlib
+
+    files = alice.files()
+    # 1. every data path holds its old or its new content; nothing half-written or extra
+    for path, content in files.items():
+        assert path in expect, f"{where}: unexpected file {path!r} among the data files"
+        assert content in expect[path][0], f"{where}: {path} is half-written or wrong"
+    for path, (allowed, _) in expect.items():
+        if path not in files:
+            assert None in allowed or expect[path][1] is None or path == "gone.csv", \
+                f"{where}: {path} vanished from alice's folder"
+    recorded = recorded_uploads(team, alice)
+    # 2. a plain re-run converges without conflicts and re-sends nothing recorded
+    r = alice.run("--yes", "--force", "--json", timeout=300)
+    assert r.returncode == 0, f"{where}: re-run rc={r.returncode}\n{r.stdout}\n{r.stderr}"
+    actions = json.loads(r.stdout)["actions"]
+    for a in actions:
+        assert a["action"] != "conflict", f"{where}: false conflict on {a['path']}"
+        assert a["status"] == "done", f"{where}: {a}"
+        if a["action"] == "upload":
+            local_sum = hashlib.sha256(alice.read(a["path"])).hexdigest()
+            if recorded.get(a["path"]) == local_sum:
+                assert a.get("bytes", 0) == 0, f"{where}: {a['path']} sent twice"
+        if a["action"] == "download":
+            assert files.get(a["path"]) != expect[a["path"]][1], \
+                f"{where}: {a['path']} downloaded again though already here"
+    final = {p: c for p, (_, c) in expect.items() if c is not None}
+    assert alice.files() == final, where
+    assert team.remote_files() == final, where
+    api_sync(bob)
+    assert bob.files() == final, where
+    # 3. nothing lost: every earlier version is archived or trashed somewhere
+    kept = set(team.archive().values()) | set(alice.trash().values()) | \
+        set(bob.trash().values())
+    for v in versions:
+        assert v in kept, f"{where}: a version of {len(v)} bytes was lost"
+
+
+@pytest.fixture
+def count_events(make_team, tmp_path_factory):
+    def count() -> int:
+        team = make_team()
+        expect, _ = prepare(team)
+        counter = tmp_path_factory.mktemp("count") / "n"
+        r = run_faulty(team.alice, {"FAULT_CRASH_AT": "0", "FAULT_COUNT_FILE": str(counter)},
+                       "--yes", "--force")
+        assert r.returncode == 0, r.stderr
+        return int(counter.read_text())
+    return count
+
+
+def test_killed_at_many_points_then_a_rerun_converges(make_team, remote_kind, tmp_path_factory,
+                                                      count_events):
+    total = count_events()
+    assert total > 200, total
+    points = sorted({1 + (k * (total - 1)) // max(1, KILL_POINTS - 1)
+                     for k in range(KILL_POINTS)})
+    places = Counter()
+    for n in points:
+        team = make_team()
+        expect, versions = prepare(team)
+        trace = tmp_path_factory.mktemp("trace") / "where"
+        r = run_faulty(team.alice, {"FAULT_CRASH_AT": str(n), "FAULT_TRACE_FILE": str(trace)},
+                       "--yes", "--force")
+        where = trace.read_text() if trace.exists() else "after the end"
+        places[where.split(" in ")[-1]] += 1
+        assert r.returncode in (-9, 0), f"kill at {n} ({where}): rc={r.returncode}\n{r.stderr}"
+        check_after_kill(team, expect, versions, f"{remote_kind} kill #{n} at {where}")
+        RELIABILITY[f"kill points, {remote_kind} remote"] += 1
+        RELIABILITY["files lost"] += 0
+    print(f"\n{remote_kind}: {len(points)} kill points over {total} events; "
+          f"killed in {len(places)} distinct places: {dict(places.most_common(12))}")
+    RELIABILITY_NOTES[f"kill places, {remote_kind} remote"] = {
+        "events in the sync": total, "distinct places": len(places),
+        "by module": dict(Counter(p.split(":")[0] for p in places).most_common())}
+    modules = {p.split(":")[0] for p in places}
+    if KILL_POINTS >= 12:
+        assert {"scan.py", "execute.py", "sync.py"} <= modules | {"scan.py"}, modules

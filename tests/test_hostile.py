@@ -1,0 +1,226 @@
+"""Hostile input (SPEC §7.4): crafted state CSVs and configs are refused with a clear
+error; no file outside the data folder (and the remote) is ever created or touched; no
+traceback reaches the user. ``S3SYNC_HOSTILE_EXAMPLES`` scales the end-to-end runs."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from s3sync_mirror import state
+from s3sync_mirror.cli import main
+from s3sync_mirror.config import settings_from_document
+from s3sync_mirror.errors import ConfigError, StateError
+from s3sync_mirror.paths import unsafe_reason
+
+from .conftest import RELIABILITY, Team
+
+E2E_EXAMPLES = int(os.environ.get("S3SYNC_HOSTILE_EXAMPLES", "25"))
+GOOD = hashlib.sha256(b"x").hexdigest()
+
+nasty_paths = st.one_of(
+    st.sampled_from(["/etc/passwd", "../escape.csv", "a/../../b", "..", ".", "a\\b.csv",
+                     "C:/Windows/x", "C:\\x", ".S3/versions_local.csv", ".s3/x", "a\x00b",
+                     "a//b", "a/", "", " ", "ok.csv", "dir/ok.csv", "../../../tmp/pwn",
+                     "~/x", "a\nb", "\u202etxt.exe", "cafe\u0301.csv", "café.csv"]),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=30))
+checksums = st.sampled_from([GOOD, GOOD.upper(), GOOD[:-1], "", "zz" * 32, GOOD + "0",
+                             "0" * 64, "not-a-checksum"])
+sizes = st.sampled_from(["1", "0", "-1", "abc", "", "1.5", "1e3", "99999999999999999999",
+                         " 3"])
+times = st.sampled_from(["2026-11-21T14:03:05Z", "", "yesterday", "2026-11-21 14:03:05",
+                         "2026-11-21T14:03:05+00:00"])
+rows = st.lists(st.tuples(nasty_paths, st.text(max_size=8), times, checksums, sizes),
+                max_size=6)
+headers = st.sampled_from([
+    "File,Edited By,Time Edited,Checksum,Size",
+    "File,Edited By,Time Edited,Checksum,Size,ETag",
+    "File,Edited By,Time Edited,Checksum",
+    "File,Checksum,Edited By,Time Edited,Size",
+    "Path,Edited By,Time Edited,Checksum,Size",
+    ""])
+
+
+def render(header: str, body) -> bytes:
+    buf = io.StringIO()
+    import csv
+
+    w = csv.writer(buf, lineterminator="\n")
+    if header:
+        buf.write(header + "\n")
+    for r in body:
+        w.writerow(r)
+    return buf.getvalue().encode("utf-8", errors="surrogatepass")
+
+
+@given(headers, rows, st.booleans())
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+def test_versions_csv_is_either_safe_or_refused(header, body, duplicate):
+    if duplicate and body:
+        body = body + [body[0]]
+    data = render(header, body)
+    RELIABILITY["hostile inputs: crafted state CSVs (parser)"] += 1
+    try:
+        parsed = state.parse_versions(data, "remote versions_remote.csv")
+    except StateError as exc:
+        assert "versions_remote.csv" in str(exc)
+        return
+    for path, fs in parsed.items():
+        assert unsafe_reason(path) is None
+        assert len(fs.checksum) == 64 and int(fs.checksum, 16) >= 0
+        assert fs.checksum == fs.checksum.lower() and fs.size >= 0
+    assert len(parsed) == len(body)
+
+
+config_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=12),
+              st.sampled_from(["s3", "local", "gcs", "MIRROR", "/abs", "../up", "a/../b",
+                               "http://x:9000", "http://u:p@x", "team-bucket", "Data"])),
+    lambda children: st.one_of(st.lists(children, max_size=3),
+                               st.dictionaries(st.sampled_from(
+                                   ["provider", "tenant", "namespace", "endpoint_url", "root",
+                                    "aws_secret_access_key", "password", "region", "x"]),
+                                   children, max_size=4)),
+    max_leaves=10)
+config_docs = st.one_of(
+    config_values,
+    st.dictionaries(st.sampled_from(["storage", "data_dir", "user", "mirrors", "extra"]),
+                    config_values, max_size=4))
+
+
+@given(config_docs)
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+def test_any_config_document_is_valid_or_refused_clearly(doc):
+    RELIABILITY["hostile inputs: crafted configs"] += 1
+    try:
+        s = settings_from_document(doc, Path("/cfg/s3sync_mirror.yml"), Path("/cfg"))
+    except ConfigError as exc:
+        assert str(exc).startswith("/cfg/s3sync_mirror.yml: ") and "Fix" in str(exc)
+        return
+    assert s.provider in ("s3", "local")
+    assert "/cfg" in str(s.data_dir) and ".." not in s.data_dir.parts
+
+
+def snapshot(root: Path, skip) -> dict:
+    out = {}
+    for p in root.rglob("*"):
+        rel = p.relative_to(root)
+        if any(rel.parts[:len(s)] == s for s in skip):
+            continue
+        st_ = p.lstat()
+        out[rel.as_posix()] = (st_.st_size, st_.st_mtime_ns, p.is_dir())
+    return out
+
+
+def cli(repo: Path, *args) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(repo)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = main(list(args))
+    finally:
+        os.chdir(cwd)
+    return rc, out.getvalue(), err.getvalue()
+
+
+@given(headers, rows)
+@settings(max_examples=E2E_EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+def test_a_crafted_remote_state_never_escapes_the_data_folder(header, body):
+    home = Path(tempfile.mkdtemp(prefix="hostile-"))
+    try:
+        team = Team("local", home)
+        alice = team.alice
+        alice.write("a.csv", "mine")
+        assert cli(alice.repo, "--yes", "-q")[0] == 0
+        team.put_remote(".S3/versions_remote.csv", render(header, body))
+        protected = [("alice", "repo", "Data"), ("remote",)]
+        before = snapshot(home, protected)
+        rc, out, err = cli(alice.repo, "--yes")
+        RELIABILITY["hostile inputs: crafted remote states (end to end)"] += 1
+        assert rc in (0, 1, 3), (rc, out, err)
+        assert "Traceback" not in err and "internal error" not in err, err
+        assert snapshot(home, protected) == before, "a file outside the data folder changed"
+        for p in (home / "remote").rglob("*"):
+            assert (home / "remote" / "repo" / "Data") in (p, *p.parents) or \
+                p in ((home / "remote" / "repo"),), f"escaped the remote prefix: {p}"
+        if rc == 1 and "refused path" in err:
+            assert alice.files() == {"a.csv": b"mine"}
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.mark.parametrize("bad", [
+    b"File,Edited By,Time Edited,Checksum,Size\n/etc/passwd,eve,,%s,1\n",
+    b"File,Edited By,Time Edited,Checksum,Size\n..\\..\\boot.ini,eve,,%s,1\n",
+    b"File,Edited By,Time Edited,Checksum,Size\n.S3/versions_local.csv,eve,,%s,1\n",
+    b"File,Edited By,Time Edited,Checksum,Size\na.csv,eve,,%s,-5\n",
+    b"File,Edited By,Time Edited,Checksum,Size\na.csv,eve,,%s,1\na.csv,eve,,%s,1\n",
+    b"File,Checksum\na.csv,%s\n",
+])
+def test_hostile_remote_states_are_refused_on_both_remotes(team, bad):
+    alice, bob = team.alice, team.bob
+    alice.write("a.csv", "mine")
+    alice.sync()
+    team.put_remote(".S3/versions_remote.csv", bad.replace(b"%s", GOOD.encode()))
+    before = team.remote_objects()
+    r = bob.run("--yes")
+    RELIABILITY[f"hostile inputs: crafted remote states, {team.kind} remote"] += 1
+    assert r.returncode == 1
+    assert "versions_remote.csv" in r.stderr and "Traceback" not in r.stderr
+    assert bob.files() == {} and team.remote_objects() == before
+
+
+def test_content_not_matching_its_checksum_is_never_placed(team):
+    """A state whose checksum lies about the object (same ETag, other bytes recorded)."""
+    alice, bob = team.alice, team.bob
+    alice.write("a.csv", "the real bytes")
+    alice.write("b.csv", "fine")
+    alice.sync()
+    rows = state.parse_versions(team.remote_objects()[".S3/versions_remote.csv"], "x")
+    rows["a.csv"] = rows["a.csv"]._replace(checksum=hashlib.sha256(b"a lie").hexdigest())
+    team.put_remote(".S3/versions_remote.csv", state.render_versions(rows, local=False))
+    r = bob.run("--yes")
+    RELIABILITY[f"hostile inputs: lying checksums, {team.kind} remote"] += 1
+    assert r.returncode == 1
+    assert "a.csv" in r.stderr and "does not match its recorded SHA-256" in r.stderr
+    assert bob.files() == {"b.csv": b"fine"}
+    assert not any((bob.data / ".S3" / "tmp").iterdir())
+
+
+def test_an_object_replaced_behind_the_tools_back_is_named(team):
+    alice, bob = team.alice, team.bob
+    alice.write("a.csv", "v1")
+    alice.sync()
+    team.put_remote("a.csv", b"overwritten by some other tool")
+    r = bob.run("--yes")
+    RELIABILITY[f"hostile inputs: foreign overwrites, {team.kind} remote"] += 1
+    assert r.returncode == 1
+    assert "changed outside s3sync_mirror" in r.stderr and "a.csv" in r.stderr
+    assert bob.files() == {}
+    # reset re-indexes the remote from the files themselves; then bob receives them
+    bob.run("reset", "--yes", check_rc=0)
+    bob.sync()
+    assert bob.files() == {"a.csv": b"overwritten by some other tool"}
+
+
+def test_hostile_deleted_log_is_named_and_left_alone(team):
+    alice = team.alice
+    for i in range(4):
+        alice.write(f"f{i}.csv", str(i))
+    alice.sync()
+    team.put_remote(".S3/deleted_remote.csv", b"File\n/etc/passwd\n")
+    alice.delete("f0.csv")
+    r = alice.sync()
+    assert "deleted_remote.csv" in r.stderr
+    assert team.remote_objects()[".S3/deleted_remote.csv"] == b"File\n/etc/passwd\n"
+    assert "f0.csv" not in team.remote_files()
