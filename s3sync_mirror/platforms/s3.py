@@ -189,8 +189,9 @@ class S3Connection(DataPlatformConnection):
                 r = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except RemoteNotFound:
             return None
+        meta = {k.lower(): v for k, v in (r.get("Metadata") or {}).items()}
         return RemoteObject(key, r["ContentLength"], _unq(r.get("ETag")),
-                            sha256=(r.get("Metadata") or {}).get("sha256", ""),
+                            sha256=meta.get("sha256", ""),
                             modified=r["LastModified"].strftime("%Y-%m-%dT%H:%M:%SZ"))
 
     def get_bytes(self, key: str, if_none_match: Optional[str] = None):
@@ -311,7 +312,13 @@ class S3Connection(DataPlatformConnection):
             except Exception:  # the upload already failed; abort is best effort  # noqa: BLE001
                 log.debug("could not abort multipart upload of %s", key)
             raise
-        return RemoteObject(key, size, _unq(r.get("ETag")), sha256=sha256)
+        # Some S3-compatible servers answer the completion with another ETag than the one
+        # they report afterwards: record the one later requests will be compared with.
+        obj = self.head(key)
+        if obj is None or obj.size != size:
+            raise RemoteError(f"{key}: the multipart upload completed but the object is "
+                              f"missing or of the wrong size")
+        return RemoteObject(key, size, obj.etag, sha256=sha256)
 
     def download(self, key: str, dest: Path, *, advance: Advance = None,
                  size_hint: int = -1, if_match: Optional[str] = None) -> str:
