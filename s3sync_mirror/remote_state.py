@@ -37,20 +37,25 @@ def _parse(remote, data: bytes) -> dict:
 
 def fetch(remote, statedir, *, use_cache: bool = True, save_cache: bool = True,
           ignored=None, jobs: int = 8, tmp_dir=None, notes=None) -> RemoteState:
-    cached, cached_etag = statedir.load_remote_cache() if use_cache else (None, None)
+    """The remote state: one conditional GET against the ETag of the local copy, which is
+    used as is when the remote's did not change."""
+    cached_etag = statedir.cached_remote_etag() if use_cache else None
     try:
-        got = remote.get_bytes(VERSIONS_KEY, if_none_match=cached_etag if cached else None)
+        got = remote.get_bytes(VERSIONS_KEY, if_none_match=cached_etag)
     except RemoteNotFound:
         return rebuild(remote, ignored=ignored, jobs=jobs, tmp_dir=tmp_dir, notes=notes)
     if got is None:
         try:
-            return RemoteState(_parse(remote, cached), cached_etag)
-        except StateError:  # a damaged cache: read the real thing
-            got = remote.get_bytes(VERSIONS_KEY)
+            files = statedir.load_remote_copy()
+        except StateError:  # a damaged local copy: read the real thing
+            files = None
+        if files is not None:
+            return RemoteState(files, cached_etag)
+        got = remote.get_bytes(VERSIONS_KEY)
     data, etag = got
     files = _parse(remote, data)
     if save_cache:
-        statedir.save_remote_cache(data, etag)
+        statedir.save_remote_cache(data, etag, files)
     return RemoteState(files, etag)
 
 
@@ -103,7 +108,7 @@ def commit(remote, statedir, read: RemoteState, outcomes) -> tuple[dict, set, di
             time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
             current, etag = _read_current(remote)
             continue
-        statedir.save_remote_cache(data, new_etag)
+        statedir.save_remote_cache(data, new_etag, new)
         others = {p: st for p, st in current.items() if read.files.get(p) != st}
         return new, rejected, others
     raise RemoteError(f"could not record the remote state after {MAX_ATTEMPTS} attempts: "

@@ -35,6 +35,6 @@ def reset_state(settings, confirm: Callable[[str], bool]) -> bool:
                 pass
         for path in statedir.state_files:
             path.unlink(missing_ok=True)
-        if statedir.tmp.is_dir():
-            shutil.rmtree(statedir.tmp, ignore_errors=True)
+        for folder in (statedir.tmp, statedir.cache):
+            shutil.rmtree(folder, ignore_errors=True)
     return True

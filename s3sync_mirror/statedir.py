@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Mapping, Optional
 
-from . import state
+from . import state, statecache
 from .errors import StateError, UsageError
 from .model import FileState
 from .paths import STATE_DIR
@@ -40,8 +40,9 @@ class StateDir:
     """``<data_dir>/.S3``. Nothing here is a data file; ``trash/`` holds user data and is
     never removed by the tool."""
 
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, read_only: bool = False):
         self.data_dir = Path(data_dir)
+        self.read_only = read_only  # status and --dry-run: not even a cache is written
         self.root = self.data_dir / STATE_DIR
         self.versions_local = self.root / "versions_local.csv"
         self.versions_remote = self.root / "versions_remote.csv"
@@ -52,12 +53,14 @@ class StateDir:
         self.journal = self.root / "journal.csv"
         self.tmp = self.root / "tmp"
         self.trash = self.root / "trash"
+        self.cache = self.root / "cache"
 
     # the files reset removes (never trash/, never ignore_remote.txt: those are the user's)
     @property
     def state_files(self) -> list[Path]:
         return [self.versions_local, self.versions_remote, self.remote_etag,
-                self.deleted_remote, self.deleted_local, self.journal]
+                self.deleted_remote, self.deleted_local, self.journal,
+                self.root / "remote_checked.txt"]
 
     def ensure(self) -> None:
         self.tmp.mkdir(parents=True, exist_ok=True)
@@ -104,22 +107,47 @@ class StateDir:
         except OSError as exc:
             raise StateError(f"{path} cannot be read: {exc}") from None
 
+    def _load_versions(self, path: Path) -> Optional[dict]:
+        """Parse a versions CSV, through its snapshot when the CSV is unchanged."""
+        sig = statecache.signature(path)
+        if sig is None:
+            return None
+        snapshot = self.cache / f"{path.stem}.marshal"
+        states = statecache.load(snapshot, sig)
+        if states is None:
+            data = self._read(path)
+            if data is None:
+                return None
+            states = state.parse_versions(data, str(path))
+            if not self.read_only:
+                statecache.store(snapshot, sig, states)
+        return states
+
+    def _save_versions(self, path: Path, data: bytes, states: Mapping[str, FileState]) -> None:
+        state.write_atomic(path, data)
+        statecache.store(self.cache / f"{path.stem}.marshal", statecache.signature(path),
+                         states)
+
     def load_baseline(self) -> dict[str, FileState]:
-        data = self._read(self.versions_local)
-        return {} if data is None else state.parse_versions(data, str(self.versions_local))
+        return self._load_versions(self.versions_local) or {}
 
     def save_baseline(self, states: Mapping[str, FileState]) -> None:
-        state.write_atomic(self.versions_local, state.render_versions(states, local=True))
+        self._save_versions(self.versions_local, state.render_versions(states, local=True),
+                            states)
 
-    def load_remote_cache(self) -> tuple[Optional[bytes], Optional[str]]:
-        data = self._read(self.versions_remote)
+    def cached_remote_etag(self) -> Optional[str]:
+        """The ETag of the local copy of the remote state, if there is a copy."""
         etag = self._read(self.remote_etag)
-        if data is None or etag is None:
-            return None, None
-        return data, etag.decode("utf-8").strip() or None
+        if etag is None or not self.versions_remote.exists():
+            return None
+        return etag.decode("utf-8").strip() or None
 
-    def save_remote_cache(self, data: bytes, etag: Optional[str]) -> None:
-        state.write_atomic(self.versions_remote, data)
+    def load_remote_copy(self) -> Optional[dict]:
+        return self._load_versions(self.versions_remote)
+
+    def save_remote_cache(self, data: bytes, etag: Optional[str],
+                          states: Mapping[str, FileState]) -> None:
+        self._save_versions(self.versions_remote, data, states)
         state.write_atomic(self.remote_etag, (etag or "").encode("utf-8"))
 
     def save_deleted_remote(self, data: bytes) -> None:
@@ -131,6 +159,15 @@ class StateDir:
         old = self._read(self.deleted_local)
         existing = state.parse_log(old, str(self.deleted_local)) if old else []
         state.write_atomic(self.deleted_local, state.render_log(existing + rows))
+
+    def remote_checked(self, url: str) -> bool:
+        """Whether ``url`` was already found to honour conditional writes."""
+        data = self._read(self.root / "remote_checked.txt")
+        return data is not None and url in data.decode("utf-8", "replace").splitlines()
+
+    def mark_remote_checked(self, url: str) -> None:
+        with open(self.root / "remote_checked.txt", "a", encoding="utf-8") as f:
+            f.write(url + "\n")
 
     def ignore_patterns(self) -> list[str]:
         data = self._read(self.ignore_remote)

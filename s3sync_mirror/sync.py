@@ -225,7 +225,7 @@ class _Run:
             else sys.stdin.isatty()
         self.jobs = int(opts.jobs or DEFAULT_JOBS)
         self.data_dir = settings.data_dir
-        self.statedir = StateDir(self.data_dir)
+        self.statedir = StateDir(self.data_dir, read_only=not self.writes)
         self.stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         self.remote = None
         self.patterns: list = []
@@ -281,25 +281,21 @@ class _Run:
             retry = {o.action.path: o.action for o in outcomes if o.retryable}
             if not retry or result.interrupted or attempt == REPLANS:
                 break
-            time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
+            # A teammate's upload lands before their commit: give it a moment.
+            time.sleep(0.1 * 2 ** attempt * random.uniform(0.8, 1.2))
             scanned, rs = self.detect(base, [])
             plan = self.make_plan(base, scanned, rs, tuple(retry))
-            approved = []
-            for a in plan.actions:
-                old = retry.get(a.path)
-                if old is None or old.resolution or a.kind != old.kind:
-                    continue
-                if a.kind == m.DOWNLOAD and a.remote == old.remote:
-                    # Same state entry, yet the object is not the one it names: not a race
-                    # with a teammate but a change made behind the tool's back.
-                    final[a.path] = Outcome(a, m.FAILED, error=(
-                        f"{a.path}: the remote object is not the version versions_remote.csv "
-                        f"records (changed outside s3sync_mirror?); not downloaded. If the "
-                        f"remote copy is right, `reset` re-indexes the remote."))
-                    continue
-                approved.append(a)
+            approved = [a for a in plan.actions if a.path in retry
+                        and not retry[a.path].resolution and a.kind == retry[a.path].kind]
             if not approved and not plan.records:
                 break
+        for path, o in final.items():
+            if o.retryable and o.status == m.FAILED and o.action.kind == m.DOWNLOAD:
+                final[path] = o.__class__(o.action, m.FAILED, retryable=True, error=(
+                    f"{path}: the remote object is newer than versions_remote.csv records: a "
+                    f"teammate may be uploading it right now (run again shortly), or it was "
+                    f"changed outside s3sync_mirror (then `reset` re-indexes the remote); "
+                    f"not downloaded"))
         return final
 
 
@@ -398,6 +394,7 @@ def _execute_and_commit(run: _Run, base, scanned, rs, plan, approved, result):
             if others:
                 out.say(f"The remote changed during this sync ({len(others)} file(s) by "
                         f"others): run again to bring those changes here.")
+            _check_conditional_writes(run)
         except S3SyncMirrorError as exc:
             remote_ok = False
             out.warn(f"could not record the new remote state: {exc}. The files already "
@@ -431,6 +428,20 @@ def _execute_and_commit(run: _Run, base, scanned, rs, plan, approved, result):
         log_row(o.action.path, o.action.local, settings.user, now_iso, o.archived_as)
         for o in fixed if o.status == m.DONE and o.action.kind == m.DELETE_LOCAL])
     return fixed, new_base
+
+
+def _check_conditional_writes(run: _Run) -> None:
+    """Once per clone and remote: warn if the server ignores conditional writes."""
+    url = run.remote.describe()
+    if run.statedir.remote_checked(url):
+        return
+    if run.remote.honours_conditional_writes():
+        run.statedir.mark_remote_checked(url)
+        return
+    run.out.warn(f"{url} ignores conditional writes (If-None-Match/If-Match): if two members "
+                 f"sync at the same moment, one's changes to the shared state can be lost. "
+                 f"Use a server that honours them (AWS S3, MinIO, Ceph RGW, R2), or sync one "
+                 f"at a time.")
 
 
 def _say_summary(out: Reporter, result: SyncResult, failed: int, left: int) -> None:

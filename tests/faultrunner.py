@@ -6,7 +6,8 @@ Environment:
   FAULT_CRASH_AT=N         SIGKILL this process at the N-th counted event: a call into the
                            s3sync_mirror package, or a write, rename, link, unlink, fsync
                            or truncate (from any thread). 0 = only count.
-  FAULT_COUNT_FILE=path    write the number of events counted (at exit)
+  FAULT_COUNT_FILE=path    write the number of events counted (at exit), and the place
+                           of each event, one per line, to path + ".places"
   FAULT_TRACE_FILE=path    write where the kill happened (function and file)
   FAULT_EACCES=text        opening a file whose path contains ``text`` fails: EACCES
   FAULT_ENOSPC=N           a download in flight (.S3/tmp/) that grows past N bytes fails:
@@ -38,6 +39,7 @@ WATCHED = {"write", "pwrite", "replace", "rename", "link", "unlink", "fsync", "f
 def install_crash(crash_at: int, count_file: str, trace_file: str) -> None:
     lock = threading.Lock()
     state = {"n": 0}
+    places: list = []
 
     def hook(frame, event, arg):
         if event == "call":
@@ -55,6 +57,8 @@ def install_crash(crash_at: int, count_file: str, trace_file: str) -> None:
         with lock:
             state["n"] += 1
             n = state["n"]
+            if crash_at == 0:
+                places.append(where)
         if n == crash_at:
             if trace_file:
                 with open(trace_file, "w") as f:
@@ -71,6 +75,8 @@ def install_crash(crash_at: int, count_file: str, trace_file: str) -> None:
             threading.setprofile(None)
             with open(count_file, "w") as f:
                 f.write(str(state["n"]))
+            with open(count_file + ".places", "w") as f:
+                f.write("\n".join(places))
 
         atexit.register(report)
 

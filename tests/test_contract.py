@@ -130,6 +130,10 @@ class ConnectionContract:
             "dir with space/ü.csv".encode())}
         assert {o.key for o in conn.list(".S3/deleted/")} == {".S3/deleted/x/a.csv"}
 
+    def test_honours_conditional_writes(self, conn):
+        assert conn.honours_conditional_writes() is True
+        assert conn.head(conn.PROBE_KEY) is None, "the probe cleans up after itself"
+
     def test_url_names_the_key(self, conn):
         assert conn.url("a/b.csv").endswith("a/b.csv")
 
@@ -174,10 +178,14 @@ class TestLocalConnection(ConnectionContract):
 
 
 class TestS3Connection(ConnectionContract):
-    @pytest.fixture
-    def conn(self, bucket, aws_env):
+    """Both transports of whole-object PUT/GET: the AWS Common Runtime and botocore."""
+
+    @pytest.fixture(params=["crt", "botocore"])
+    def conn(self, request, bucket, aws_env):
         c = S3Connection(bucket, "repo/Data", endpoint_url=aws_env, jobs=4,
-                         multipart_threshold=5 * MIB, part_size=5 * MIB)
+                         multipart_threshold=5 * MIB, part_size=5 * MIB,
+                         use_crt=request.param == "crt")
+        assert (c.crt is not None) == (request.param == "crt")
         yield c
         c.close()
 

@@ -240,3 +240,33 @@ def test_lock_left_by_a_killed_run_is_broken_with_a_message(local_team):
     assert local_team.remote_files() == {"a.csv": b"1"}
     assert not lock.exists()
     counted("stale lock", local_team)
+
+
+def test_a_server_ignoring_conditional_writes_is_named(s3_team, monkeypatch):
+    """Some S3-compatible servers drop If-None-Match/If-Match; then the no-lost-update
+    promise cannot hold, and the user is told so (once per run, until fixed)."""
+    from moto.s3.responses import S3Response
+
+    original = S3Response.put_object
+
+    def careless_put(self, *a, **kw):
+        from werkzeug.datastructures import Headers
+
+        headers = Headers(self.headers)
+        for h in ("If-None-Match", "If-Match"):
+            headers.remove(h)
+        self.headers = headers
+        return original(self, *a, **kw)
+
+    alice = s3_team.alice
+    alice.write("a.csv", "1")
+    alice.sync()
+    checked = alice.data / ".S3" / "remote_checked.txt"
+    assert checked.read_text().strip().startswith("s3://"), "an honest server is noted once"
+    checked.unlink()
+    monkeypatch.setattr(S3Response, "put_object", careless_put)
+    alice.write("b.csv", "2")
+    r = alice.sync()
+    assert "ignores conditional writes" in r.stderr
+    assert not checked.exists()
+    counted("careless server", s3_team)

@@ -81,6 +81,24 @@ class DataPlatformConnection(ABC):
     def delete(self, key: str, *, if_match: Optional[str] = None) -> None:
         """Remove ``key``; a missing key is not an error. Conditions as ``put_bytes``."""
 
+    PROBE_KEY = ".S3/conditional-write-probe"
+
+    def honours_conditional_writes(self) -> bool:
+        """Whether the remote refuses a write whose condition does not hold. Some
+        S3-compatible servers ignore If-None-Match/If-Match; the no-lost-update promise
+        needs them honoured. (Costs three small requests: callers check once per remote.)"""
+        from ..errors import PreconditionFailed
+
+        try:
+            self.put_bytes(self.PROBE_KEY, b"probe")
+            try:
+                self.put_bytes(self.PROBE_KEY, b"probe", if_none_match=True)
+            except PreconditionFailed:
+                return True
+            return False
+        finally:
+            self.delete(self.PROBE_KEY)
+
     def checksum(self, key: str, tmp_dir: Path) -> str:
         """The object's SHA-256 hex: from metadata when present, else by reading it."""
         obj = self.head(key)

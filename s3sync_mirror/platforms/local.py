@@ -203,6 +203,9 @@ class LocalConnection(DataPlatformConnection):
             tmp.unlink(missing_ok=True)
         return RemoteObject(key, st.st_size, _etag(st), modified=_iso(st.st_mtime_ns))
 
+    def honours_conditional_writes(self) -> bool:
+        return True  # by construction: every conditional write runs under the lock
+
     # -- primitives ----------------------------------------------------------------------
     def list(self, under: str = "") -> Iterator[RemoteObject]:
         start = self._path(under.rstrip("/")) if under else self.root

@@ -19,6 +19,7 @@ from typing import Iterator, Optional
 from ..errors import (ChecksumMismatch, PreconditionFailed, RemoteError, RemoteNotFound,
                       RemotePermissionError, RemoteUnreachable)
 from ..hashing import CHUNK, hex_to_b64
+from . import s3crt
 from .base import Advance, DataPlatformConnection, RemoteObject
 
 log = logging.getLogger("s3sync_mirror")
@@ -50,7 +51,7 @@ class S3Connection(DataPlatformConnection):
     def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: Optional[str] = None,
                  profile: Optional[str] = None, region: Optional[str] = None, jobs: int = 16,
                  multipart_threshold: int = MULTIPART_THRESHOLD, part_size: int = PART_SIZE,
-                 client=None):
+                 client=None, use_crt: Optional[bool] = None):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") \
@@ -61,6 +62,10 @@ class S3Connection(DataPlatformConnection):
         self.multipart_threshold = max(multipart_threshold, 5 * MIB)
         self.part_size = max(part_size, 5 * MIB)
         self._client = client
+        self._session = None
+        # Small files go through the AWS Common Runtime when it is installed (see s3crt).
+        self._use_crt = s3crt.available() if use_crt is None else use_crt
+        self._crt = None
         self._client_lock = threading.Lock()
         self._parts: Optional[ThreadPoolExecutor] = None
         # Bounds the memory held by part buffers across all concurrent transfers.
@@ -77,7 +82,7 @@ class S3Connection(DataPlatformConnection):
         return self._client
 
     def _make_client(self):
-        import boto3
+        import botocore.session
         from botocore.config import Config
         from botocore.exceptions import BotoCoreError
 
@@ -92,11 +97,29 @@ class S3Connection(DataPlatformConnection):
             s3={"addressing_style": "path"} if self.endpoint_url else {},
         )
         try:
-            session = boto3.session.Session(profile_name=self.profile,
-                                            region_name=self.region)
-            return session.client("s3", endpoint_url=self.endpoint_url, config=cfg)
+            self._session = botocore.session.Session(profile=self.profile)
+            return self._session.create_client("s3", region_name=self.region,
+                                               endpoint_url=self.endpoint_url, config=cfg)
         except BotoCoreError as exc:
             raise RemoteError(f"cannot set up the S3 client: {exc}") from None
+
+    @property
+    def crt(self):
+        """The CRT transport for whole-object PUTs and GETs, or None to use botocore."""
+        if self._crt is None and self._use_crt:
+            client = self.client
+            with self._client_lock:
+                if self._crt is None:
+                    with self._errors("the S3 credentials"):
+                        creds = self._session.get_credentials() if self._session else None
+                    if creds is None:
+                        raise RemotePermissionError(f"no usable AWS credentials: {_CRED_HELP}")
+                    self._crt = s3crt.CrtTransport(
+                        bucket=self.bucket, endpoint_url=client.meta.endpoint_url,
+                        region=client.meta.region_name or "us-east-1", credentials=creds,
+                        path_style=bool(self.endpoint_url),
+                        max_connections=max(16, 2 * self.jobs), describe=self.describe())
+        return self._crt
 
     def _pool(self) -> ThreadPoolExecutor:
         with self._client_lock:
@@ -109,6 +132,9 @@ class S3Connection(DataPlatformConnection):
         if self._parts is not None:
             self._parts.shutdown(wait=True)
             self._parts = None
+        if self._crt is not None:
+            self._crt.close()
+            self._crt = None
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -239,6 +265,13 @@ class S3Connection(DataPlatformConnection):
         digest = hashlib.sha256(data).hexdigest()
         if len(data) != size or digest != sha256:
             raise ChecksumMismatch(f"{key}: the file changed while it was being uploaded")
+        crt = self.crt
+        if crt is not None:
+            etag = crt.put(self._key(key), data, digest, if_match=if_match,
+                           if_none_match=if_none_match, label=key)
+            if advance is not None:
+                advance(size)
+            return RemoteObject(key, size, etag, sha256=digest)
         with self._errors(key, not_found_is_precondition=if_match is not None):
             r = self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data,
                                        ChecksumAlgorithm="SHA256",
@@ -299,7 +332,7 @@ class S3Connection(DataPlatformConnection):
             if sent != size or whole.hexdigest() != sha256:
                 raise ChecksumMismatch(f"{key}: the file changed while it was being uploaded")
             with self._errors(key, not_found_is_precondition=if_match is not None):
-                r = self.client.complete_multipart_upload(
+                self.client.complete_multipart_upload(
                     Bucket=self.bucket, Key=full, UploadId=upload_id,
                     MultipartUpload={"Parts": parts},
                     **self._conditions(if_match, if_none_match))
@@ -324,6 +357,9 @@ class S3Connection(DataPlatformConnection):
                  size_hint: int = -1, if_match: Optional[str] = None) -> str:
         if size_hint >= self.multipart_threshold:
             return self._download_ranges(key, dest, size_hint, advance, if_match)
+        crt = self.crt
+        if crt is not None:
+            return crt.get(self._key(key), dest, if_match=if_match, advance=advance, label=key)
         h = hashlib.sha256()
         extra = {"IfMatch": _q(if_match)} if if_match is not None else {}
         with self._errors(key):

@@ -1,0 +1,62 @@
+"""A derived snapshot of a parsed versions CSV, so unchanged state loads in milliseconds
+and without pandas (the CSVs stay the source of truth).
+
+A snapshot is used only if the CSV still has the signature recorded with it (size,
+mtime_ns, ctime_ns, inode: ctime cannot be set back by hand) and the snapshot's own
+SHA-256 checks out. Anything else, a torn or stale or foreign snapshot included, means
+"parse the CSV", never a guess.
+"""
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+from pathlib import Path
+from typing import Mapping, Optional
+
+from .model import FileState
+
+FORMAT = 1
+
+
+def signature(path: Path) -> Optional[tuple]:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def load(cache: Path, sig: tuple) -> Optional[dict]:
+    """The states recorded for a CSV of signature ``sig``, or None."""
+    try:
+        blob = cache.read_bytes()
+    except OSError:
+        return None
+    digest, payload = blob[:32], blob[32:]
+    if len(digest) != 32 or hashlib.sha256(payload).digest() != digest:
+        return None
+    try:
+        fmt, recorded, paths, rows = marshal.loads(payload)
+    except (ValueError, EOFError, TypeError):
+        return None
+    if fmt != FORMAT or tuple(recorded) != tuple(sig) or len(paths) != len(rows):
+        return None
+    make = FileState._make
+    return {p: make(r) for p, r in zip(paths, rows)}
+
+
+def store(cache: Path, sig: Optional[tuple], states: Mapping[str, FileState]) -> None:
+    """Record ``states`` as the parse of the CSV whose signature is ``sig`` (best effort:
+    a snapshot that cannot be written only costs a parse next time)."""
+    if sig is None:
+        return
+    paths = list(states)
+    payload = marshal.dumps((FORMAT, sig, paths, [tuple(states[p]) for p in paths]))
+    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(hashlib.sha256(payload).digest() + payload)
+        os.replace(tmp, cache)
+    except OSError:
+        tmp.unlink(missing_ok=True)
