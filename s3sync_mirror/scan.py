@@ -76,9 +76,11 @@ def walk(data_dir, ignored=None):
 
 
 def scan(data_dir, baseline: Mapping[str, FileState], ignore_patterns=(), jobs: int = 8,
-         progress_factory=None) -> ScanResult:
-    ignored = ignore_matcher(ignore_patterns)
-    found, warnings, unreadable = walk(data_dir, ignored)
+         progress_factory=None, walked=None) -> ScanResult:
+    """``walked``: the result of :func:`walk` with the same patterns, if already taken."""
+    if walked is None:
+        walked = walk(data_dir, ignore_matcher(ignore_patterns))
+    found, warnings, unreadable = walked
     result = ScanResult(files={}, warnings=warnings, unreadable=unreadable)
     todo = []
     by_nfc: dict = {}

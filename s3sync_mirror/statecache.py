@@ -27,18 +27,40 @@ def signature(path: Path) -> Optional[tuple]:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
-def load(cache: Path, sig: tuple) -> Optional[dict]:
-    """The states recorded for a CSV of signature ``sig``, or None."""
+def read_blob(path: Path):
+    """The object stored by :func:`write_blob` at ``path``, or None when it is missing,
+    torn or foreign."""
     try:
-        blob = cache.read_bytes()
+        blob = path.read_bytes()
     except OSError:
         return None
     digest, payload = blob[:32], blob[32:]
     if len(digest) != 32 or hashlib.sha256(payload).digest() != digest:
         return None
     try:
-        fmt, recorded, paths, rows = marshal.loads(payload)
+        return marshal.loads(payload)
     except (ValueError, EOFError, TypeError):
+        return None
+
+
+def write_blob(path: Path, obj) -> None:
+    """Store ``obj`` (marshal-able) at ``path`` with its SHA-256, atomically; best effort:
+    a derived file that cannot be written only costs the slow way next time."""
+    payload = marshal.dumps(obj)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(hashlib.sha256(payload).digest() + payload)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def load(cache: Path, sig: tuple) -> Optional[dict]:
+    """The states recorded for a CSV of signature ``sig``, or None."""
+    try:
+        fmt, recorded, paths, rows = read_blob(cache)
+    except (TypeError, ValueError):
         return None
     if fmt != FORMAT or tuple(recorded) != tuple(sig) or len(paths) != len(rows):
         return None
@@ -52,11 +74,4 @@ def store(cache: Path, sig: Optional[tuple], states: Mapping[str, FileState]) ->
     if sig is None:
         return
     paths = list(states)
-    payload = marshal.dumps((FORMAT, sig, paths, [tuple(states[p]) for p in paths]))
-    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(hashlib.sha256(payload).digest() + payload)
-        os.replace(tmp, cache)
-    except OSError:
-        tmp.unlink(missing_ok=True)
+    write_blob(cache, (FORMAT, sig, paths, [tuple(states[p]) for p in paths]))

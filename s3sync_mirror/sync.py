@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from . import model as m
-from . import remote_state, report
+from . import insync, remote_state, report, statecache
 from .commit import changes_remote, new_baseline
 from .errors import (EXIT_FAILURE, EXIT_OK, EXIT_UNCONFIRMED, MaxDeleteExceeded,
                      S3SyncMirrorError, UsageError)
@@ -25,7 +25,7 @@ from .model import Outcome, Plan
 from .plan import deletion_share, make_plan, resolve
 from .platforms import connect
 from .progress import make as make_progress
-from .scan import ScanResult, case_insensitive, ignore_matcher, scan
+from .scan import ScanResult, case_insensitive, ignore_matcher, scan, walk
 from .state import log_row
 from .statedir import StateDir
 
@@ -230,17 +230,46 @@ class _Run:
         self.remote = None
         self.patterns: list = []
         self.ignored = None
+        self.after = None  # (new baseline, remote ETag) when the remote agrees with it
 
-    def prepare(self) -> dict:
+    def prepare(self) -> None:
         if self.writes:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             self.statedir.ensure()
             self.statedir.clean_tmp()
         self.patterns = self.statedir.ignore_patterns()
         self.ignored = ignore_matcher(self.patterns)
-        return self.statedir.load_baseline()
 
-    def detect(self, base: dict, notes: list):
+    def quick_check(self):
+        """(still in sync?, the folder's walk or None): the record of the last run that
+        left everything in sync, checked against a fresh walk and a conditional GET of the
+        remote state (see insync.py)."""
+        rec = None if self.opts.paths else insync.load(self.statedir)
+        if rec is None or not self.data_dir.is_dir() or not insync.matches(
+                rec, remote_url=self.remote.describe(), patterns=self.patterns,
+                baseline_sig=statecache.signature(self.statedir.versions_local)):
+            return False, None
+        etag = rec[1]
+
+        def remote_unchanged() -> bool:
+            if self.statedir.cached_remote_etag() != etag:
+                return False
+            try:
+                return self.remote.get_bytes(remote_state.VERSIONS_KEY,
+                                             if_none_match=etag) is None
+            except S3SyncMirrorError:
+                return False  # the full path reads it again and says what is wrong
+
+        with ThreadPoolExecutor(max_workers=1) as bg:
+            fut = bg.submit(remote_unchanged)
+            walked = walk(self.data_dir, self.ignored)
+            same = fut.result()
+        found, warnings, unreadable = walked
+        same = same and not warnings and not unreadable \
+            and insync.listing_of(found) == rec[4]
+        return same, walked
+
+    def detect(self, base: dict, notes: list, walked=None):
         """(scan result, remote state): the remote state is fetched while the folder is
         scanned."""
         with ThreadPoolExecutor(max_workers=1) as bg:
@@ -249,10 +278,43 @@ class _Run:
                             tmp_dir=self.statedir.tmp, notes=notes)
             if self.data_dir.is_dir():
                 scanned = scan(self.data_dir, base, self.patterns, jobs=min(self.jobs, 8),
-                               progress_factory=_hash_progress(self.out))
+                               progress_factory=_hash_progress(self.out), walked=walked)
             else:
                 scanned = ScanResult(files={})
             return scanned, fut.result()
+
+    def record_in_sync(self, scanned, plan: Plan, final: dict, warnings) -> None:
+        """After a full sync: if every path is now the same here, in the baseline and on
+        the remote, write the quick-check record; otherwise make sure there is none."""
+        after = self.after
+        clean = after is not None and not self.opts.paths and not warnings \
+            and not plan.problems and not scanned.disk and not scanned.clashes \
+            and not scanned.unreadable and len(final) == len(plan.actions) \
+            and all(o.status == m.DONE and not o.action.conflict_path
+                    for o in final.values())
+        if not clean:
+            insync.forget(self.statedir)
+            return
+        new_base, remote_etag = after
+        seen = _visible(new_base, self.ignored)
+        listing = {p: (b.size, b.mtime_ns) for p, b in seen.items()}
+        fetched = {p for p, o in final.items() if o.action.kind == m.DOWNLOAD}
+        # The listing must be what is on disk now: what the scan saw, less what was
+        # deleted here, with what was downloaded as placed.
+        for p, st in scanned.files.items():
+            if p in fetched:
+                continue
+            want = None if final.get(p) is not None \
+                and final[p].action.kind == m.DELETE_LOCAL else (st.size, st.mtime_ns)
+            if listing.get(p) != want:
+                insync.forget(self.statedir)
+                return
+        if any(p not in scanned.files and p not in fetched for p in listing):
+            insync.forget(self.statedir)
+            return
+        insync.record(self.statedir, listing=listing, remote_url=self.remote.describe(),
+                      remote_etag=remote_etag, patterns=self.patterns,
+                      now_ns=time.time_ns())
 
     def make_plan(self, base: dict, scanned, rs, scope) -> Plan:
         # Ignored paths leave all three sides: a file ignored here is not a deletion.
@@ -281,6 +343,7 @@ class _Run:
             retry = {o.action.path: o.action for o in outcomes if o.retryable}
             if not retry or result.interrupted or attempt == REPLANS:
                 break
+            self.after = None  # paths changed under this run: no quick-check record
             # A teammate's upload lands before their commit: give it a moment.
             time.sleep(0.1 * 2 ** attempt * random.uniform(0.8, 1.2))
             scanned, rs = self.detect(base, [])
@@ -313,11 +376,17 @@ def run_sync(settings, opts: Options) -> SyncResult:
 
 def _run_sync(run: _Run, t0: float) -> SyncResult:
     settings, opts = run.settings, run.opts
-    base = run.prepare()
+    run.prepare()
     notes: list = []
     run.remote = connect(settings, jobs=run.jobs)
     with run.remote:
-        scanned, rs = run.detect(base, notes)
+        in_sync, walked = run.quick_check()
+        if in_sync:
+            return _nothing_to_do(run, t0)
+        if run.writes:
+            insync.forget(run.statedir)
+        base = run.statedir.load_baseline()
+        scanned, rs = run.detect(base, notes, walked)
         warnings = notes + scanned.warnings
         for w in warnings:
             run.out.warn(w)
@@ -349,6 +418,8 @@ def _run_sync(run: _Run, t0: float) -> SyncResult:
             result.elapsed = time.monotonic() - t0
             return result
         final = run.carry_out(base, scanned, rs, plan, approved, result)
+        if not result.interrupted:
+            run.record_in_sync(scanned, plan, final, warnings)
     order = {a.path: i for i, a in enumerate(plan.actions)}
     result.outcomes = sorted(final.values(), key=lambda o: order.get(o.action.path, 1 << 30))
     failed = sum(1 for o in result.outcomes if o.status == m.FAILED)
@@ -361,6 +432,17 @@ def _run_sync(run: _Run, t0: float) -> SyncResult:
     _say_summary(run.out, result, failed, left)
     if result.interrupted:
         raise KeyboardInterrupt()
+    return result
+
+
+def _nothing_to_do(run: _Run, t0: float) -> SyncResult:
+    """The end of a run whose quick check found everything as the last run left it."""
+    plan = Plan(actions=(), records=(), problems=())
+    result = SyncResult(plan=plan, remote=run.remote.describe(), mode=run.mode)
+    run.show(plan)
+    result.elapsed = time.monotonic() - t0
+    if run.mode == "sync":
+        _say_summary(run.out, result, 0, 0)
     return result
 
 
@@ -388,15 +470,18 @@ def _execute_and_commit(run: _Run, base, scanned, rs, plan, approved, result):
     except Interrupted as exc:
         outcomes, result.interrupted = exc.outcomes, True
     remote_ok, rejected = True, set()
+    agrees = not rs.rebuilt  # the remote state is what this run read, plus its own changes
+    remote_etag = rs.etag
     if changes_remote(outcomes) or (rs.rebuilt and (plan.records or outcomes)):
         try:
             _, rejected, others = remote_state.commit(remote, statedir, rs, outcomes)
+            agrees, remote_etag = not rejected and not others, statedir.cached_remote_etag()
             if others:
                 out.say(f"The remote changed during this sync ({len(others)} file(s) by "
                         f"others): run again to bring those changes here.")
             _check_conditional_writes(run)
         except S3SyncMirrorError as exc:
-            remote_ok = False
+            remote_ok = agrees = False
             out.warn(f"could not record the new remote state: {exc}. The files already "
                      f"sent are kept; the next run finishes the job.")
             result.warnings.append(str(exc))
@@ -422,6 +507,7 @@ def _execute_and_commit(run: _Run, base, scanned, rs, plan, approved, result):
                             time.time_ns(), remote_committed=remote_ok)
     if new_base != base:
         statedir.save_baseline(new_base)
+    run.after = (new_base, remote_etag) if agrees else None
     if remote_ok:
         journal.clear()
     statedir.append_deleted_local([

@@ -1,0 +1,68 @@
+"""The quick no-change check: a record, written when a run leaves everything in sync, of
+what the data folder's listing (path, size, mtime_ns), the baseline file, the ignore
+patterns and the remote state's ETag were then. When the next run finds all four the same,
+the full three-way plan would be empty, so it is not built: the run costs one walk of the
+folder and one conditional GET instead of loading and joining 3 x N states.
+
+It trusts exactly what the full path trusts (a file whose size and mtime_ns did not change
+is not re-hashed; the remote state changes its ETag on every write), and it refuses
+listings with an mtime close to the time the record was made (an edit within the same clock
+tick would not show), like the baseline does. The record is derived data in ``.S3/cache``:
+any doubt (missing, torn, another remote, another format) means the full path.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Optional
+
+from . import statecache
+from .commit import RACY_NS
+
+FORMAT = 1
+NAME = "insync.marshal"
+
+
+def listing_of(found) -> dict:
+    """{disk path: (size, mtime_ns)} from a walk's [(disk path, size, mtime_ns)]."""
+    return {rel: (size, mtime) for rel, size, mtime in found}
+
+
+def record(statedir, *, listing: Mapping[str, tuple], remote_url: str,
+           remote_etag: Optional[str], patterns, now_ns: int) -> bool:
+    """Write the record; False (and nothing written) when it could not be trusted."""
+    sig = statecache.signature(statedir.versions_local)
+    if sig is None or not remote_etag:
+        forget(statedir)
+        return False
+    limit = now_ns - RACY_NS
+    if any(mtime < 0 or mtime > limit for _size, mtime in listing.values()):
+        forget(statedir)
+        return False
+    statecache.write_blob(statedir.cache / NAME, (
+        FORMAT, remote_url, remote_etag, tuple(sig), list(patterns), dict(listing)))
+    return True
+
+
+def load(statedir) -> Optional[tuple]:
+    """(remote url, remote etag, baseline signature, patterns, listing) or None."""
+    try:
+        fmt, url, etag, sig, patterns, listing = statecache.read_blob(statedir.cache / NAME)
+    except (TypeError, ValueError):
+        return None
+    if fmt != FORMAT or not isinstance(listing, dict):
+        return None
+    return url, etag, tuple(sig), list(patterns), listing
+
+
+def forget(statedir) -> None:
+    try:
+        (statedir.cache / NAME).unlink()
+    except OSError:
+        pass
+
+
+def matches(rec: tuple, *, remote_url: str, patterns, baseline_sig) -> bool:
+    """Whether ``rec`` was made for this remote, ignore patterns and baseline file (the
+    listing and the remote's ETag are checked by the caller)."""
+    url, _etag, sig, rec_patterns, _listing = rec
+    return url == remote_url and rec_patterns == list(patterns) \
+        and baseline_sig is not None and sig == tuple(baseline_sig)

@@ -1,0 +1,146 @@
+"""The quick no-change check (insync.py): taken only when nothing changed since a run that
+left everything in sync, and then its answer is the full three-way plan's answer."""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+import s3sync_mirror
+from s3sync_mirror import insync
+from s3sync_mirror.statedir import StateDir
+
+OLD = time.time_ns() - 3600 * 10**9  # an hour ago: far outside the racy window
+
+
+def age(member) -> None:
+    """Set every data file's mtime an hour back (as if written long ago)."""
+    for path in member.data.rglob("*"):
+        if path.is_file() and ".S3" not in path.parts:
+            os.utime(path, ns=(OLD, OLD))
+
+
+def record_of(member):
+    return insync.load(StateDir(member.data))
+
+
+def status(member):
+    r = s3sync_mirror.run(member.repo, status=True, quiet=True)
+    return sorted((a.path, a.kind) for a in r.plan.actions)
+
+
+@pytest.fixture
+def settled(team):
+    """alice and bob both in sync with three old files, each with a quick-check record."""
+    alice, bob = team.alice, team.bob
+    for name in ("a.csv", "b.csv", "sub/c.csv"):
+        alice.write(name, f"{name} v1\n")
+    age(alice)
+    alice.sync("--yes")
+    bob.sync("--yes")
+    age(bob)
+    bob.sync("--yes")  # bob's files were placed just now: this run re-records them
+    assert record_of(alice) is not None and record_of(bob) is not None
+    return team
+
+
+def full_path_only(monkeypatch):
+    calls = []
+    real = StateDir.load_baseline
+    monkeypatch.setattr(StateDir, "load_baseline",
+                        lambda self: calls.append(1) or real(self))
+    return calls
+
+
+def test_no_change_takes_the_quick_path(settled, monkeypatch):
+    calls = full_path_only(monkeypatch)
+    r = s3sync_mirror.run(settled.alice.repo, yes=True, quiet=True)
+    assert r.ok and r.plan.empty and calls == []
+    r = s3sync_mirror.run(settled.alice.repo, status=True, quiet=True)
+    assert r.plan.empty and calls == []
+
+
+def _edit_same_size(member):
+    p = member.data / "a.csv"
+    p.write_text("a.csv v2\n")  # same length, new mtime
+
+
+def _touch_only(member):
+    os.utime(member.data / "b.csv", ns=(OLD + 10**9, OLD + 10**9))
+
+
+def _new_file(member):
+    member.write("new.csv", "n")
+
+
+def _delete(member):
+    member.delete("sub/c.csv")
+
+
+def _ignore_pattern(member):
+    (member.data / ".S3" / "ignore_remote.txt").write_text("*.csv\n")
+
+
+def _baseline_edited(member):
+    p = member.data / ".S3" / "versions_local.csv"
+    p.write_bytes(p.read_bytes())  # same content, new signature
+
+
+def _record_torn(member):
+    p = member.data / ".S3" / "cache" / insync.NAME
+    p.write_bytes(p.read_bytes()[:-5])
+
+
+def _teammate_uploads(member, team):
+    team.bob.write("b.csv", "b.csv from bob, longer\n")
+    team.bob.sync("--yes")
+
+
+CHANGES = {"same-size edit": _edit_same_size, "touched only": _touch_only,
+           "new file": _new_file, "deleted file": _delete, "new ignore pattern": _ignore_pattern,
+           "baseline rewritten": _baseline_edited, "torn record": _record_torn}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_any_change_takes_the_full_path_and_plans_as_without_the_record(
+        settled, change, monkeypatch):
+    alice = settled.alice
+    CHANGES[change](alice)
+    calls = full_path_only(monkeypatch)
+    with_record = status(alice)
+    assert calls, f"{change}: the quick path answered"
+    insync.forget(StateDir(alice.data))
+    assert status(alice) == with_record
+
+
+def test_a_teammates_change_is_seen(settled, monkeypatch):
+    _teammate_uploads(settled.alice, settled)
+    calls = full_path_only(monkeypatch)
+    assert status(settled.alice) == [("b.csv", "download")]
+    assert calls
+    s3sync_mirror.run(settled.alice.repo, yes=True, quiet=True)
+    assert settled.alice.read("b.csv") == b"b.csv from bob, longer\n"
+
+
+def test_recent_files_are_not_recorded(team):
+    alice = team.alice
+    alice.write("fresh.csv", "just written")
+    alice.sync("--yes")
+    assert record_of(alice) is None  # an edit in the same clock tick would not show
+
+
+def test_no_record_while_something_is_left_undone(team, monkeypatch):
+    alice, bob = team.alice, team.bob
+    alice.write("x.csv", "base\n")
+    alice.sync("--yes")
+    bob.sync("--yes")
+    alice.write("x.csv", "alice\n")
+    bob.write("x.csv", "bob!!\n")
+    alice.sync("--yes")
+    age(bob)
+    bob.sync("--yes", rc=3)  # the conflict is skipped without a terminal
+    assert record_of(bob) is None
+    calls = full_path_only(monkeypatch)
+    assert status(bob) == [("x.csv", "conflict")]
+    assert calls
