@@ -393,9 +393,56 @@ class Bench:
 
 
 # -- the report --------------------------------------------------------------------------------
-TARGETS = {  # workload: (seconds this tool must stay under, x faster than the fastest peer)
-    "W3": (1.0, 3.0), "W2": (0.5, None),
-}
+def _median(results: dict, workload: str, tool_prefix: str):
+    """The best median among the variants of tools whose name starts with tool_prefix."""
+    meds = [statistics.median(v["wall"]) for k, v in results.get(workload, {}).items()
+            if k.startswith(tool_prefix)]
+    return min(meds) if meds else None
+
+
+def _peers(results: dict, workload: str):
+    meds = [statistics.median(v["wall"]) for k, v in results.get(workload, {}).items()
+            if not k.startswith("s3sync_mirror")]
+    return min(meds) if meds else None
+
+
+def verdicts(results: dict) -> list[dict]:
+    """The issue's targets, each with the measured figures and met / missed. Peers are
+    taken at their fastest variant; this tool with its defaults."""
+    def ours(w):
+        v = results.get(w, {}).get("s3sync_mirror|defaults")
+        return statistics.median(v["wall"]) if v else None
+
+    out = []
+
+    def check(name, ok, figures):
+        out.append({"target": name, "met": bool(ok), "figures": figures})
+
+    if ours("W3") is not None:
+        o, peer = ours("W3"), _peers(results, "W3")
+        check("W3 under 1.0 s", o < 1.0, f"{o:.3f} s")
+        check("W3 at least 3x faster than the fastest peer", peer / o >= 3,
+              f"fastest peer {peer:.3f} s = {peer / o:.1f}x")
+        rss = max(results["W3"]["s3sync_mirror|defaults"]["rss"]) / 1024
+        check("W3 memory under 300 MB", rss * 1.048576 < 300, f"{rss:.0f} MiB")
+    if ours("W2") is not None:
+        check("W2 under 0.5 s", ours("W2") < 0.5, f"{ours('W2'):.3f} s")
+    for w in ("W1", "W5"):
+        if ours(w) is None:
+            continue
+        o, aws, s5 = ours(w), _median(results, w, "aws"), _median(results, w, "s5cmd")
+        check(f"{w} at least 2x faster than aws s3 sync", aws / o >= 2,
+              f"{o:.3f} s vs aws {aws:.3f} s = {aws / o:.2f}x")
+        check(f"{w} no slower than s5cmd", o <= s5, f"{o:.3f} s vs s5cmd {s5:.3f} s")
+    for w in ("W6 up", "W6 down"):
+        if ours(w) is not None:
+            o, peer = ours(w), _peers(results, w)
+            check(f"{w} within 1.2x of the fastest peer", o <= 1.2 * peer,
+                  f"{o:.3f} s vs {peer:.3f} s = {o / peer:.2f}x")
+    if "--help" in results:
+        h = statistics.median(results["--help"]["s3sync_mirror|defaults"]["wall"])
+        check("--help under 0.3 s", h < 0.3, f"{h:.3f} s")
+    return out
 
 
 def summarize(results: dict) -> list[dict]:
@@ -426,6 +473,9 @@ def markdown(rows: list[dict], meta: dict) -> str:
         rss = str(r["peak_rss_mib"]) if r["workload"] == "W3" and r["peak_rss_mib"] else ""
         out.append(f"| {r['workload']} | {r['tool']} | {r['variant']} | {r['median_s']:.3f} "
                    f"| {r['min_s']:.3f}-{r['max_s']:.3f} | {r['ratio_to_ours']:.2f} | {rss} |")
+    out += ["", "| target | met | measured |", "|---|---|---|"]
+    out += [f"| {v['target']} | {'yes' if v['met'] else '**no**'} | {v['figures']} |"
+            for v in meta.get("verdicts", [])]
     return "\n".join(out) + "\n"
 
 
@@ -448,7 +498,8 @@ def main() -> None:
     rows = summarize(bench.results)
     meta = {"server": f"rclone serve s3 ({tool_path('rclone')})" if args.server == "rclone"
             else "moto server", "cpus": os.cpu_count(), "python": platform.python_version(),
-            "repeat": args.repeat, "date": time.strftime("%Y-%m-%d"), "quick": args.quick}
+            "repeat": args.repeat, "date": time.strftime("%Y-%m-%d"), "quick": args.quick,
+            "verdicts": verdicts(bench.results)}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"meta": meta, "rows": rows, "raw": bench.results}, indent=1))

@@ -8,11 +8,12 @@ from __future__ import annotations
 import calendar
 import itertools
 import logging
+import queue
 import os
 import shutil
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait, FIRST_COMPLETED
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -329,15 +330,23 @@ class Executor:
                 if interrupted is not None:
                     outcomes.extend(Outcome(a, m.SKIPPED, error="interrupted") for a in batch)
                     continue
-                pending = {pool.submit(self._one, a) for a in batch}
-                while pending:
+                # Each finished action reports to one queue: waiting costs O(1) per action
+                # (waiting on the set of pending futures would cost O(pending)).
+                finished: queue.SimpleQueue = queue.SimpleQueue()
+                for a in batch:
+                    pool.submit(self._one, a).add_done_callback(finished.put)
+                left = len(batch)
+                while left:
                     try:
-                        done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                        fut = finished.get(timeout=0.5)
+                    except queue.Empty:
+                        continue
                     except KeyboardInterrupt as exc:
                         interrupted = exc
                         self.stop.set()
                         continue
-                    outcomes.extend(f.result() for f in done)
+                    outcomes.append(fut.result())
+                    left -= 1
         self.ctx.progress.close()
         self.ctx.journal.close()
         if interrupted is not None:

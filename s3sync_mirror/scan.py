@@ -3,6 +3,7 @@
 the ``ignore_remote.txt`` patterns."""
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +13,9 @@ from typing import Callable, Mapping, Optional
 from .hashing import sha256_file
 from .model import FileState
 from .paths import STATE_DIR, nfc, unsafe_reason
+
+
+SMALL = 1 << 20  # files below this are hashed without a thread hand-off
 
 
 @dataclass
@@ -121,13 +125,14 @@ def scan(data_dir, baseline: Mapping[str, FileState], ignore_patterns=(), jobs: 
             except OSError as exc:
                 return path, exc
 
+        # Big files are hashed in parallel (hashlib releases the GIL); small ones here,
+        # where a thread hand-off would cost more than the hash.
+        big = [t for t in todo if t[2] >= SMALL] if jobs > 1 else []
+        small = [t for t in todo if t[2] < SMALL] if big else todo
+        pool = ThreadPoolExecutor(max_workers=jobs) if len(big) > 1 else None
         try:
-            if len(todo) == 1 or jobs <= 1:
-                results = map(digest, todo)
-            else:
-                pool = ThreadPoolExecutor(max_workers=jobs)
-                results = pool.map(digest, todo)
-            for path, res in results:
+            hashed_big = pool.map(digest, big) if pool is not None else map(digest, big)
+            for path, res in itertools.chain(map(digest, small), hashed_big):
                 if isinstance(res, OSError):
                     result.warnings.append(f"cannot read {by_nfc[path]}: {res.strerror}; "
                                            f"left alone this run")
@@ -137,8 +142,8 @@ def scan(data_dir, baseline: Mapping[str, FileState], ignore_patterns=(), jobs: 
                     result.hashed_files += 1
                     result.hashed_bytes += res.size
         finally:
-            if len(todo) > 1 and jobs > 1:
-                pool.shutdown()
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
             if progress is not None:
                 progress.close()
     return result

@@ -6,6 +6,7 @@ parse or validate is named with its row and column, and nothing is guessed.
 """
 from __future__ import annotations
 
+import csv
 import io
 import os
 import tempfile
@@ -96,21 +97,19 @@ def parse_versions(data: bytes, name: str) -> dict[str, FileState]:
 
 
 def render_versions(states: Mapping[str, FileState], *, local: bool) -> bytes:
-    """{path: FileState} -> CSV bytes, sorted by path. ``local`` picks the cache column."""
-    import pandas as pd
-
-    items = sorted(states.items())
-    cols = {
-        "File": [p for p, _ in items],
-        "Edited By": [s.edited_by for _, s in items],
-        "Time Edited": [s.time_edited for _, s in items],
-        "Checksum": [s.checksum for _, s in items],
-        "Size": [s.size for _, s in items],
-    }
+    """{path: FileState} -> CSV bytes, sorted by path. ``local`` picks the cache column.
+    Written with the csv module (the same bytes pandas' ``to_csv`` writes, without paying
+    for importing pandas on a run that only writes state)."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(COLUMNS + VERSION_EXTRA if local else COLUMNS + VERSION_EXTRA[1:])
     if local:
-        cols["Mtime Ns"] = [s.mtime_ns for _, s in items]
-    cols["ETag"] = [s.etag for _, s in items]
-    return pd.DataFrame(cols).to_csv(index=False, lineterminator="\n").encode("utf-8")
+        w.writerows((p, s.edited_by, s.time_edited, s.checksum, s.size, s.mtime_ns, s.etag)
+                    for p, s in sorted(states.items()))
+    else:
+        w.writerows((p, s.edited_by, s.time_edited, s.checksum, s.size, s.etag)
+                    for p, s in sorted(states.items()))
+    return out.getvalue().encode("utf-8")
 
 
 def parse_log(data: bytes, name: str) -> list[dict]:
