@@ -9,9 +9,11 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import tempfile
+import unicodedata
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Optional
 
 from . import paths
 from .errors import StateError, UnsafePathError
@@ -61,7 +63,6 @@ def _validate(df, name: str):
         why = paths.unsafe_reason(f)
         if why is not None:
             raise UnsafePathError(f"{name}: line {i + 2}: refused path {f!r}: it {why}. {_FIX}")
-    import unicodedata
     if not all(unicodedata.is_normalized("NFC", f) for f in files):
         files = [paths.nfc(f) for f in files]
     _fail(name, df, ~df["Checksum"].str.fullmatch(_HEX64), "Checksum",
@@ -73,8 +74,45 @@ def _validate(df, name: str):
     return files
 
 
+_PLAIN_CHECKS = {"Checksum": re.compile(_HEX64), "Size": re.compile(r"\d{1,18}"),
+                 "Time Edited": re.compile(_ISO), "Mtime Ns": re.compile(r"-1|\d{1,20}|")}
+
+
+def _parse_plain(data: bytes) -> Optional[dict[str, FileState]]:
+    """The common case without pandas: a CSV in which every row has every column and every
+    value passes the checks of :func:`_validate`. Anything else (a defect to report, blank
+    lines, a BOM, ...) returns None and is left to pandas, which names the defect."""
+    try:
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    if not rows:
+        return None
+    header, body = rows[0], rows[1:]
+    width = len(header)
+    if header[:len(COLUMNS)] != COLUMNS or len(set(header)) != width \
+            or any(len(r) != width for r in body):
+        return None
+    col = {c: i for i, c in enumerate(header)}
+    for column, rx in _PLAIN_CHECKS.items():
+        i = col.get(column)
+        if i is not None and not all(rx.fullmatch(r[i]) for r in body):
+            return None
+    files = [r[0] for r in body]
+    if any(paths.unsafe_reason(f) is not None or not unicodedata.is_normalized("NFC", f)
+           for f in files) or len(set(files)) != len(files):
+        return None
+    mt, et = col.get("Mtime Ns"), col.get("ETag")
+    return {r[0]: FileState(r[3], int(r[4]), r[1], r[2],
+                            int(r[mt]) if mt is not None and r[mt] else -1,
+                            r[et] if et is not None else "") for r in body}
+
+
 def parse_versions(data: bytes, name: str) -> dict[str, FileState]:
     """A versions CSV -> {path: FileState}. Raises StateError naming ``name`` on any defect."""
+    plain = _parse_plain(data)
+    if plain is not None:
+        return plain
     df = _frame(data, name)
     files = _validate(df, name)
     seen = set()

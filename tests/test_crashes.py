@@ -121,6 +121,7 @@ def check_after_kill(team, expect, versions, where):
         set(bob.trash().values())
     for v in versions:
         assert v in kept, f"{where}: a version of {len(v)} bytes was lost"
+    RELIABILITY["file versions checked present after a kill"] += len(versions) + len(final)
 
 
 # Phases the kill points must reach, as (name, a function the event happens in).
@@ -175,7 +176,6 @@ def test_killed_at_many_points_then_a_rerun_converges(make_team, remote_kind, tm
         assert r.returncode in (-9, 0), f"kill at {n} ({where}): rc={r.returncode}\n{r.stderr}"
         check_after_kill(team, expect, versions, f"{remote_kind} kill #{n} at {where}")
         RELIABILITY[f"kill points, {remote_kind} remote"] += 1
-        RELIABILITY["files lost"] += 0
     print(f"\n{remote_kind}: {len(points)} kill points over {total} events; "
           f"killed in {len(places)} distinct places: {dict(places.most_common(12))}")
     RELIABILITY_NOTES[f"kill places, {remote_kind} remote"] = {

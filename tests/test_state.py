@@ -91,3 +91,50 @@ def test_write_atomic_replaces_whole_and_follows_the_umask(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+# -- the parser without pandas must agree with the pandas one wherever it answers ---------
+from hypothesis import HealthCheck, given, settings, strategies as hs  # noqa: E402
+
+_text = hs.text(alphabet=hs.sampled_from(list('ab ,"\r\n\t.-/\\\x00é中') + ["\u0301"]),
+                max_size=8)
+_state = hs.builds(
+    FileState, hs.sampled_from(["a" * 64, "0123456789abcdef" * 4, "A" * 64, "xyz"]),
+    hs.integers(0, 10**18), _text, hs.sampled_from(["2026-11-21T14:03:05Z", "", "today"]),
+    hs.sampled_from([-1, 0, 10**18]), _text)
+_states = hs.dictionaries(hs.text(alphabet="ab/é.\u0301 ", min_size=1, max_size=6), _state,
+                          max_size=5)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(states=_states, local=hs.booleans(), cut=hs.integers(0, 400),
+       insert=hs.sampled_from(["", "\n", ",", '"', "\r\n", "x", "\ufeff"]))
+def test_plain_parser_agrees_with_pandas(states, local, cut, insert):
+    data = state.render_versions(states, local=local)
+    cut = min(cut, len(data))
+    data = data[:cut] + insert.encode("utf-8") + data[cut:]
+    plain = state._parse_plain(data)
+    try:
+        full = _parse_with_pandas(data)
+    except StateError:
+        full = "error"
+    if plain is not None:
+        assert plain == full
+
+
+def _parse_with_pandas(data: bytes):
+    real = state._parse_plain
+    state._parse_plain = lambda _data: None
+    try:
+        return state.parse_versions(data, "x")
+    finally:
+        state._parse_plain = real
+
+
+def test_plain_parser_takes_the_common_case():
+    states = {"a.csv": FileState("a" * 64, 3, "alice", "2026-11-21T14:03:05Z", 5, "e1"),
+              "d/é.csv": FileState("b" * 64, 0, "", "", -1, "")}
+    for local in (True, False):
+        data = state.render_versions(states, local=local)
+        got = state._parse_plain(data)
+        assert got is not None and got == _parse_with_pandas(data)
