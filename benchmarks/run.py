@@ -2,7 +2,7 @@
 bisync) on the same local S3 server (`rclone serve s3` over a temporary folder, or moto),
 on the same data.
 
-    pip install -e '.[bench]' && python benchmarks/run.py          # everything (~40 min)
+    pip install -e '.[bench]' && python benchmarks/run.py          # everything (~25 min)
     python benchmarks/run.py --quick                               # small sizes, a smoke run
 
 Workloads (each run --repeat times, the tools alternating; medians and min-max):
