@@ -343,7 +343,6 @@ class _Run:
             retry = {o.action.path: o.action for o in outcomes if o.retryable}
             if not retry or result.interrupted or attempt == REPLANS:
                 break
-            self.after = None  # paths changed under this run: no quick-check record
             # A teammate's upload lands before their commit: give it a moment.
             time.sleep(0.1 * 2 ** attempt * random.uniform(0.8, 1.2))
             scanned, rs = self.detect(base, [])
@@ -352,6 +351,8 @@ class _Run:
                         and not retry[a.path].resolution and a.kind == retry[a.path].kind]
             if not approved and not plan.records:
                 break
+        if attempt:
+            self.after = None  # paths changed under this run: no quick-check record
         for path, o in final.items():
             if o.retryable and o.status == m.FAILED and o.action.kind == m.DOWNLOAD:
                 final[path] = o.__class__(o.action, m.FAILED, retryable=True, error=(
