@@ -36,12 +36,15 @@ def _parse(remote, data: bytes) -> dict:
 
 
 def fetch(remote, statedir, *, use_cache: bool = True, save_cache: bool = True,
-          ignored=None, jobs: int = 8, tmp_dir=None, notes=None) -> RemoteState:
+          ignored=None, jobs: int = 8, tmp_dir=None, notes=None,
+          known_unchanged: Optional[str] = None) -> RemoteState:
     """The remote state: one conditional GET against the ETag of the local copy, which is
-    used as is when the remote's did not change."""
+    used as is when the remote's did not change. ``known_unchanged``: an ETag this run just
+    found current with such a GET (then it is not sent again)."""
     cached_etag = statedir.cached_remote_etag() if use_cache else None
     try:
-        got = remote.get_bytes(VERSIONS_KEY, if_none_match=cached_etag)
+        got = None if known_unchanged and known_unchanged == cached_etag \
+            else remote.get_bytes(VERSIONS_KEY, if_none_match=cached_etag)
     except RemoteNotFound:
         return rebuild(remote, ignored=ignored, jobs=jobs, tmp_dir=tmp_dir, notes=notes)
     if got is None:

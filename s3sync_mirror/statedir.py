@@ -54,13 +54,14 @@ class StateDir:
         self.tmp = self.root / "tmp"
         self.trash = self.root / "trash"
         self.cache = self.root / "cache"
+        self.checked_remotes = self.root / "remote_checked.txt"
 
     # the files reset removes (never trash/, never ignore_remote.txt: those are the user's)
     @property
     def state_files(self) -> list[Path]:
         return [self.versions_local, self.versions_remote, self.remote_etag,
                 self.deleted_remote, self.deleted_local, self.journal,
-                self.root / "remote_checked.txt"]
+                self.checked_remotes]
 
     def ensure(self) -> None:
         self.tmp.mkdir(parents=True, exist_ok=True)
@@ -162,11 +163,11 @@ class StateDir:
 
     def remote_checked(self, url: str) -> bool:
         """Whether ``url`` was already found to honour conditional writes."""
-        data = self._read(self.root / "remote_checked.txt")
+        data = self._read(self.checked_remotes)
         return data is not None and url in data.decode("utf-8", "replace").splitlines()
 
     def mark_remote_checked(self, url: str) -> None:
-        with open(self.root / "remote_checked.txt", "a", encoding="utf-8") as f:
+        with open(self.checked_remotes, "a", encoding="utf-8") as f:
             f.write(url + "\n")
 
     def ignore_patterns(self) -> list[str]:

@@ -241,14 +241,15 @@ class _Run:
         self.ignored = ignore_matcher(self.patterns)
 
     def quick_check(self):
-        """(still in sync?, the folder's walk or None): the record of the last run that
-        left everything in sync, checked against a fresh walk and a conditional GET of the
-        remote state (see insync.py)."""
+        """(still in sync?, the folder's walk or None, the remote state's ETag if the GET
+        found it unchanged, else None): the record of the last run that left everything in
+        sync, checked against a fresh walk and a conditional GET of the remote state (see
+        insync.py)."""
         rec = None if self.opts.paths else insync.load(self.statedir)
         if rec is None or not self.data_dir.is_dir() or not insync.matches(
                 rec, remote_url=self.remote.describe(), patterns=self.patterns,
                 baseline_sig=statecache.signature(self.statedir.versions_local)):
-            return False, None
+            return False, None, None
         etag = rec[1]
 
         def remote_unchanged() -> bool:
@@ -263,19 +264,20 @@ class _Run:
         with ThreadPoolExecutor(max_workers=1) as bg:
             fut = bg.submit(remote_unchanged)
             walked = walk(self.data_dir, self.ignored)
-            same = fut.result()
+            remote_same = fut.result()
         found, warnings, unreadable = walked
-        same = same and not warnings and not unreadable \
+        same = remote_same and not warnings and not unreadable \
             and insync.listing_of(found) == rec[4]
-        return same, walked
+        return same, walked, etag if remote_same else None
 
-    def detect(self, base: dict, notes: list, walked=None):
+    def detect(self, base: dict, notes: list, walked=None, remote_etag=None):
         """(scan result, remote state): the remote state is fetched while the folder is
         scanned."""
         with ThreadPoolExecutor(max_workers=1) as bg:
             fut = bg.submit(remote_state.fetch, self.remote, self.statedir,
                             save_cache=self.writes, ignored=self.ignored, jobs=self.jobs,
-                            tmp_dir=self.statedir.tmp, notes=notes)
+                            tmp_dir=self.statedir.tmp, notes=notes,
+                            known_unchanged=remote_etag)
             if self.data_dir.is_dir():
                 scanned = scan(self.data_dir, base, self.patterns, jobs=min(self.jobs, 8),
                                progress_factory=_hash_progress(self.out), walked=walked)
@@ -381,13 +383,13 @@ def _run_sync(run: _Run, t0: float) -> SyncResult:
     notes: list = []
     run.remote = connect(settings, jobs=run.jobs)
     with run.remote:
-        in_sync, walked = run.quick_check()
+        in_sync, walked, remote_etag = run.quick_check()
         if in_sync:
             return _nothing_to_do(run, t0)
         if run.writes:
             insync.forget(run.statedir)
         base = run.statedir.load_baseline()
-        scanned, rs = run.detect(base, notes, walked)
+        scanned, rs = run.detect(base, notes, walked, remote_etag)
         warnings = notes + scanned.warnings
         for w in warnings:
             run.out.warn(w)

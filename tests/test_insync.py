@@ -144,3 +144,17 @@ def test_no_record_while_something_is_left_undone(team, monkeypatch):
     calls = full_path_only(monkeypatch)
     assert status(bob) == [("x.csv", "conflict")]
     assert calls
+
+
+def test_the_full_path_does_not_ask_the_remote_twice(settled, monkeypatch):
+    _edit_same_size(settled.alice)
+    from s3sync_mirror.platforms.local import LocalConnection
+    from s3sync_mirror.platforms.s3 import S3Connection
+
+    gets = []
+    for cls in (LocalConnection, S3Connection):
+        real = cls.get_bytes
+        monkeypatch.setattr(cls, "get_bytes", lambda self, key, *a, __real=real, **kw:
+                            gets.append(key) or __real(self, key, *a, **kw))
+    assert status(settled.alice) == [("a.csv", "upload")]
+    assert gets == [".S3/versions_remote.csv"]

@@ -138,3 +138,37 @@ def test_plain_parser_takes_the_common_case():
         data = state.render_versions(states, local=local)
         got = state._parse_plain(data)
         assert got is not None and got == _parse_with_pandas(data)
+
+
+# -- the parsed-state snapshot (statecache) is used only for the CSV it was made from ----
+def test_snapshot_follows_the_csv_it_was_made_from(tmp_path):
+    from s3sync_mirror.statedir import StateDir
+
+    sd = StateDir(tmp_path)
+    sd.ensure()
+    one = {"a.csv": FileState("a" * 64, 1, "alice", "2026-11-21T14:03:05Z", 5, "e1")}
+    sd.save_baseline(one)
+    assert (sd.cache / "versions_local.marshal").exists()
+    assert sd.load_baseline() == one
+    # edited by hand, same size: the snapshot no longer describes it
+    text = sd.versions_local.read_text().replace("alice", "carol")
+    sd.versions_local.write_text(text)
+    assert sd.load_baseline()["a.csv"].edited_by == "carol"
+    # a torn or foreign snapshot is ignored, never believed
+    snap = sd.cache / "versions_local.marshal"
+    snap.write_bytes(snap.read_bytes()[:-3])
+    assert sd.load_baseline()["a.csv"].edited_by == "carol"
+    snap.write_bytes(b"\x00" * 40)
+    assert sd.load_baseline()["a.csv"].edited_by == "carol"
+
+
+def test_a_read_only_run_writes_no_snapshot(tmp_path):
+    from s3sync_mirror.statedir import StateDir
+
+    StateDir(tmp_path).ensure()
+    data = state.render_versions(
+        {"a.csv": FileState("a" * 64, 1, "", "", 5, "")}, local=True)
+    state.write_atomic(tmp_path / ".S3" / "versions_local.csv", data)
+    ro = StateDir(tmp_path, read_only=True)
+    assert "a.csv" in ro.load_baseline()
+    assert not (ro.cache / "versions_local.marshal").exists()
