@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Optional
 
-from . import state
+from . import layout, state
 from .commit import merge_remote
 from .errors import PreconditionFailed, RemoteError, RemoteNotFound, StateError
 from .model import FileState
@@ -19,8 +19,8 @@ from .paths import unsafe_reason
 
 log = logging.getLogger("s3sync_mirror")
 
-VERSIONS_KEY = ".S3/versions_remote.csv"
-DELETED_KEY = ".S3/deleted_remote.csv"
+VERSIONS_KEY = layout.VERSIONS_KEY
+DELETED_KEY = layout.DELETED_KEY
 MAX_ATTEMPTS = 25
 
 
@@ -67,6 +67,8 @@ def rebuild(remote, *, ignored=None, jobs: int = 8, tmp_dir=None, notes=None) ->
     the object carries it (every upload of this tool does), else from reading it."""
     objects = []
     for obj in remote.list(""):
+        if layout.is_state_key(obj.key):
+            continue
         why = unsafe_reason(obj.key)
         if why is not None:
             if notes is not None:

@@ -1,0 +1,89 @@
+"""The one place that names the ``.S3`` files: the local state folder's files, the remote
+state keys, the archive keys and the trash paths (docs/state-files.md describes each).
+
+Every other module asks here; no other module spells a state file's name.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+STATE_DIR = ".S3"
+
+# Local, under <data_dir>/.S3/
+VERSIONS_LOCAL = "versions_local.csv"  # this clone's baseline
+VERSIONS_REMOTE = "versions_remote.csv"  # also the remote state's name
+REMOTE_ETAG = "versions_remote.etag"  # the ETag of the cached remote copy
+DELETED_REMOTE = "deleted_remote.csv"  # also the remote deletion log's name
+DELETED_LOCAL = "deleted_local.csv"
+IGNORE_FILE = "ignore_remote.txt"
+JOURNAL = "journal.csv"  # uploads sent but not yet committed
+CHECKED_REMOTES = "remote_checked.txt"  # remotes found to honour conditional writes
+RUN_LOCK = "sync.lock"
+TMP, TRASH, CACHE = "tmp", "trash", "cache"
+
+# Remote, relative to the remote root (the prefix or the remote folder)
+VERSIONS_KEY = f"{STATE_DIR}/{VERSIONS_REMOTE}"
+DELETED_KEY = f"{STATE_DIR}/{DELETED_REMOTE}"
+ARCHIVE_ROOT = f"{STATE_DIR}/deleted"
+REMOTE_TMP = f"{STATE_DIR}/tmp"
+REMOTE_LOCK = f"{STATE_DIR}/lock"
+PROBE_KEY = f"{STATE_DIR}/conditional-write-probe"
+
+
+def is_state_key(key: str) -> bool:
+    """Whether a remote key lies in the state folder (never a data file)."""
+    return key == STATE_DIR or key.startswith(STATE_DIR + "/")
+
+
+def run_name(stamp: str, user: str, run_id: str) -> str:
+    """``<stamp>-<user>-<run>``: one run's folder in the archive and in the trash."""
+    slug = re.sub(r"[^\w.-]+", "_", user).strip("_") or "user"
+    return f"{stamp}-{slug}-{run_id}"
+
+
+def archive_key(run: str, path: str) -> str:
+    """Where a sync keeps the remote version of ``path`` it replaced or deleted."""
+    return f"{ARCHIVE_ROOT}/{run}/{path}"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The local state folder of one data folder."""
+
+    data_dir: Path
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data_dir) / STATE_DIR
+
+    def _at(self, name: str) -> Path:
+        return self.root / name
+
+    versions_local = property(lambda self: self._at(VERSIONS_LOCAL))
+    versions_remote = property(lambda self: self._at(VERSIONS_REMOTE))
+    remote_etag = property(lambda self: self._at(REMOTE_ETAG))
+    deleted_remote = property(lambda self: self._at(DELETED_REMOTE))
+    deleted_local = property(lambda self: self._at(DELETED_LOCAL))
+    ignore_file = property(lambda self: self._at(IGNORE_FILE))
+    journal = property(lambda self: self._at(JOURNAL))
+    checked_remotes = property(lambda self: self._at(CHECKED_REMOTES))
+    run_lock = property(lambda self: self._at(RUN_LOCK))
+    tmp = property(lambda self: self._at(TMP))
+    trash = property(lambda self: self._at(TRASH))
+    cache = property(lambda self: self._at(CACHE))
+
+    def trash_path(self, run: str, path: str) -> Path:
+        """Where a sync keeps the local version of ``path`` it replaced or deleted."""
+        return self.trash.joinpath(run, *path.split("/"))
+
+    def snapshot(self, csv_path: Path) -> Path:
+        """The parsed-state snapshot of a versions CSV (derived data, see statecache)."""
+        return self.cache / f"{Path(csv_path).stem}.marshal"
+
+    @property
+    def state_files(self) -> list[Path]:
+        """What ``reset`` removes (never trash/ or the ignore file: those are the user's)."""
+        return [self.versions_local, self.versions_remote, self.remote_etag,
+                self.deleted_remote, self.deleted_local, self.journal, self.checked_remotes]
