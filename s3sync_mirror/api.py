@@ -15,7 +15,7 @@ from typing import Optional
 
 from .config import MIRROR, Settings, _clean_prefix, default_user, load_settings
 from .errors import EXIT_FAILURE, SyncFailed, UsageError
-from .platforms import get_supported_platforms
+from .platforms import get_supported_platforms, registry
 from .reset import reset_state
 from .sync import Options, SyncResult, run_sync
 
@@ -91,23 +91,25 @@ def settings_from_keywords(platform: str = "S3", *, aws_bkt: Optional[str] = Non
                            user: Optional[str] = None, repo_root: str = ".") -> Settings:
     """The original tool's keyword style, validated like a config file."""
     root = Path(repo_root).resolve()
-    name = str(platform)
-    if name.lower() == "s3":
-        if not aws_bkt:
-            raise UsageError("smart_sync(platform='S3') needs aws_bkt= (the bucket name)")
-        prefix = _clean_prefix(None, "aws_prfx", aws_prfx) if aws_prfx not in (None, MIRROR) \
-            else f"{root.name}/{datafolder}"
-        return Settings(source=None, repo_root=root, data_dir=root / datafolder, provider="s3",
-                        tenant=aws_bkt, prefix=prefix, endpoint_url=endpoint_url,
-                        profile=profile, region=region, user=user or default_user())
-    if name.lower() == "local":
+    provider = registry.by_platform(platform)
+    if provider is None or not provider.syncs:
+        raise UsageError(f"unknown platform {platform!r}; supported: "
+                         f"{', '.join(get_supported_platforms())}")
+    if provider.name == "local":
         if not remote_dir:
             raise UsageError("smart_sync(platform='Local') needs remote_dir= (the remote folder)")
-        return Settings(source=None, repo_root=root, data_dir=root / datafolder,
-                        provider="local", tenant=str((root / remote_dir).resolve()), prefix="",
-                        user=user or default_user())
-    raise UsageError(f"unknown platform {platform!r}; supported: "
-                     f"{', '.join(get_supported_platforms())}")
+        tenant, prefix = str((root / remote_dir).resolve()), ""
+    else:
+        if not aws_bkt:
+            raise UsageError(f"smart_sync(platform={provider.platform!r}) needs aws_bkt= "
+                             f"(the bucket name)")
+        tenant = aws_bkt
+        prefix = _clean_prefix(None, "aws_prfx", aws_prfx) if aws_prfx not in (None, MIRROR) \
+            else f"{root.name}/{datafolder}"
+    return Settings(source=None, repo_root=root, data_dir=root / datafolder,
+                    provider=provider.name, tenant=tenant, prefix=prefix,
+                    endpoint_url=endpoint_url, profile=profile, region=region,
+                    user=user or default_user())
 
 
 def smart_sync(platform: str = "S3", aws_bkt: Optional[str] = None,

@@ -95,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("init", help="write a commented s3sync_mirror.yml",
                        description="Write a commented s3sync_mirror.yml in the current folder "
                                    "and add the data folder to .gitignore.")
-    p.add_argument("--provider", choices=("local", "s3"), default="local")
+    from .platforms.registry import sync_providers
+
+    p.add_argument("--provider", choices=sync_providers(), default="local")
     p.add_argument("--tenant", help="bucket name (s3) or remote folder (local)")
     p.add_argument("--namespace", default="MIRROR", help="key prefix (default: MIRROR)")
     p.add_argument("--data-dir", default="Data", help="the shared folder (default: Data)")

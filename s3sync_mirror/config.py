@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .errors import ConfigError
+from .platforms import registry
 
 CONFIG_NAME = "s3sync_mirror.yml"
 LEGACY_NAME = "s3synchrony.json"
 CONFIG_ENV = "S3SYNC_MIRROR_CONFIG"
 MIRROR = "MIRROR"
-PROVIDERS = ("s3", "local")
 
 _TOP_KEYS = {"storage", "data_dir", "user", "mirrors"}
 _STORAGE_KEYS = {"provider", "tenant", "namespace", "endpoint_url", "profile", "region"}
@@ -28,7 +28,6 @@ _LEGACY_KEYS = {"platform", "_name", "local_data_rel_dir", "remote_data_dir", "a
                 "aws_prfx", "credentials"}
 _SECRET = re.compile(r"(secret|password|passwd|session_token|access_key|private_key|"
                      r"^token$|api_key)", re.IGNORECASE)
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _CRED_HELP = ("credentials come from boto3's standard chain: the environment "
               "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), an AWS profile "
               "(storage.profile or AWS_PROFILE), SSO, or an instance role")
@@ -53,13 +52,11 @@ class Settings:
 
     @property
     def remote_url(self) -> str:
-        if self.provider == "s3":
-            return f"s3://{self.tenant}/{self.prefix}".rstrip("/")
-        return str(Path(self.tenant, self.prefix)) if self.prefix else self.tenant
+        return registry.get(self.provider).url(self.tenant, self.prefix)
 
     @property
     def platform(self) -> str:
-        return "S3" if self.provider == "s3" else "Local"
+        return registry.get(self.provider).platform
 
 
 def _err(source, key: str, problem: str, fix: str) -> ConfigError:
@@ -162,6 +159,18 @@ def _endpoint(source, value: Optional[str]) -> Optional[str]:
     return value
 
 
+def _provider(source, value) -> "registry.Provider":
+    name = _str(source, "storage.provider", value, required=True)
+    provider = registry.get(name)
+    choices = " or ".join(f"`{n}`" for n in registry.sync_providers())
+    if provider is None:
+        raise _err(source, "storage.provider", f"unknown provider {name!r}", f"use {choices}")
+    if not provider.syncs:
+        raise _err(source, "storage.provider", f"{provider.name} is not yet supported as a "
+                   f"sync remote", f"use {choices}")
+    return provider
+
+
 def settings_from_document(doc: Any, source: Optional[Path], repo_root: Path) -> Settings:
     """Validate a loaded YAML document and resolve it against ``repo_root``."""
     if doc is None:
@@ -179,29 +188,18 @@ def settings_from_document(doc: Any, source: Optional[Path], repo_root: Path) ->
         raise _err(source, "storage", "is missing" if storage is None else "must be a mapping",
                    "add `storage: {provider: local, tenant: ../remote}`")
     _check_keys(source, storage, _STORAGE_KEYS, "storage")
-    provider = _str(source, "storage.provider", storage.get("provider"), required=True)
-    if provider.lower() not in PROVIDERS:
-        raise _err(source, "storage.provider", f"unknown provider {provider!r}",
-                   "use `s3` (AWS S3 or an S3-compatible server) or `local` (a folder)")
-    provider = provider.lower()
-    tenant = _str(source, "storage.tenant", storage.get("tenant"), required=True).strip()
+    provider = _provider(source, storage.get("provider"))
     data_rel = _data_dir(source, _str(source, "data_dir", doc.get("data_dir"), default="Data"))
     namespace = _str(source, "storage.namespace", storage.get("namespace"), default=MIRROR)
     if namespace == MIRROR:
         prefix = f"{repo_root.name}/{data_rel}"
     else:
         prefix = _clean_prefix(source, "storage.namespace", namespace)
-    if provider == "s3":
-        if tenant.startswith("s3://") or "/" in tenant:
-            raise _err(source, "storage.tenant", f"{tenant!r} is not a bucket name",
-                       "give the bucket name only, e.g. `team-bucket`; the key prefix "
-                       "goes in `namespace`")
-        if not _BUCKET.match(tenant):
-            raise _err(source, "storage.tenant", f"{tenant!r} is not a valid bucket name",
-                       "use 3-63 lowercase letters, digits, '.' or '-'")
-    else:
-        base = source.parent if source else repo_root
-        tenant = str((base / Path(tenant).expanduser()).resolve())
+    tenant, problem, fix = provider.check_tenant(
+        _str(source, "storage.tenant", storage.get("tenant"), required=True).strip(),
+        source.parent if source else repo_root)
+    if problem:
+        raise _err(source, "storage.tenant", problem, fix)
     mirrors = doc.get("mirrors") or {}
     if not isinstance(mirrors, dict):
         raise _err(source, "mirrors", "must be a mapping of mirror names",
@@ -215,7 +213,7 @@ def settings_from_document(doc: Any, source: Optional[Path], repo_root: Path) ->
     user = _str(source, "user", doc.get("user")) or default_user()
     return Settings(
         source=source, repo_root=repo_root, data_dir=repo_root / data_rel,
-        provider=provider, tenant=tenant, prefix=prefix,
+        provider=provider.name, tenant=tenant, prefix=prefix,
         endpoint_url=_endpoint(source, _str(source, "storage.endpoint_url",
                                             storage.get("endpoint_url"))),
         profile=_str(source, "storage.profile", storage.get("profile")),

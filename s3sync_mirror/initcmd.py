@@ -5,6 +5,7 @@ from pathlib import Path
 
 from .config import CONFIG_NAME
 from .errors import UsageError
+from .platforms import registry
 
 TEMPLATE = """\
 # s3sync_mirror: share {data_dir}/ with your team through one remote.
@@ -48,8 +49,9 @@ def init_repo(repo_root: Path, *, provider: str = "local", tenant: str | None = 
     cfg = repo_root / CONFIG_NAME
     if cfg.exists() and not force:
         raise UsageError(f"{cfg} already exists; edit it, or pass --force to overwrite it")
-    if provider not in ("s3", "local"):
-        raise UsageError(f"--provider must be s3 or local, not {provider!r}")
+    if provider not in registry.sync_providers():
+        raise UsageError(f"--provider must be one of {', '.join(registry.sync_providers())}, "
+                         f"not {provider!r}")
     if tenant is None:
         tenant = f"../{repo_root.name}-remote" if provider == "local" else "your-bucket-name"
     cfg.write_text(TEMPLATE.format(provider=provider, tenant=_yaml_scalar(tenant),

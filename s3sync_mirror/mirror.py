@@ -31,9 +31,9 @@ from typing import Any, Optional
 from .config import CONFIG_NAME, MIRROR, find_config, settings_from_document
 from .errors import ConfigError, UsageError
 from .paths import unsafe_reason
+from .platforms import registry
 
 CONFIG_ENV = "FSMIRROR_CONFIG_PATH"
-PROVIDERS = {"local": "", "s3": "s3://", "gcs": "gs://", "blob": "az://"}
 ID_METHODS = ("date", "uuid")
 _MIRROR_KEYS = {"root", "prefix", "output_name", "output_format", "id_method"}
 
@@ -129,16 +129,16 @@ def output_name(mirror: dict) -> str:
 def base_url(storage: dict) -> str:
     """Where ``mirror_full`` paths start, as the original: the tenant, then the namespace
     unless it is MIRROR."""
-    provider = str(storage.get("provider", "local")).lower()
-    if provider not in PROVIDERS:
-        raise MirrorError(f"storage.provider {provider!r} has no URL form; use one of "
-                          f"{', '.join(PROVIDERS)}")
+    provider = registry.get(storage.get("provider", "local"))
+    if provider is None:
+        raise MirrorError(f"storage.provider {storage.get('provider')!r} has no URL form; "
+                          f"use one of {', '.join(registry.PROVIDERS)}")
     tenant = str(storage.get("tenant") or "")
     namespace = storage.get("namespace", MIRROR)
     extra = "/".join(_split(namespace)) if namespace and namespace != MIRROR else ""
-    if provider == "local":
+    if not provider.scheme:
         return os.path.join(tenant, *extra.split("/")) if extra else tenant
-    base = f"{PROVIDERS[provider]}{tenant.strip('/')}"
+    base = f"{provider.scheme}{tenant.strip('/')}"
     return f"{base}/{extra}" if extra else base
 
 
@@ -275,7 +275,7 @@ class FSMirror:
         """Where the artifact is on the remote after a sync."""
         rel = self.mirror_relative_output(obj, with_id)
         s = self.settings()
-        if s.provider == "local":
+        if not registry.get(s.provider).scheme:
             return str(Path(s.remote_url, *rel.split("/")))
         return f"{s.remote_url}/{rel}"
 

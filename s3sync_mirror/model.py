@@ -45,6 +45,30 @@ class FileState(NamedTuple):
     mtime_ns: int = -1  # local only: the (size, mtime_ns) hash cache; -1 = do not trust
     etag: str = ""  # remote only: the object's version token for conditional writes
 
+    @classmethod
+    def scanned(cls, checksum: str, size: int, mtime_ns: int) -> "FileState":
+        """A file as the scan found it on disk."""
+        return cls(checksum, size, "", "", mtime_ns)
+
+    @classmethod
+    def listed(cls, checksum: str, size: int, modified: str, etag: str) -> "FileState":
+        """An object as a listing of the remote found it (no editor known)."""
+        return cls(checksum, size, "", modified, -1, etag)
+
+    @classmethod
+    def sent(cls, local: "FileState", user: str, etag: str, mtime_ns: int) -> "FileState":
+        """What an upload of ``local`` by ``user`` recorded; ``mtime_ns`` is the local
+        file's (-1 in the remote state)."""
+        from .clock import iso_from_ns
+
+        return cls(local.checksum, local.size, user, iso_from_ns(local.mtime_ns), mtime_ns,
+                   etag)
+
+    @classmethod
+    def received(cls, remote: "FileState", mtime_ns: int) -> "FileState":
+        """What a download of ``remote`` placed on disk with ``mtime_ns``."""
+        return remote._replace(mtime_ns=mtime_ns)
+
 
 @dataclass(frozen=True)
 class Action:

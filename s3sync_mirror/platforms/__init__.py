@@ -1,36 +1,24 @@
-"""The remotes: one interface, two backends, and the factory that picks one."""
+"""The remotes: one interface (base.py), the backends, and the registry that names them."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from .base import DataPlatformConnection, RemoteObject
-from .local import LocalConnection
+from .registry import connect, supported_platforms
 
-PLATFORMS = ("Local", "S3")
+PLATFORMS = tuple(supported_platforms())
 
 
 def get_supported_platforms() -> list[str]:
-    return list(PLATFORMS)
+    """The platforms this machine can sync with (their client libraries are installed)."""
+    return supported_platforms()
 
 
-def __getattr__(name):  # S3Connection imports lazily: boto3 only when S3 is used
-    if name == "S3Connection":
-        from .s3 import S3Connection
+def __getattr__(name):  # connections import lazily: a cloud client only when it is used
+    from . import registry
 
-        return S3Connection
+    for provider in registry.PROVIDERS.values():
+        if provider.syncs and provider.connection.partition(":")[2] == name:
+            return provider.connection_class()
     raise AttributeError(name)
-
-
-def connect(settings, jobs: int = 16) -> DataPlatformConnection:
-    """The connection ``settings`` describe."""
-    if settings.provider == "s3":
-        from .s3 import S3Connection
-
-        return S3Connection(settings.tenant, settings.prefix, endpoint_url=settings.endpoint_url,
-                            profile=settings.profile, region=settings.region, jobs=jobs)
-    root = Path(settings.tenant, *settings.prefix.split("/")) if settings.prefix \
-        else Path(settings.tenant)
-    return LocalConnection(root, user=settings.user)
 
 
 __all__ = ["DataPlatformConnection", "RemoteObject", "LocalConnection", "S3Connection",

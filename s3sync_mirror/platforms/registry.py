@@ -1,0 +1,106 @@
+"""Provider name -> what it takes to use it: check the config's tenant, name the remote,
+connect. The config, the API, the CLI, ``init``, FSMirror and the tests read this table.
+Adding a backend is one module under ``platforms/``, one entry here, and one subclass of
+the contract tests."""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str  # in s3sync_mirror.yml: storage.provider
+    platform: str  # the API's name (get_supported_platforms, smart_sync)
+    scheme: str  # the URL form of a remote path ("" for a folder)
+    tenant_help: str  # what the tenant is, for init's template and messages
+    connection: str = ""  # "module:Class" under platforms/, "" when only paths are known
+    client: str = ""  # the client library the connection imports
+    check_tenant: Optional[Callable] = None  # (tenant, base folder) -> (tenant, problem, fix)
+
+    @property
+    def syncs(self) -> bool:
+        return bool(self.connection)
+
+    @property
+    def available(self) -> bool:
+        """Whether this machine can sync with it (its client library is installed)."""
+        return self.syncs and (not self.client
+                               or importlib.util.find_spec(self.client) is not None)
+
+    def url(self, tenant: str, prefix: str) -> str:
+        """The remote root for messages: ``s3://bucket/prefix`` or a folder."""
+        if not self.scheme:
+            return str(Path(tenant, prefix)) if prefix else tenant
+        return f"{self.scheme}{tenant}/{prefix}".rstrip("/")
+
+    def connection_class(self):
+        module, _, name = self.connection.partition(":")
+        return getattr(importlib.import_module(f"{__package__}.{module}"), name)
+
+
+def _bucket(tenant: str, base: Path):
+    if tenant.startswith(("s3://", "gs://")) or "/" in tenant:
+        return tenant, f"{tenant!r} is not a bucket name", (
+            "give the bucket name only, e.g. `team-bucket`; the key prefix goes in "
+            "`namespace`")
+    if not _BUCKET.match(tenant):
+        return tenant, f"{tenant!r} is not a valid bucket name", \
+            "use 3-63 lowercase letters, digits, '.' or '-'"
+    return tenant, None, None
+
+
+def _folder(tenant: str, base: Path):
+    return str((base / Path(tenant).expanduser()).resolve()), None, None
+
+
+def _connect_s3(cls, settings, jobs: int):
+    return cls(settings.tenant, settings.prefix, endpoint_url=settings.endpoint_url,
+               profile=settings.profile, region=settings.region, jobs=jobs)
+
+
+def _connect_local(cls, settings, jobs: int):
+    root = Path(settings.tenant, *settings.prefix.split("/")) if settings.prefix \
+        else Path(settings.tenant)
+    return cls(root, user=settings.user)
+
+
+PROVIDERS = {
+    "local": Provider("local", "Local", "", "the remote folder (absolute, or relative to "
+                      "this file)", "local:LocalConnection", "", _folder),
+    "s3": Provider("s3", "S3", "s3://", "the bucket name", "s3:S3Connection", "botocore",
+                   _bucket),
+    # Known for mirrored paths; not yet a sync remote.
+    "gcs": Provider("gcs", "GCS", "gs://", "the bucket name"),
+    "blob": Provider("blob", "Blob", "az://", "the container name"),
+}
+_CONNECT = {"local": _connect_local, "s3": _connect_s3}
+
+
+def get(name: str) -> Optional[Provider]:
+    return PROVIDERS.get(str(name).lower())
+
+
+def by_platform(platform: str) -> Optional[Provider]:
+    return next((p for p in PROVIDERS.values() if p.platform.lower() == str(platform).lower()),
+                None)
+
+
+def sync_providers() -> list[str]:
+    return [p.name for p in PROVIDERS.values() if p.syncs]
+
+
+def supported_platforms() -> list[str]:
+    return [p.platform for p in PROVIDERS.values() if p.available]
+
+
+def connect(settings, jobs: int = 16):
+    """The connection to the remote ``settings`` describe."""
+    provider = PROVIDERS[settings.provider]
+    return _CONNECT[provider.name](provider.connection_class(), settings, jobs)
