@@ -12,7 +12,7 @@ _EXPORTS = {
     "get_supported_platforms": "platforms", "DataPlatformConnection": "platforms",
     "S3Connection": "platforms", "LocalConnection": "platforms",
     "FSMirror": "mirror", "load_config": "mirror",
-    "SyncResult": "sync", "Options": "sync",
+    "SyncResult": "model", "Options": "options",
     "S3SyncMirrorError": "errors", "ConfigError": "errors", "UsageError": "errors",
     "StateError": "errors", "UnsafePathError": "errors", "RemoteError": "errors",
     "SyncFailed": "errors", "MaxDeleteExceeded": "errors", "ChecksumMismatch": "errors",

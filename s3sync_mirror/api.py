@@ -17,7 +17,9 @@ from .config import MIRROR, Settings, _clean_prefix, default_user, load_settings
 from .errors import EXIT_FAILURE, SyncFailed, UsageError
 from .platforms import get_supported_platforms, registry
 from .reset import reset_state
-from .sync import Options, SyncResult, run_sync
+from .model import SyncResult
+from .options import Options
+from .sync import run_sync
 
 _OPTION_NAMES = {f.name for f in dataclasses.fields(Options)}
 

@@ -202,7 +202,8 @@ def _dispatch(args) -> int:
             print(line)
         return EXIT_OK
     from .config import load_settings
-    from .sync import Options, run_sync
+    from .options import Options
+    from .sync import run_sync
 
     settings = load_settings(".", args.config)
     opts = Options(yes=args.yes, dry_run=args.dry_run, conflict=args.conflict,

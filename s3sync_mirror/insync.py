@@ -66,3 +66,24 @@ def matches(rec: tuple, *, remote_url: str, patterns, baseline_sig) -> bool:
     url, _etag, sig, rec_patterns, _listing = rec
     return url == remote_url and rec_patterns == list(patterns) \
         and baseline_sig is not None and sig == tuple(baseline_sig)
+
+
+def listing_after(scanned_files: Mapping, new_base: Mapping, final: Mapping,
+                  kinds: tuple) -> Optional[dict]:
+    """PURE: the folder's listing after a run, as the record needs it, or None when the
+    baseline does not describe the folder exactly. ``new_base`` holds the visible paths of
+    the new baseline; ``final`` {path: outcome}; ``kinds`` = (download, delete_local)."""
+    download, delete_local = kinds
+    listing = {p: (b.size, b.mtime_ns) for p, b in new_base.items()}
+    fetched = {p for p, o in final.items() if o.action.kind == download}
+    # What is on disk now: what the scan saw, less what was deleted here, with what was
+    # downloaded as placed.
+    for p, st in scanned_files.items():
+        if p in fetched:
+            continue
+        gone = final.get(p) is not None and final[p].action.kind == delete_local
+        if listing.get(p) != (None if gone else (st.size, st.mtime_ns)):
+            return None
+    if any(p not in scanned_files and p not in fetched for p in listing):
+        return None
+    return listing

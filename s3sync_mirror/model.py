@@ -144,3 +144,52 @@ class Outcome:
         if self.transferred:
             out["bytes"] = self.transferred
         return out
+
+
+@dataclass
+class SyncResult:
+    """What a run planned and what became of each action (``report.py`` renders it)."""
+
+    plan: Plan
+    outcomes: list = field(default_factory=list)
+    exit_code: int = 0
+    warnings: list = field(default_factory=list)
+    remote: str = ""
+    elapsed: float = 0.0
+    mode: str = "sync"  # sync | status | dry-run
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for o in self.outcomes if o.status == FAILED)
+
+    @property
+    def left(self) -> int:
+        """Planned actions neither done nor failed: unconfirmed, skipped, interrupted."""
+        done = sum(1 for o in self.outcomes if o.status == DONE)
+        return len(self.plan.actions) - done - self.failed
+
+    def settle(self) -> None:
+        """Set the exit code from the outcomes: 1 when anything failed, 3 when anything
+        was left undecided, else 0 (docs/stages.md#exit-codes)."""
+        if self.failed or any(a.category == "error" for a in self.plan.problems):
+            self.exit_code = 1
+        elif self.left or self.plan.problems:
+            self.exit_code = 3
+
+    def rows(self) -> list[dict]:
+        from .report import result_rows
+
+        return result_rows(self)
+
+    def summary(self) -> dict:
+        from .report import result_summary
+
+        return result_summary(self)
+
+    def to_dict(self) -> dict:
+        return {"actions": self.rows(), "summary": self.summary()}

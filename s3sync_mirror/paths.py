@@ -12,7 +12,7 @@ import unicodedata
 
 from .errors import UnsafePathError
 
-STATE_DIR = ".S3"
+from .layout import STATE_DIR  # noqa: E402  (re-exported: scan uses it)
 
 # One regex so that checking 100,000 rows stays cheap; each branch names a refusal below.
 _UNSAFE = re.compile(

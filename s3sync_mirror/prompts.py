@@ -32,6 +32,13 @@ def _ask(question):
     return answer
 
 
+def _io(input, output) -> dict:
+    """prompt_toolkit's input and output, when given (tests drive the prompts for real)."""
+    if input is None and output is None:
+        return {}
+    return {"input": input, "output": output}
+
+
 def _describe(side, label: str) -> str:
     if side is None:
         return f"{label}: deleted"
@@ -44,9 +51,7 @@ def choose_groups(actions, *, input=None, output=None) -> tuple[list, list]:
     """Ask group by group. Returns (approved, declined) non-conflict actions."""
     import questionary
 
-    kw = {}
-    if input is not None or output is not None:
-        kw = {"input": input, "output": output}
+    kw = _io(input, output)
     approved, declined = [], []
     for kind, category, title in GROUPS:
         group = [a for a in actions if a.kind == kind and a.category == category]
@@ -75,9 +80,7 @@ def choose_conflicts(conflicts, *, input=None, output=None) -> dict:
     """Ask about each conflict. Returns {path: resolution}."""
     import questionary
 
-    kw = {}
-    if input is not None or output is not None:
-        kw = {"input": input, "output": output}
+    kw = _io(input, output)
     out = {}
     for a in conflicts:
         local_label = "keep local (upload it; the remote copy is archived)" if a.local \
@@ -94,3 +97,17 @@ def choose_conflicts(conflicts, *, input=None, output=None) -> dict:
             f"Conflict: {a.path}\n  {a.reason}\n  {_describe(a.local, 'local')}\n"
             f"  {_describe(a.remote, 'remote')}\n  Which version wins?", choices=choices, **kw))
     return out
+
+
+def ask(plan, policy, prompt_io=None):
+    """Ask about the plan: the groups, then each conflict when the policy says ask.
+    Returns the answers for confirm.approve."""
+    from .confirm import Answers
+
+    kw = _io(*prompt_io) if prompt_io else {}
+    others = [a for a in plan.actions if a.kind != m.CONFLICT]
+    approved, _ = choose_groups(others, **kw)
+    conflicts = plan.of_kind(m.CONFLICT)
+    resolutions = choose_conflicts(conflicts, **kw) \
+        if policy.conflicts == "ask" and conflicts else {}
+    return Answers(tuple(approved), resolutions)

@@ -69,3 +69,130 @@ def counts_text(counts: dict, done: bool = False) -> str:
 
 def write(text: str = "", stream=None) -> None:
     print(text, file=stream or sys.stdout, flush=True)
+
+
+# -- the run's voice ---------------------------------------------------------------------
+class Reporter:
+    """Prints for people; silent under ``--json`` and ``-q`` (errors still reach stderr)."""
+
+    def __init__(self, json: bool = False, quiet: bool = False):
+        self.json = json
+        self.on = not json and not quiet
+        self.color = use_color(sys.stdout)
+
+    def say(self, text: str = "") -> None:
+        if self.on:
+            write(text)
+
+    def warn(self, text: str) -> None:
+        if not self.json:
+            write(f"warning: {text}", sys.stderr)
+
+    def progress(self, desc: str):
+        from .progress import make
+
+        return make(desc, self.on and sys.stderr.isatty())
+
+    def hash_progress(self, desc: str, total: int):
+        """A bar for hashing, only when there is enough to hash to be worth one."""
+        if total < (64 << 20):
+            return None
+        bar = self.progress(desc)
+        bar.set_size(total)
+        return bar
+
+
+def show_plan(out: Reporter, plan, remote_url: str, data_name: str, verbose: bool) -> None:
+    out.say(f"{data_name}/ <-> {remote_url}")
+    for line in plan_lines(plan, verbose=verbose, color=out.color):
+        out.say(line)
+    out.say(f"Plan: {counts_text(plan.counts())}.")
+
+
+def dry_run_lines(approved) -> list[str]:
+    return [f"  would {a.kind.replace('_', ' ')}: {a.path}"
+            + (f" (as {a.conflict_path})" if a.conflict_path else "") for a in approved]
+
+
+NO_TERMINAL = ("No terminal to confirm on: nothing was done. Run in a terminal, or pass "
+               "--yes to apply every non-conflicting action.")
+
+
+def too_many_deletions(side: str, n: int, total: int, pct: float, limit: float) -> str:
+    kept = ".S3/trash/" if side == "local" else "the remote archive (.S3/deleted/)"
+    return (f"this sync would delete {n} of the {total} {side} files ({pct:.0f}%), more than "
+            f"--max-delete {limit:g}%. Nothing was changed. If that is what you want, run "
+            f"again with --force (deleted files are kept in {kept}).")
+
+
+def newer_on_remote(path: str, state_name: str) -> str:
+    return (f"{path}: the remote object is newer than {state_name} records: a teammate may "
+            f"be uploading it right now (run again shortly), or it was changed outside "
+            f"s3sync_mirror (then `reset` re-indexes the remote); not downloaded")
+
+
+def changed_by_others(n: int) -> str:
+    return (f"The remote changed during this sync ({n} file(s) by others): run again to "
+            f"bring those changes here.")
+
+
+def ignores_conditions(url: str) -> str:
+    return (f"{url} ignores conditional writes (If-None-Match/If-Match): if two members sync "
+            f"at the same moment, one's changes to the shared state can be lost. Use a server "
+            f"that honours them (AWS S3, MinIO, Ceph RGW, R2), or sync one at a time.")
+
+
+# -- the result --------------------------------------------------------------------------
+def result_rows(result) -> list[dict]:
+    """One ``--json`` row per planned action and per problem."""
+    by_path = {o.action.path: o for o in result.outcomes}
+    rows = []
+    for a in result.plan.actions:
+        o = by_path.get(a.path)
+        if o is not None:
+            rows.append(o.as_json())
+        else:
+            status = m.PLANNED if result.mode != "sync" else m.SKIPPED
+            rows.append({"path": a.path, "action": a.kind, "reason": a.reason,
+                         "status": status})
+    for a in result.plan.problems:
+        rows.append({"path": a.path, "action": m.CONFLICT, "reason": a.reason,
+                     "status": m.FAILED if a.category == "error" else m.SKIPPED})
+    return rows
+
+
+def result_summary(result) -> dict:
+    rows = result_rows(result)
+    out = {"mode": result.mode, "remote": result.remote, "exit_code": result.exit_code,
+           "plan": result.plan.counts()}
+    for s in (m.DONE, m.SKIPPED, m.FAILED, m.PLANNED):
+        out[s] = sum(1 for r in rows if r["status"] == s)
+    out["bytes"] = sum(o.transferred for o in result.outcomes)
+    out["seconds"] = round(result.elapsed, 3)
+    out["warnings"] = list(result.warnings)
+    return out
+
+
+def say_summary(out: Reporter, result) -> None:
+    """The lines after a sync: what was done, and what failed or was left."""
+    failed, left = result.failed, result.left
+    done = [o for o in result.outcomes if o.status == m.DONE]
+    if not result.outcomes and not left and not result.plan.problems:
+        out.say("Everything is in sync.")
+        return
+    verbs: dict = {}
+    for o in done:
+        verbs[o.action.shown_kind] = verbs.get(o.action.shown_kind, 0) + 1
+    moved = sum(o.transferred for o in done)
+    out.say(f"Done: {counts_text(verbs, done=True)}; {human(moved)} in "
+            f"{result.elapsed:.2f} s.")
+    errors = [o.error for o in result.outcomes if o.status == m.FAILED]
+    errors += [a.reason for a in result.plan.problems if a.category == "error"]
+    for e in errors:
+        write(f"failed: {e}", sys.stderr)
+    if left:
+        out.say(f"{left} action(s) left unconfirmed or unresolved: run again to decide them.")
+    if result.plan.problems:
+        out.say(f"{len(result.plan.problems)} file(s) left alone (see the reasons above).")
+    if failed:
+        out.say(f"{failed} file(s) failed; the rest is recorded. Run again to retry them.")

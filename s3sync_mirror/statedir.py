@@ -13,7 +13,7 @@ from typing import Mapping, Optional
 from . import state, statecache
 from .errors import StateError, UsageError
 from .model import FileState
-from .paths import STATE_DIR
+from .layout import Layout
 
 def _lock_file(fh) -> None:
     """Take an exclusive, non-blocking lock on an open file (OSError when held)."""
@@ -43,25 +43,17 @@ class StateDir:
     def __init__(self, data_dir: Path, read_only: bool = False):
         self.data_dir = Path(data_dir)
         self.read_only = read_only  # status and --dry-run: not even a cache is written
-        self.root = self.data_dir / STATE_DIR
-        self.versions_local = self.root / "versions_local.csv"
-        self.versions_remote = self.root / "versions_remote.csv"
-        self.remote_etag = self.root / "versions_remote.etag"
-        self.deleted_remote = self.root / "deleted_remote.csv"
-        self.deleted_local = self.root / "deleted_local.csv"
-        self.ignore_remote = self.root / "ignore_remote.txt"
-        self.journal = self.root / "journal.csv"
-        self.tmp = self.root / "tmp"
-        self.trash = self.root / "trash"
-        self.cache = self.root / "cache"
-        self.checked_remotes = self.root / "remote_checked.txt"
+        self.layout = lay = Layout(self.data_dir)
+        self.root = lay.root
+        self.versions_local, self.versions_remote = lay.versions_local, lay.versions_remote
+        self.remote_etag, self.journal = lay.remote_etag, lay.journal
+        self.deleted_remote, self.deleted_local = lay.deleted_remote, lay.deleted_local
+        self.ignore_remote, self.checked_remotes = lay.ignore_file, lay.checked_remotes
+        self.tmp, self.trash, self.cache = lay.tmp, lay.trash, lay.cache
 
-    # the files reset removes (never trash/, never ignore_remote.txt: those are the user's)
     @property
     def state_files(self) -> list[Path]:
-        return [self.versions_local, self.versions_remote, self.remote_etag,
-                self.deleted_remote, self.deleted_local, self.journal,
-                self.checked_remotes]
+        return self.layout.state_files
 
     def ensure(self) -> None:
         self.tmp.mkdir(parents=True, exist_ok=True)
@@ -74,7 +66,7 @@ class StateDir:
         """One sync at a time in this clone. The OS releases the lock when the process
         dies, so a killed run never leaves it behind."""
         self.root.mkdir(parents=True, exist_ok=True)
-        fh = open(self.root / "sync.lock", "a+", encoding="utf-8")
+        fh = open(self.layout.run_lock, "a+", encoding="utf-8")
         try:
             try:
                 _lock_file(fh)
@@ -113,7 +105,7 @@ class StateDir:
         sig = statecache.signature(path)
         if sig is None:
             return None
-        snapshot = self.cache / f"{path.stem}.marshal"
+        snapshot = self.layout.snapshot(path)
         states = statecache.load(snapshot, sig)
         if states is None:
             data = self._read(path)
@@ -126,7 +118,7 @@ class StateDir:
 
     def _save_versions(self, path: Path, data: bytes, states: Mapping[str, FileState]) -> None:
         state.write_atomic(path, data)
-        statecache.store(self.cache / f"{path.stem}.marshal", statecache.signature(path),
+        statecache.store(self.layout.snapshot(path), statecache.signature(path),
                          states)
 
     def load_baseline(self) -> dict[str, FileState]:

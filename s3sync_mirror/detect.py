@@ -1,0 +1,124 @@
+"""Detect: what is on each side now. The quick no-change check (insync.py), then the
+scan of the data folder while the remote state is fetched, then the paths that must be
+left alone this run and the plan over what is visible (see docs/stages.md#detect)."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple, Optional
+
+from . import insync, layout, remote_state, statecache
+from .errors import S3SyncMirrorError
+from .model import Plan
+from .plan import make_plan
+from .scan import ScanResult, case_insensitive, scan, walk
+
+
+class Quick(NamedTuple):
+    in_sync: bool
+    walked: Optional[tuple]  # the folder's walk, reused by the scan
+    remote_etag: Optional[str]  # the remote state's ETag when a GET found it unchanged
+
+
+class Detected(NamedTuple):
+    scanned: ScanResult
+    remote: remote_state.RemoteState
+    warnings: list
+
+
+def visible(states: dict, ignored) -> dict:
+    """Ignored paths leave all three sides: a file ignored here is not a deletion."""
+    if ignored is None:
+        return states
+    return {p: st for p, st in states.items() if not ignored(p)}
+
+
+def quick_check(s, paths) -> Quick:
+    """Whether everything is as the last run that left it in sync recorded: a fresh walk
+    and a conditional GET of the remote state against the record (insync.py)."""
+    rec = None if paths else insync.load(s.statedir)
+    patterns = s.ignore_patterns()
+    if rec is None or not s.data_dir.is_dir() or not insync.matches(
+            rec, remote_url=s.remote.describe(), patterns=patterns,
+            baseline_sig=statecache.signature(s.layout.versions_local)):
+        return Quick(False, None, None)
+    etag = rec[1]
+
+    def remote_unchanged() -> bool:
+        if s.statedir.cached_remote_etag() != etag:
+            return False
+        try:
+            return s.remote.get_bytes(layout.VERSIONS_KEY, if_none_match=etag) is None
+        except S3SyncMirrorError:
+            return False  # the full path reads it again and says what is wrong
+
+    with ThreadPoolExecutor(max_workers=1) as bg:
+        fut = bg.submit(remote_unchanged)
+        walked = walk(s.data_dir, s.ignored())
+        remote_same = fut.result()
+    found, warnings, unreadable = walked
+    same = remote_same and not warnings and not unreadable \
+        and insync.listing_of(found) == rec[4]
+    return Quick(same, walked, etag if remote_same else None)
+
+
+def detect(s, base: dict, walked=None, remote_etag=None) -> Detected:
+    """Scan the folder while the remote state is fetched."""
+    notes: list = []
+    with ThreadPoolExecutor(max_workers=1) as bg:
+        fut = bg.submit(remote_state.fetch, s.remote, s.statedir, save_cache=s.writes,
+                        ignored=s.ignored(), jobs=s.jobs, tmp_dir=s.layout.tmp, notes=notes,
+                        known_unchanged=remote_etag)
+        if s.data_dir.is_dir():
+            scanned = scan(s.data_dir, base, s.ignore_patterns(), jobs=min(s.jobs, 8),
+                           progress_factory=s.out.hash_progress, walked=walked)
+        else:
+            scanned = ScanResult(files={})
+        rs = fut.result()
+    return Detected(scanned, rs, notes + scanned.warnings)
+
+
+def _unreadable(scanned, paths) -> dict:
+    blocked = {}
+    for u in scanned.unreadable:
+        blocked[u or "."] = ("error", f"{u or 'the data folder'}: cannot be read locally "
+                                      f"(permission denied?); left alone this run")
+        prefix = u + "/" if u else ""
+        for p in paths:
+            if p == u or (prefix and p.startswith(prefix)) or u == "":
+                blocked[p] = ("error", f"{p}: cannot be read locally (permission denied?); "
+                                       f"left alone this run")
+    return blocked
+
+
+def _case_clashes(paths) -> dict:
+    groups: dict = {}
+    for p in paths:
+        groups.setdefault(p.casefold(), set()).add(p)
+    blocked = {}
+    for names in groups.values():
+        if len(names) > 1:
+            listed = ", ".join(sorted(names))
+            for p in names:
+                blocked[p] = ("blocked", f"names differ only by case ({listed}); this disk "
+                                         f"cannot hold both: rename one")
+    return blocked
+
+
+def blocked(scanned, base: dict, remote_files: dict, data_dir) -> dict:
+    """Paths that must be left alone this run, with the reason."""
+    out = _unreadable(scanned, (*base, *remote_files, *scanned.files))
+    for p in scanned.clashes:
+        out[p] = ("blocked", f"{p}: two files here have this name in different Unicode "
+                             f"forms; rename one")
+    if case_insensitive(data_dir):
+        out.update(_case_clashes({*scanned.files, *remote_files}))
+    return out
+
+
+def plan_for(s, base: dict, found: Detected, scope) -> Plan:
+    ignored = s.ignored()
+    seen_base = visible(base, ignored)
+    seen_remote = visible(found.remote.files, ignored)
+    stop = blocked(found.scanned, seen_base, seen_remote, s.data_dir) \
+        if s.data_dir.is_dir() else {}
+    return make_plan(seen_base, found.scanned.files, seen_remote, scope=scope, blocked=stop)

@@ -1,0 +1,91 @@
+"""Record what a run did: apply commit.py's pure merges, the remote state first
+(compare-and-swap), then the deletion logs, then this clone's baseline, which lists only
+what really completed (see docs/stages.md#commit)."""
+from __future__ import annotations
+
+import time
+from typing import NamedTuple, Optional
+
+from . import layout, remote_state, report
+from . import model as m
+from .commit import changes_remote, new_baseline
+from .clock import now_iso
+from .errors import S3SyncMirrorError
+from .model import Outcome
+from .state import log_row
+
+
+class Recorded(NamedTuple):
+    outcomes: list  # as recorded: a change the remote state could not take is failed
+    baseline: dict
+    agrees: bool  # the remote state is exactly what this run read plus its own changes
+    remote_etag: Optional[str]
+    warnings: list  # what went wrong recording, for the result
+
+
+def _commit_remote(s, rs, outcomes, plan, warnings: list):
+    """(committed, rejected paths, agrees, remote etag)."""
+    if not (changes_remote(outcomes) or (rs.rebuilt and (plan.records or outcomes))):
+        return True, set(), not rs.rebuilt, rs.etag
+    try:
+        _, rejected, others = remote_state.commit(s.remote, s.statedir, rs, outcomes)
+    except S3SyncMirrorError as exc:
+        s.out.warn(f"could not record the new remote state: {exc}. The files already "
+                   f"sent are kept; the next run finishes the job.")
+        warnings.append(str(exc))
+        return False, set(), False, None
+    if others:
+        s.out.say(report.changed_by_others(len(others)))
+    _check_conditional_writes(s)
+    return True, rejected, not rejected and not others, s.statedir.cached_remote_etag()
+
+
+def _as_recorded(o: Outcome, rejected: set, committed: bool) -> Outcome:
+    if o.action.path in rejected:
+        return Outcome(o.action, m.FAILED, retryable=True, error=(
+            f"{o.action.path}: another member changed it on the remote during this sync; "
+            f"run again"))
+    if not committed and changes_remote([o]):
+        return Outcome(o.action, m.FAILED, error=f"{o.action.path}: sent, but the remote "
+                                                 f"state could not be recorded; run again")
+    return o
+
+
+def _deletion_rows(s, outcomes, kind: str, side: str, skip=frozenset()) -> list:
+    stamp = now_iso()
+    return [log_row(o.action.path, getattr(o.action, side), s.user, stamp, o.archived_as)
+            for o in outcomes if o.status == m.DONE and o.action.kind == kind
+            and o.action.path not in skip]
+
+
+def record(s, journal, base: dict, found, plan, outcomes) -> Recorded:
+    """Commit the remote state, the deletion logs and the baseline after ``outcomes``."""
+    warnings: list = []
+    committed, rejected, agrees, etag = _commit_remote(s, found.remote, outcomes, plan,
+                                                       warnings)
+    if committed:
+        try:
+            remote_state.append_deleted(s.remote, s.statedir, _deletion_rows(
+                s, outcomes, m.DELETE_REMOTE, "remote", rejected))
+        except S3SyncMirrorError as exc:
+            s.out.warn(f"could not update the remote {layout.DELETED_REMOTE}: {exc}")
+    fixed = [_as_recorded(o, rejected, committed) for o in outcomes]
+    new_base = new_baseline(base, found.scanned.files, plan.records, outcomes, rejected,
+                            time.time_ns(), remote_committed=committed)
+    if new_base != base:
+        s.statedir.save_baseline(new_base)
+    if committed:
+        journal.clear()
+    s.statedir.append_deleted_local(_deletion_rows(s, fixed, m.DELETE_LOCAL, "local"))
+    return Recorded(fixed, new_base, agrees, etag, warnings)
+
+
+def _check_conditional_writes(s) -> None:
+    """Once per clone and remote: warn if the server ignores conditional writes."""
+    url = s.remote.describe()
+    if s.statedir.remote_checked(url):
+        return
+    if s.remote.honours_conditional_writes():
+        s.statedir.mark_remote_checked(url)
+        return
+    s.out.warn(report.ignores_conditions(url))

@@ -1,0 +1,82 @@
+"""The one context every command opens: the settings, the ``.S3`` layout, this clone's
+lock and state folder, the remote connection, the run's clock stamp and the reporter.
+``sync``, ``status`` and ``reset`` start here."""
+from __future__ import annotations
+
+import secrets
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from functools import cached_property
+
+from . import layout
+from .clock import run_stamp
+from .layout import Layout
+from .options import DEFAULT_JOBS
+from .platforms import connect
+from .platforms.base import DataPlatformConnection
+from .report import Reporter
+from .scan import ignore_matcher
+from .statedir import StateDir
+
+
+@dataclass
+class Session:
+    settings: object  # config.Settings
+    layout: Layout
+    statedir: StateDir
+    remote: DataPlatformConnection
+    out: Reporter
+    stamp: str  # when the session started, UTC: 20261121T140305Z
+    jobs: int = DEFAULT_JOBS
+    writes: bool = True  # False for status and --dry-run: not even a cache is written
+
+    @property
+    def user(self) -> str:
+        return self.settings.user
+
+    @property
+    def data_dir(self):
+        return self.settings.data_dir
+
+    def new_run(self) -> str:
+        """A fresh name for one pass of execution: its archive and trash folder. Never
+        reused, so no archived copy is ever overwritten."""
+        return layout.run_name(self.stamp, self.user, secrets.token_hex(3))
+
+    def prepare(self) -> None:
+        """Make the local state folder ready for a run that writes, and drop the partial
+        downloads a killed run left behind."""
+        if self.writes:
+            self.statedir.ensure()
+            self.statedir.clean_tmp()
+
+    @cached_property
+    def _patterns(self) -> list[str]:
+        return self.statedir.ignore_patterns()
+
+    @cached_property
+    def _matcher(self):
+        return ignore_matcher(self._patterns)
+
+    def ignore_patterns(self) -> list[str]:
+        """This clone's ignore patterns (read once per session)."""
+        return self._patterns
+
+    def ignored(self):
+        """A matcher for them, or None when there are none."""
+        return self._matcher
+
+
+@contextmanager
+def open_session(settings, *, writes: bool = True, jobs: int = DEFAULT_JOBS,
+                 out: Reporter | None = None):
+    """Lock this clone (when the command writes), connect to the remote, and yield the
+    session; the connection is closed and the lock released on the way out."""
+    statedir = StateDir(settings.data_dir, read_only=not writes)
+    if writes:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with statedir.run_lock() if writes else nullcontext():
+        with connect(settings, jobs=jobs) as remote:
+            yield Session(settings=settings, layout=statedir.layout, statedir=statedir,
+                          remote=remote, out=out or Reporter(), stamp=run_stamp(),
+                          jobs=jobs, writes=writes)
