@@ -58,6 +58,22 @@ def decide(base: Optional[FileState], local: Optional[FileState],
     return m.CONFLICT, why, "conflict"
 
 
+def _action(path, base, loc, rem, blocked) -> Optional[Action]:
+    """The decision for one path, or None; a blocked path's becomes a problem (reported,
+    left alone): "error" (an unreadable file: a failure) or "blocked" (a name clash)."""
+    if path in blocked and base is None and loc is None and rem is None:
+        category, reason = blocked[path]  # known only as a problem (an unreadable file)
+        return Action(path=path, kind=m.CONFLICT, reason=reason, category=category)
+    kind, reason, category = decide(base, loc, rem)
+    if kind is None:
+        return None
+    if path in blocked:
+        category, reason = blocked[path]
+        kind = m.CONFLICT
+    return Action(path=path, kind=kind, reason=reason, category=category, base=base,
+                  local=loc, remote=rem)
+
+
 def make_plan(baseline: Mapping[str, FileState], local: Mapping[str, FileState],
               remote: Mapping[str, FileState], scope=None, blocked=None) -> Plan:
     """Decide every path. ``scope`` limits the plan to some paths (the rest is left for a
@@ -70,22 +86,13 @@ def make_plan(baseline: Mapping[str, FileState], local: Mapping[str, FileState],
     def consider(path, base, loc, rem):
         if scope and not in_scope(path, scope):
             return
-        if path in blocked and base is None and loc is None and rem is None:
-            category, reason = blocked[path]  # known only as a problem (an unreadable file)
-            problems.append(Action(path=path, kind=m.CONFLICT, reason=reason,
-                                   category=category))
+        action = _action(path, base, loc, rem, blocked)
+        if action is None:
             return
-        kind, reason, category = decide(base, loc, rem)
-        if kind is None:
-            return
-        if path in blocked:
-            category, reason = blocked[path]
-            problems.append(Action(path=path, kind=m.CONFLICT, reason=reason,
-                                   category=category, base=base, local=loc, remote=rem))
-            return
-        action = Action(path=path, kind=kind, reason=reason, category=category,
-                        base=base, local=loc, remote=rem)
-        (records if kind in (m.RECORD, m.FORGET) else actions).append(action)
+        if action.path in blocked:
+            problems.append(action)
+        else:
+            (records if action.kind in (m.RECORD, m.FORGET) else actions).append(action)
 
     # Every path once, without building and sorting the union: the common case, a file
     # identical on all three sides, costs two lookups and a comparison.

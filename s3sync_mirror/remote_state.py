@@ -85,7 +85,7 @@ def rebuild(remote, *, ignored=None, jobs: int = 8, tmp_dir=None, notes=None) ->
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         sums = list(pool.map(digest, objects))
-    files = {o.key: FileState(s, o.size, "", o.modified, -1, o.etag)
+    files = {o.key: FileState.listed(s, o.size, o.modified, o.etag)
              for o, s in zip(objects, sums)}
     return RemoteState(files, None, rebuilt=True)
 
@@ -121,7 +121,7 @@ def commit(remote, statedir, read: RemoteState, outcomes) -> tuple[dict, set, di
 
 
 def append_deleted(remote, statedir, rows: list) -> None:
-    """Add this run's deletions to the remote ``deleted_remote.csv`` (and its local copy)."""
+    """Add this run's deletions to the remote deletion log (and its local copy)."""
     if not rows:
         return
     for attempt in range(MAX_ATTEMPTS):
@@ -138,4 +138,4 @@ def append_deleted(remote, statedir, rows: list) -> None:
             continue
         statedir.save_deleted_remote(out)
         return
-    raise RemoteError("could not record deleted_remote.csv: others keep writing it")
+    raise RemoteError(f"could not record {DELETED_KEY}: others keep writing it")

@@ -1,6 +1,6 @@
 """Detect: walk the data folder and say what each file holds, hashing only files whose
 (size, mtime_ns) differ from the baseline. Skips ``.S3/``, symlinks (with a warning) and
-the ``ignore_remote.txt`` patterns."""
+the ignore patterns."""
 from __future__ import annotations
 
 import itertools
@@ -86,15 +86,29 @@ def scan(data_dir, baseline: Mapping[str, FileState], ignore_patterns=(), jobs: 
         walked = walk(data_dir, ignore_matcher(ignore_patterns))
     found, warnings, unreadable = walked
     result = ScanResult(files={}, warnings=warnings, unreadable=unreadable)
-    todo = []
     by_nfc: dict = {}
+    todo = _trusted(found, baseline, result, by_nfc)
+    if todo:
+        progress = progress_factory("hashing", sum(t[2] for t in todo)) \
+            if progress_factory else None
+        try:
+            _hash_all(os.fspath(data_dir), todo, jobs, progress, result, by_nfc)
+        finally:
+            if progress is not None:
+                progress.close()
+    return result
+
+
+def _trusted(found, baseline, result: ScanResult, by_nfc: dict) -> list:
+    """Record the files whose (size, mtime_ns) match the baseline; return the others,
+    to hash, as (path, disk path, size, mtime_ns)."""
+    todo = []
     for rel, size, mtime_ns in found:
         path = rel if rel.isascii() else nfc(rel)
         if path in by_nfc:
-            other = by_nfc[path]
             result.warnings.append(
-                f"{rel!r} and {other!r} are the same name in different Unicode forms; "
-                f"both left alone until one is renamed")
+                f"{rel!r} and {by_nfc[path]!r} are the same name in different Unicode "
+                f"forms; both left alone until one is renamed")
             result.clashes.append(path)
             result.files.pop(path, None)
             continue
@@ -108,46 +122,43 @@ def scan(data_dir, baseline: Mapping[str, FileState], ignore_patterns=(), jobs: 
         base = baseline.get(path)
         if base is not None and base.size == size and base.mtime_ns == mtime_ns \
                 and mtime_ns != -1:
-            result.files[path] = FileState(base.checksum, size, "", "", mtime_ns)
+            result.files[path] = FileState.scanned(base.checksum, size, mtime_ns)
         else:
             todo.append((path, rel, size, mtime_ns))
-    if todo:
-        total = sum(t[2] for t in todo)
-        progress = progress_factory("hashing", total) if progress_factory else None
-        advance = progress.advance if progress is not None else None
-        root = os.fspath(data_dir)
+    return todo
 
-        def digest(item):
-            path, rel, size, mtime_ns = item
-            try:
-                return path, FileState(sha256_file(os.path.join(root, rel), advance),
-                                       size, "", "", mtime_ns)
-            except OSError as exc:
-                return path, exc
 
-        # Big files are hashed in parallel (hashlib releases the GIL); small ones here,
-        # where a thread hand-off would cost more than the hash.
-        big = [t for t in todo if t[2] >= SMALL] if jobs > 1 else []
-        small = [t for t in todo if t[2] < SMALL] if big else todo
-        pool = ThreadPoolExecutor(max_workers=jobs) if len(big) > 1 else None
+def _hash_all(root: str, todo: list, jobs: int, progress, result: ScanResult,
+              by_nfc: dict) -> None:
+    advance = progress.advance if progress is not None else None
+
+    def digest(item):
+        path, rel, size, mtime_ns = item
         try:
-            hashed_big = pool.map(digest, big) if pool is not None else map(digest, big)
-            for path, res in itertools.chain(map(digest, small), hashed_big):
-                if isinstance(res, OSError):
-                    result.warnings.append(f"cannot read {by_nfc[path]}: {res.strerror}; "
-                                           f"left alone this run")
-                    result.unreadable.append(path)
-                else:
-                    result.files[path] = res
-                    result.hashed_files += 1
-                    result.hashed_bytes += res.size
-        finally:
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
-            if progress is not None:
-                progress.close()
-    return result
+            return path, FileState.scanned(sha256_file(os.path.join(root, rel), advance),
+                                           size, mtime_ns)
+        except OSError as exc:
+            return path, exc
 
+    # Big files are hashed in parallel (hashlib releases the GIL); small ones here,
+    # where a thread hand-off would cost more than the hash.
+    big = [t for t in todo if t[2] >= SMALL] if jobs > 1 else []
+    small = [t for t in todo if t[2] < SMALL] if big else todo
+    pool = ThreadPoolExecutor(max_workers=jobs) if len(big) > 1 else None
+    try:
+        hashed_big = pool.map(digest, big) if pool is not None else map(digest, big)
+        for path, res in itertools.chain(map(digest, small), hashed_big):
+            if isinstance(res, OSError):
+                result.warnings.append(f"cannot read {by_nfc[path]}: {res.strerror}; "
+                                       f"left alone this run")
+                result.unreadable.append(path)
+            else:
+                result.files[path] = res
+                result.hashed_files += 1
+                result.hashed_bytes += res.size
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
 
 
 def case_insensitive(folder) -> bool:
