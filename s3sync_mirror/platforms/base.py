@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
+from .. import layout
+
 Advance = Optional[Callable[[int], None]]
 
 
@@ -81,7 +83,7 @@ class DataPlatformConnection(ABC):
     def delete(self, key: str, *, if_match: Optional[str] = None) -> None:
         """Remove ``key``; a missing key is not an error. Conditions as ``put_bytes``."""
 
-    PROBE_KEY = ".S3/conditional-write-probe"
+    PROBE_KEY = layout.PROBE_KEY
 
     def honours_conditional_writes(self) -> bool:
         """Whether the remote refuses a write whose condition does not hold. Some

@@ -1,9 +1,9 @@
 """LocalConnection: a remote that is a plain folder (a network share, or a local folder).
 
-Conditional writes are emulated under an exclusive lock file, ``<root>/.S3/lock``, held
-only for the instant of a check-and-rename. A lock whose holder died (same host, dead pid)
-or that is older than ``LOCK_STALE_SECONDS`` is broken with a warning, so a killed run
-never blocks the team.
+Conditional writes are emulated under an exclusive lock file (``layout.REMOTE_LOCK`` under
+the root), held only for the instant of a check-and-rename. A lock whose holder died (same
+host, dead pid) or that is older than ``LOCK_STALE_SECONDS`` is broken with a warning, so
+a killed run never blocks the team. ``list`` shows every file, the state folder's too.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
+from .. import layout
 from ..errors import (ChecksumMismatch, LockBusy, PreconditionFailed, RemoteError,
                       RemoteNotFound, RemotePermissionError, RemoteUnreachable)
 from ..hashing import CHUNK, sha256_file
@@ -29,7 +30,6 @@ log = logging.getLogger("s3sync_mirror")
 
 LOCK_STALE_SECONDS = 30.0
 LOCK_WAIT_SECONDS = 120.0
-_STATE = ".S3"
 
 
 def _etag(st: os.stat_result) -> str:
@@ -63,8 +63,8 @@ class LocalConnection(DataPlatformConnection):
         self.user = user
         self.lock_stale = lock_stale
         self.lock_wait = lock_wait
-        self._tmp = self.root / _STATE / "tmp"
-        self._lock_path = self.root / _STATE / "lock"
+        self._tmp = self.root.joinpath(*layout.REMOTE_TMP.split("/"))
+        self._lock_path = self.root.joinpath(*layout.REMOTE_LOCK.split("/"))
 
     # -- helpers -------------------------------------------------------------------------
     def describe(self) -> str:
@@ -137,7 +137,7 @@ class LocalConnection(DataPlatformConnection):
 
     @contextmanager
     def locked(self):
-        """Hold ``<root>/.S3/lock`` exclusively for the body."""
+        """Hold the lock file (``layout.REMOTE_LOCK``) exclusively for the body."""
         deadline = time.monotonic() + self.lock_wait
         delay = 0.001
         while True:
@@ -147,7 +147,8 @@ class LocalConnection(DataPlatformConnection):
                 try:
                     self._lock_path.parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
-                    raise self._translate(exc, "creating .S3/") from None
+                    raise self._translate(exc, f"creating {self._lock_path.parent}") \
+                        from None
                 continue
             except FileExistsError:
                 info, age = self._read_lock()
@@ -214,8 +215,6 @@ class LocalConnection(DataPlatformConnection):
         for folder, dirs, files in os.walk(start):
             rel = os.path.relpath(folder, self.root).replace(os.sep, "/")
             rel = "" if rel == "." else rel
-            if not rel and not under:
-                dirs[:] = [d for d in dirs if d != _STATE]
             dirs.sort()
             for name in sorted(files):
                 p = os.path.join(folder, name)

@@ -5,7 +5,8 @@ of small files cost microseconds of Python each instead of a millisecond of boto
 S3Connection resolves the endpoint, region and credentials with botocore (the same chain:
 environment, profile, SSO, instance role) and hands them over; everything else (the state
 file, listing, copy, delete, multipart) stays on botocore. Requests carry the same
-conditional headers and SHA-256 as there, and errors are translated here the same way.
+conditional headers and SHA-256 as there, and their failures go through the same table
+(``s3errors.classify``), so both transports raise the same exception for the same answer.
 """
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ import threading
 from typing import Callable, Optional
 from urllib.parse import quote, urlsplit
 
-from ..errors import (ChecksumMismatch, PreconditionFailed, RemoteError, RemoteNotFound,
-                      RemotePermissionError, RemoteUnreachable)
+from ..errors import S3SyncMirrorError
 from ..hashing import hex_to_b64
+from .s3errors import classify
 
 _CODE = re.compile(rb"<Code>([^<]+)</Code>")
 _MESSAGE = re.compile(rb"<Message>([^<]*)</Message>")
@@ -43,11 +44,11 @@ class CrtTransport:
     """PUT and GET of whole objects of one bucket through an awscrt S3Client."""
 
     def __init__(self, *, bucket: str, endpoint_url: str, region: str, credentials,
-                 path_style: bool, max_connections: int, describe: str):
+                 path_style: bool, max_connections: int, endpoint: Optional[str] = None):
         from awscrt import auth, io as crtio
 
         self.bucket = bucket
-        self.describe = describe
+        self.endpoint = endpoint  # as configured, for messages (None: AWS)
         self._credentials = credentials  # botocore Credentials (may refresh)
         self._elg = crtio.EventLoopGroup()
         self._bootstrap = crtio.ClientBootstrap(self._elg, crtio.DefaultHostResolver(self._elg))
@@ -124,40 +125,22 @@ class CrtTransport:
             out = self._send(method, key, headers, body, on_body)
             if out.get("error") is None:
                 return out
-        raise self._translate(out, what or key)
+        raise self._failure(method, headers, out, what or key)
 
-    def _translate(self, out: dict, what: str) -> RemoteError:
+    def _failure(self, method: str, headers, out: dict, what: str):
+        """The project's exception for a failed request, from the one table (s3errors)."""
         status = out.get("status") or 0
         body = out.get("error_body") or b""
-        m = _CODE.search(body)
-        code = m.group(1).decode("utf-8", "replace") if m else str(status or "")
+        found = _CODE.search(body)
+        error = out.get("error")
+        name = str(getattr(error, "name", type(error).__name__))
+        code = found.group(1).decode("utf-8", "replace") if found \
+            else (str(status) if status else name)
         msg = _MESSAGE.search(body)
-        message = msg.group(1).decode("utf-8", "replace") if msg else code
-        name = str(getattr(out.get("error"), "name", type(out.get("error")).__name__))
-        if "SLOW_DOWN" in name or "THROTTL" in name:
-            return RemoteError(f"{what}: S3 is throttling requests ({name}) even after "
-                               f"retries; run again later")
-        if not status:
-            if any(w in name for w in ("SOCKET", "DNS", "CONNECT", "TLS", "TIMEOUT",
-                                       "HOST", "NETWORK")):
-                return RemoteUnreachable(f"{what}: cannot reach {self.describe} ({name})")
-            return RemoteError(f"{what}: the request failed ({name})")
-        if code == "NoSuchBucket":
-            return RemoteNotFound(f"bucket {self.bucket!r} does not exist")
-        if status == 404:
-            return RemoteNotFound(f"{what}: not found on the remote")
-        if status in (409, 412):
-            return PreconditionFailed(f"{what}: changed on the remote since it was read")
-        if status == 403:
-            return RemotePermissionError(f"{what}: access denied by S3 ({code}); check your "
-                                         f"credentials")
-        if code in ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"):
-            return ChecksumMismatch(f"{what}: S3 rejected the bytes: they do not match their "
-                                    f"SHA-256 ({code})")
-        if status == 503 or code == "SlowDown":
-            return RemoteError(f"{what}: S3 is throttling or unavailable ({code}) even after "
-                               f"retries; run again later")
-        return RemoteError(f"{what}: S3 error {code}: {message}")
+        conditional = any(k in ("If-Match", "If-None-Match") for k, _ in headers)
+        return classify(status, code, "PutObject" if method == "PUT" else "GetObject",
+                        conditional, what, bucket=self.bucket, endpoint=self.endpoint,
+                        message=msg.group(1).decode("utf-8", "replace") if msg else "")
 
     # -- the two operations ------------------------------------------------------------------
     def put(self, key: str, data: bytes, sha256: str, *, if_match: Optional[str],
@@ -198,7 +181,7 @@ class CrtTransport:
             try:
                 self._request("GET", key, headers, on_body=on_body, handle=handle,
                               what=label or key)
-            except RemoteError:
+            except S3SyncMirrorError:
                 if not failure:
                     raise
             if failure:
