@@ -1,8 +1,8 @@
-"""A crash at any point (SPEC §7.3): a real sync in a subprocess is SIGKILLed at many points
-(hashing, mid-upload, mid-download, between the transfers and the commit, while the state
-is written), on both remotes. After each kill, a plain re-run converges: no file lost, none
-half-written among the data files, no false conflict, nothing sent again that was already
-recorded.
+"""A crash at any point (docs/promises.md#crash-safety): a real sync in a subprocess is
+SIGKILLed at many points (hashing, mid-upload, mid-download, between the transfers and the
+commit, while the state is written), on both remotes. After each kill, a plain re-run
+converges: no file lost, none half-written among the data files, no false conflict, nothing
+sent again that was already recorded.
 
 ``S3SYNC_KILL_POINTS`` sets the kill points per remote (CI: 12; the README figures: 120).
 """
@@ -127,7 +127,7 @@ def check_after_kill(team, expect, versions, where):
 # Phases the kill points must reach, as (name, a function the event happens in).
 PHASES = [("hashing", "hashing.py:sha256_file"), ("scan", "scan.py:scan"),
           ("upload", ".py:upload"), ("download", "execute.py:_fetch_verified"),
-          ("placing a download", "execute.py:_place"),
+          ("placing a download", "localfs.py:place"),
           ("between transfers and commit", "commit.py:merge_remote"),
           ("remote state write", "remote_state.py:commit"),
           ("baseline write", "statedir.py:save_baseline"),

@@ -24,6 +24,8 @@ from .. import layout
 from ..errors import (ChecksumMismatch, LockBusy, PreconditionFailed, RemoteError,
                       RemoteNotFound, RemotePermissionError, RemoteUnreachable)
 from ..hashing import CHUNK, sha256_file
+from ..clock import iso_from_ns
+from ..localfs import prune_empty_dirs
 from .base import Advance, DataPlatformConnection, RemoteObject
 
 log = logging.getLogger("s3sync_mirror")
@@ -36,8 +38,7 @@ def _etag(st: os.stat_result) -> str:
     return f"{st.st_mtime_ns:x}-{st.st_size:x}-{st.st_ino:x}"
 
 
-def _iso(ns: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ns / 1e9))
+_iso = iso_from_ns
 
 
 def _pid_alive(pid: int) -> bool:
@@ -362,10 +363,4 @@ class LocalConnection(DataPlatformConnection):
                 os.unlink(p)
         except OSError as exc:
             raise self._translate(exc, key) from None
-        parent = p.parent
-        while parent != self.root and self.root in parent.parents:
-            try:
-                parent.rmdir()
-            except OSError:
-                break
-            parent = parent.parent
+        prune_empty_dirs(p.parent, self.root)

@@ -23,6 +23,7 @@ from typing import Iterator, Optional
 from ..errors import ChecksumMismatch, RemoteNotFound
 from ..hashing import CHUNK, hex_to_b64
 from . import s3crt, s3multipart
+from ..clock import ISO
 from .base import Advance, DataPlatformConnection, RemoteObject
 from .s3errors import botocore_errors, no_credentials
 from .s3multipart import (COPY_LIMIT, MIB, MULTIPART_THRESHOLD, PART_MEMORY, PART_SIZE,
@@ -32,7 +33,7 @@ __all__ = ["S3Connection", "BotocoreObjects", "MIB", "MULTIPART_THRESHOLD", "PAR
 
 
 def _iso(stamp) -> str:
-    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return stamp.strftime(ISO)
 
 
 class BotocoreObjects:
