@@ -48,6 +48,14 @@ def archive_key(run: str, path: str) -> str:
     return f"{ARCHIVE_ROOT}/{run}/{path}"
 
 
+# Layout attribute -> file or folder name in the local state folder.
+FILES = {"versions_local": VERSIONS_LOCAL, "versions_remote": VERSIONS_REMOTE,
+         "remote_etag": REMOTE_ETAG, "deleted_remote": DELETED_REMOTE,
+         "deleted_local": DELETED_LOCAL, "ignore_file": IGNORE_FILE, "journal": JOURNAL,
+         "checked_remotes": CHECKED_REMOTES, "run_lock": RUN_LOCK, "tmp": TMP, "trash": TRASH,
+         "cache": CACHE}
+
+
 @dataclass(frozen=True)
 class Layout:
     """The local state folder of one data folder."""
@@ -58,21 +66,11 @@ class Layout:
     def root(self) -> Path:
         return Path(self.data_dir) / STATE_DIR
 
-    def _at(self, name: str) -> Path:
-        return self.root / name
-
-    versions_local = property(lambda self: self._at(VERSIONS_LOCAL))
-    versions_remote = property(lambda self: self._at(VERSIONS_REMOTE))
-    remote_etag = property(lambda self: self._at(REMOTE_ETAG))
-    deleted_remote = property(lambda self: self._at(DELETED_REMOTE))
-    deleted_local = property(lambda self: self._at(DELETED_LOCAL))
-    ignore_file = property(lambda self: self._at(IGNORE_FILE))
-    journal = property(lambda self: self._at(JOURNAL))
-    checked_remotes = property(lambda self: self._at(CHECKED_REMOTES))
-    run_lock = property(lambda self: self._at(RUN_LOCK))
-    tmp = property(lambda self: self._at(TMP))
-    trash = property(lambda self: self._at(TRASH))
-    cache = property(lambda self: self._at(CACHE))
+    def __getattr__(self, name: str) -> Path:
+        """``layout.versions_local``, ``layout.trash``...: the files of ``FILES``."""
+        if name in FILES:
+            return self.root / FILES[name]
+        raise AttributeError(name)
 
     def trash_path(self, run: str, path: str) -> Path:
         """Where a sync keeps the local version of ``path`` it replaced or deleted."""
