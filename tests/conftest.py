@@ -321,3 +321,14 @@ def team(make_team):
 @pytest.fixture
 def local_team(tmp_path):
     return Team("local", tmp_path)
+
+
+# -- golden scenarios (tests/test_golden.py) ---------------------------------------------
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="regenerate tests/scenarios/*/golden/ instead of comparing")
+
+
+@pytest.fixture
+def update_golden(request) -> bool:
+    return bool(request.config.getoption("--update-golden"))
