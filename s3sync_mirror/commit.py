@@ -35,16 +35,24 @@ def remote_changes(outcome) -> list:
 
 
 def merge_remote(current: Mapping[str, FileState], read: Mapping[str, FileState],
-                 outcomes) -> tuple[dict, set]:
+                 outcomes, repairs: Optional[Mapping] = None) -> tuple[dict, set]:
     """(new remote state, paths of actions rejected because their path changed remotely
-    since ``read``)."""
+    since ``read``). ``repairs``: {path: FileState or None} that the objects themselves
+    showed this run, applied where nobody changed the path since ``read``."""
     new = dict(current)
     rejected = set()
+    for p, st in (repairs or {}).items():
+        if _same(current.get(p), read.get(p)):
+            if st is None:
+                new.pop(p, None)
+            else:
+                new[p] = st
     for o in outcomes:
         changes = remote_changes(o)
         if not changes:
             continue
-        if all(_same(current.get(p), read.get(p)) for p, _ in changes):
+        if all(_same(current.get(p), read.get(p)) or _same(current.get(p), st)
+               for p, st in changes):
             for p, st in changes:
                 if st is None:
                     new.pop(p, None)
@@ -71,7 +79,7 @@ def new_baseline(base: Mapping[str, FileState], local: Mapping[str, FileState], 
     for r in records:
         touched.add(r.path)
         if r.kind == m.RECORD:
-            out[r.path] = r.remote._replace(mtime_ns=r.local.mtime_ns)
+            out[r.path] = r.remote._replace(mtime_ns=r.local.mtime_ns, node=r.local.node)
         else:
             out.pop(r.path, None)
     for o in outcomes:
@@ -90,13 +98,13 @@ def new_baseline(base: Mapping[str, FileState], local: Mapping[str, FileState], 
             out.pop(a.path, None)
     limit = now_ns - RACY_NS
     for p, b in out.items():
-        mt = b.mtime_ns
+        mt, node = b.mtime_ns, b.node
         if p not in touched:
             loc = local.get(p)
             if loc is not None and loc.checksum == b.checksum:
-                mt = loc.mtime_ns
+                mt, node = loc.mtime_ns, loc.node
         if mt > limit:
             mt = -1
-        if mt != b.mtime_ns:
-            out[p] = b._replace(mtime_ns=mt)
+        if mt != b.mtime_ns or node != b.node:
+            out[p] = b._replace(mtime_ns=mt, node=node)
     return out

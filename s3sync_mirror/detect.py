@@ -6,7 +6,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, Optional
 
-from . import insync, layout, remote_state, statecache
+from . import evidence, insync, layout, remote_state, statecache
 from .errors import S3SyncMirrorError
 from .model import Plan
 from .plan import make_plan
@@ -66,7 +66,7 @@ def detect(s, base: dict, walked=None, remote_etag=None) -> Detected:
     notes: list = []
     with ThreadPoolExecutor(max_workers=1) as bg:
         fut = bg.submit(remote_state.fetch, s.remote, s.statedir, save_cache=s.writes,
-                        ignored=s.ignored(), jobs=s.jobs, tmp_dir=s.layout.tmp, notes=notes,
+                        jobs=s.jobs, tmp_dir=s.layout.tmp, notes=notes,
                         known_unchanged=remote_etag)
         if s.data_dir.is_dir():
             scanned = scan(s.data_dir, base, s.ignore_patterns(), jobs=min(s.jobs, 8),
@@ -74,6 +74,7 @@ def detect(s, base: dict, walked=None, remote_etag=None) -> Detected:
         else:
             scanned = ScanResult(files={})
         rs = fut.result()
+    evidence.verify(s.remote, rs, base, jobs=s.jobs, tmp_dir=s.layout.tmp)
     return Detected(scanned, rs, notes + scanned.warnings)
 
 
@@ -121,4 +122,5 @@ def plan_for(s, base: dict, found: Detected, scope) -> Plan:
     seen_remote = visible(found.remote.files, ignored)
     stop = blocked(found.scanned, seen_base, seen_remote, s.data_dir) \
         if s.data_dir.is_dir() else {}
-    return make_plan(seen_base, found.scanned.files, seen_remote, scope=scope, blocked=stop)
+    return make_plan(seen_base, found.scanned.files, seen_remote, scope=scope, blocked=stop,
+                     deleted_remote=found.remote.deleted)

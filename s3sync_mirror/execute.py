@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from . import layout
+from . import evidence, layout
 from . import model as m
 from .clock import ns_from_iso
 from .errors import (ChecksumMismatch, PreconditionFailed, RemoteNotFound,
@@ -86,7 +86,7 @@ class Executor:
                 raise ChecksumMismatch(
                     f"{a.path}: the remote content does not match its recorded SHA-256 "
                     f"(got {digest[:12]}..., expected {rem.checksum[:12]}...); not placed")
-            edited = ns_from_iso(rem.time_edited)
+            edited = rem.mtime_ns if rem.mtime_ns != -1 else ns_from_iso(rem.time_edited)
             if edited is not None:
                 os.utime(tmp, ns=(time.time_ns(), edited))
             return tmp
@@ -98,7 +98,7 @@ class Executor:
         self.ctx.replica.path(a.path)  # refuse an unsafe place before fetching anything
         tmp = self._fetch_verified(a)
         st, trashed = self.ctx.replica.place(tmp, a.path, a.local)
-        return Outcome(a, m.DONE, local_state=FileState.received(a.remote, st.st_mtime_ns),
+        return Outcome(a, m.DONE, local_state=a.remote.on_disk(st),
                        archived_as=trashed, transferred=a.remote.size)
 
     def _send(self, path: str, loc: FileState, src: Path, rem: Optional[FileState]):
@@ -117,35 +117,50 @@ class Executor:
             try:
                 archived = self._archive(path, rem)
             except (RemoteNotFound, PreconditionFailed):
-                return self._adopt(path, loc), "", 0
+                return self._adopt(path, loc, src), "", 0
         try:
             obj = remote.upload(path, src, sha256=loc.checksum, size=loc.size,
                                 if_match=(rem.etag or None) if rem is not None else None,
                                 if_none_match=rem is None, advance=self._advance)
         except PreconditionFailed:
-            return self._adopt(path, loc), archived, 0
+            return self._adopt(path, loc, src), archived, 0
         return obj, archived, loc.size
 
-    def _adopt(self, path: str, loc: FileState):
+    def _adopt(self, path: str, loc: FileState, src: Path):
         """The remote object is not the one the plan expected. If it holds exactly these
-        bytes (a killed run sent them, say), take it as sent; else it changed under us."""
-        obj = self.ctx.remote.head(path)
-        if obj is not None:
-            digest = obj.sha256 or self.ctx.remote.checksum(path, self.ctx.replica.layout.tmp)
-            if digest == loc.checksum:
-                return obj
-        raise PreconditionFailed(f"{path}: changed on the remote during this sync; run again")
+        bytes (a killed run sent them, say), take it as sent. If it holds a version this
+        clone sent earlier (a killed run's upload, then another edit), replace it, archived
+        first. Otherwise it is another's change: raise, with what it is."""
+        seen = evidence.observed(self.ctx.remote, path, self.ctx.replica.layout.tmp)
+        if seen is not None and seen.checksum == loc.checksum:
+            return self.ctx.remote.head(path) or self._moved(path, seen)
+        prior = self.ctx.prior_uploads.get(path)
+        if seen is not None and prior is not None and prior.checksum == seen.checksum:
+            self._archive(path, seen)
+            return self.ctx.remote.upload(path, src, sha256=loc.checksum, size=loc.size,
+                                          if_match=seen.etag or None, advance=self._advance)
+        self._moved(path, seen)
 
-    def _sent(self, path: str, loc: FileState, etag: str, mtime_ns: int):
-        """(local state, remote state) of an upload, journaled until it is committed."""
-        state = FileState.sent(loc, self.ctx.user, etag, mtime_ns)
-        self.ctx.journal.add(path, state)
-        return state, state._replace(mtime_ns=-1)
+    @staticmethod
+    def _moved(path: str, seen: Optional[FileState]):
+        exc = PreconditionFailed(f"{path}: changed on the remote during this sync; run again")
+        exc.observed = (seen,)
+        raise exc
+
+    def _sent(self, path: str, loc: FileState, etag: str, src: Path):
+        """(local state, remote state) of an upload, journaled until it is committed.
+        ``src`` is where the sent content is on disk now."""
+        there = FileState.sent(loc, self.ctx.user, etag)
+        self.ctx.journal.add(path, there)
+        return there.on_disk(os.stat(src)), there
 
     def upload(self, a: Action) -> Outcome:
         loc = a.local
-        obj, archived, sent = self._send(a.path, loc, self.ctx.replica.path(a.path), a.remote)
-        here, there = self._sent(a.path, loc, obj.etag, loc.mtime_ns)
+        src = self.ctx.replica.path(a.path)
+        obj, archived, sent = self._send(a.path, loc, src, a.remote)
+        here, there = self._sent(a.path, loc, obj.etag, src)
+        if not loc.same_file(here):
+            here = here._replace(mtime_ns=-1)  # edited since the scan: hash it next time
         return Outcome(a, m.DONE, local_state=here, remote_state=there,
                        archived_as=archived, transferred=sent)
 
@@ -161,8 +176,8 @@ class Executor:
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
-        here = FileState.received(rem, os.stat(dest).st_mtime_ns)
-        theirs, theirs_remote = self._sent(c, loc, obj.etag, os.stat(cdest).st_mtime_ns)
+        here = rem.on_disk(os.stat(dest))
+        theirs, theirs_remote = self._sent(c, loc, obj.etag, cdest)
         return Outcome(a, m.DONE, local_state=here, transferred=rem.size + sent,
                        extra=((c, theirs, theirs_remote),))
 
@@ -189,8 +204,13 @@ class Executor:
             return op(a)
         except Cancelled:
             return Outcome(a, m.SKIPPED, error="interrupted")
-        except (PreconditionFailed, ChangedDuringSync) as exc:
+        except ChangedDuringSync as exc:
             return Outcome(a, m.FAILED, error=str(exc), retryable=True)
+        except (PreconditionFailed, RemoteNotFound) as exc:
+            if isinstance(exc, RemoteNotFound) and a.kind != m.DOWNLOAD:
+                return Outcome(a, m.FAILED, error=str(exc))
+            return Outcome(a, m.FAILED, error=str(exc), retryable=True,
+                           observed=self._observe(a.path, exc))
         except RemoteUnreachable as exc:
             self.unreachable = "the remote is unreachable"
             return Outcome(a, m.FAILED, error=str(exc))
@@ -203,6 +223,16 @@ class Executor:
             log.debug("unexpected error on %s", a.path, exc_info=True)
             return Outcome(a, m.FAILED, error=f"{a.path}: unexpected {type(exc).__name__}: "
                                               f"{exc}")
+
+    def _observe(self, path: str, exc) -> tuple:
+        """What the remote object really is, after an operation found it was not what the
+        state said: () when it cannot be told."""
+        if hasattr(exc, "observed"):
+            return exc.observed
+        try:
+            return (evidence.observed(self.ctx.remote, path, self.ctx.replica.layout.tmp),)
+        except S3SyncMirrorError:
+            return ()
 
     def _one(self, a: Action) -> Outcome:
         if self.stop.is_set():

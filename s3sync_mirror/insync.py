@@ -17,13 +17,13 @@ from typing import Mapping, Optional
 from . import statecache
 from .commit import RACY_NS
 
-FORMAT = 1
+FORMAT = 2  # 2: the listing holds (size, mtime_ns, (ctime_ns, inode, device))
 NAME = "insync.marshal"
 
 
 def listing_of(found) -> dict:
-    """{disk path: (size, mtime_ns)} from a walk's [(disk path, size, mtime_ns)]."""
-    return {rel: (size, mtime) for rel, size, mtime in found}
+    """{disk path: (size, mtime_ns, node)} from a walk."""
+    return {rel: (size, mtime, node) for rel, size, mtime, node in found}
 
 
 def record(statedir, *, listing: Mapping[str, tuple], remote_url: str,
@@ -34,7 +34,7 @@ def record(statedir, *, listing: Mapping[str, tuple], remote_url: str,
         forget(statedir)
         return False
     limit = now_ns - RACY_NS
-    if any(mtime < 0 or mtime > limit for _size, mtime in listing.values()):
+    if any(mtime == -1 or mtime > limit for _size, mtime, _node in listing.values()):
         forget(statedir)
         return False
     statecache.write_blob(statedir.cache / NAME, (
@@ -74,7 +74,7 @@ def listing_after(scanned_files: Mapping, new_base: Mapping, final: Mapping,
     baseline does not describe the folder exactly. ``new_base`` holds the visible paths of
     the new baseline; ``final`` {path: outcome}; ``kinds`` = (download, delete_local)."""
     download, delete_local = kinds
-    listing = {p: (b.size, b.mtime_ns) for p, b in new_base.items()}
+    listing = {p: (b.size, b.mtime_ns, b.node) for p, b in new_base.items()}
     fetched = {p for p, o in final.items() if o.action.kind == download}
     # What is on disk now: what the scan saw, less what was deleted here, with what was
     # downloaded as placed.
@@ -82,7 +82,7 @@ def listing_after(scanned_files: Mapping, new_base: Mapping, final: Mapping,
         if p in fetched:
             continue
         gone = final.get(p) is not None and final[p].action.kind == delete_local
-        if listing.get(p) != (None if gone else (st.size, st.mtime_ns)):
+        if listing.get(p) != (None if gone else (st.size, st.mtime_ns, st.node)):
             return None
     if any(p not in scanned_files and p not in fetched for p in listing):
         return None

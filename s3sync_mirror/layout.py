@@ -21,6 +21,7 @@ IGNORE_FILE = "ignore_remote.txt"
 JOURNAL = "journal.csv"  # uploads sent but not yet committed
 CHECKED_REMOTES = "remote_checked.txt"  # remotes found to honour conditional writes
 RUN_LOCK = "sync.lock"
+CLONE_ID = "clone_id"  # this clone's random id: its baseline is marked with it
 TMP, TRASH, CACHE = "tmp", "trash", "cache"
 
 # Remote, relative to the remote root (the prefix or the remote folder)
@@ -43,6 +44,16 @@ def run_name(stamp: str, user: str, run_id: str) -> str:
     return f"{stamp}-{slug}-{run_id}"
 
 
+def baseline_owner(remote_url: str, clone_id: str, data_dir: Path) -> str:
+    """Who a baseline belongs to: this remote, this clone, this folder. A baseline marked
+    with another owner (a copied clone or file, a changed namespace) is no evidence."""
+    import hashlib
+    import os
+
+    key = f"{remote_url}\n{clone_id}\n{os.path.realpath(data_dir)}"
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
 def archive_key(run: str, path: str) -> str:
     """Where a sync keeps the remote version of ``path`` it replaced or deleted."""
     return f"{ARCHIVE_ROOT}/{run}/{path}"
@@ -52,8 +63,8 @@ def archive_key(run: str, path: str) -> str:
 FILES = {"versions_local": VERSIONS_LOCAL, "versions_remote": VERSIONS_REMOTE,
          "remote_etag": REMOTE_ETAG, "deleted_remote": DELETED_REMOTE,
          "deleted_local": DELETED_LOCAL, "ignore_file": IGNORE_FILE, "journal": JOURNAL,
-         "checked_remotes": CHECKED_REMOTES, "run_lock": RUN_LOCK, "tmp": TMP, "trash": TRASH,
-         "cache": CACHE}
+         "checked_remotes": CHECKED_REMOTES, "run_lock": RUN_LOCK, "clone_id": CLONE_ID,
+         "tmp": TMP, "trash": TRASH, "cache": CACHE}
 
 
 @dataclass(frozen=True)

@@ -42,13 +42,15 @@ class FileState(NamedTuple):
     size: int
     edited_by: str = ""
     time_edited: str = ""  # ISO 8601 UTC, second precision
-    mtime_ns: int = -1  # local only: the (size, mtime_ns) hash cache; -1 = do not trust
+    mtime_ns: int = -1  # the file's mtime; locally the hash cache's key (-1: do not trust)
     etag: str = ""  # remote only: the object's version token for conditional writes
+    node: tuple = ()  # local only: (ctime_ns, inode, device), with size and mtime the
+    #                   signature that lets the scan skip hashing (as git's index does)
 
     @classmethod
-    def scanned(cls, checksum: str, size: int, mtime_ns: int) -> "FileState":
+    def scanned(cls, checksum: str, size: int, mtime_ns: int, node: tuple = ()) -> "FileState":
         """A file as the scan found it on disk."""
-        return cls(checksum, size, "", "", mtime_ns)
+        return cls(checksum, size, "", "", mtime_ns, "", node)
 
     @classmethod
     def listed(cls, checksum: str, size: int, modified: str, etag: str) -> "FileState":
@@ -56,18 +58,25 @@ class FileState(NamedTuple):
         return cls(checksum, size, "", modified, -1, etag)
 
     @classmethod
-    def sent(cls, local: "FileState", user: str, etag: str, mtime_ns: int) -> "FileState":
-        """What an upload of ``local`` by ``user`` recorded; ``mtime_ns`` is the local
-        file's (-1 in the remote state)."""
+    def sent(cls, local: "FileState", user: str, etag: str, st=None) -> "FileState":
+        """What an upload of ``local`` by ``user`` recorded: with the file's stat ``st``
+        (where it is now) for the baseline, without for the remote state."""
         from .clock import iso_from_ns
 
-        return cls(local.checksum, local.size, user, iso_from_ns(local.mtime_ns), mtime_ns,
-                   etag)
+        out = cls(local.checksum, local.size, user, iso_from_ns(local.mtime_ns),
+                  local.mtime_ns, etag)
+        return out if st is None else out.on_disk(st)
 
-    @classmethod
-    def received(cls, remote: "FileState", mtime_ns: int) -> "FileState":
-        """What a download of ``remote`` placed on disk with ``mtime_ns``."""
-        return remote._replace(mtime_ns=mtime_ns)
+    def on_disk(self, st) -> "FileState":
+        """This content, as the file with stat ``st`` holds it (the baseline's record)."""
+        return self._replace(mtime_ns=st.st_mtime_ns,
+                             node=(st.st_ctime_ns, st.st_ino, st.st_dev))
+
+    def same_file(self, other: "FileState") -> bool:
+        """Whether two records describe the same file untouched: size, mtime, ctime, inode
+        and device all equal (and known)."""
+        return self.mtime_ns != -1 and bool(self.node) and self.size == other.size \
+            and self.mtime_ns == other.mtime_ns and self.node == other.node
 
 
 @dataclass(frozen=True)
@@ -131,6 +140,8 @@ class Outcome:
     archived_as: str = ""
     retryable: bool = False  # failed only because a side changed during the run: re-plan
     transferred: int = 0  # bytes actually moved (0 when a killed run's upload was adopted)
+    observed: tuple = ()  # (FileState or None,): the remote object as it really is, when
+    #                       it turned out not to be what the state said
 
     def as_json(self) -> dict:
         a = self.action

@@ -1,4 +1,5 @@
-"""PURE: (baseline, local, remote) -> Plan. SPEC §6, written once.
+"""PURE: (baseline, local, remote) -> Plan. The decision table (docs/decision-table.md),
+written once.
 
 No filesystem, no network, no clock, no prompt: values in, a value out. Each rule is
 written for "one side moved, the other did not" and applied in both directions, so the
@@ -14,13 +15,20 @@ from .paths import conflict_name, in_scope
 
 # How one side stands against the baseline.
 UNCHANGED, CHANGED, NEW, DELETED, ABSENT = "unchanged", "changed", "new", "deleted", "absent"
+# Gone from a side that records no deletion of it (a stale or rebuilt remote state, a state
+# put back from a backup): no evidence of a deletion, so the other side's file comes back.
+MISSING = "missing"
 _QUIET = (UNCHANGED, ABSENT)
 _CATEGORY = {NEW: "new", CHANGED: "modified", DELETED: "deleted"}
 
 
-def classify(base: Optional[FileState], side: Optional[FileState]) -> str:
+def classify(base: Optional[FileState], side: Optional[FileState], gone: bool = True) -> str:
+    """How one side stands against the baseline. ``gone``: whether this side's absence is
+    a recorded deletion (else it is MISSING)."""
     if side is None:
-        return DELETED if base is not None else ABSENT
+        if base is None:
+            return ABSENT
+        return DELETED if gone else MISSING
     if base is None:
         return NEW
     return UNCHANGED if side.checksum == base.checksum else CHANGED
@@ -33,10 +41,23 @@ def _describe(change: str, where: str, state: Optional[FileState]) -> str:
     return text
 
 
+def _restore(lc: str, rc: str, local, remote) -> tuple[Optional[str], str, str]:
+    """One side lost the file without a recorded deletion: bring the other's back."""
+    if local is None and remote is None:
+        return m.FORGET, "gone on both sides", ""
+    if rc == MISSING:
+        return m.UPLOAD, "missing on remote (no deletion recorded): upload it again", "new"
+    return m.DOWNLOAD, "missing locally (no deletion recorded): download it again", "new"
+
+
 def decide(base: Optional[FileState], local: Optional[FileState],
-           remote: Optional[FileState]) -> tuple[Optional[str], str, str]:
-    """The table of SPEC §6 for one path: (kind or None, reason, category)."""
-    lc, rc = classify(base, local), classify(base, remote)
+           remote: Optional[FileState], *, local_gone: bool = True,
+           remote_gone: bool = True) -> tuple[Optional[str], str, str]:
+    """The decision table (docs/decision-table.md) for one path: (kind or None, reason,
+    category). ``*_gone``: whether that side's absence is a recorded deletion."""
+    lc, rc = classify(base, local, local_gone), classify(base, remote, remote_gone)
+    if MISSING in (lc, rc):
+        return _restore(lc, rc, local, remote)
     if local is not None and remote is not None and local.checksum == remote.checksum:
         if lc == UNCHANGED:
             return None, "in sync", ""
@@ -58,13 +79,15 @@ def decide(base: Optional[FileState], local: Optional[FileState],
     return m.CONFLICT, why, "conflict"
 
 
-def _action(path, base, loc, rem, blocked) -> Optional[Action]:
+def _action(path, base, loc, rem, blocked, gone: tuple) -> Optional[Action]:
     """The decision for one path, or None; a blocked path's becomes a problem (reported,
     left alone): "error" (an unreadable file: a failure) or "blocked" (a name clash)."""
     if path in blocked and base is None and loc is None and rem is None:
         category, reason = blocked[path]  # known only as a problem (an unreadable file)
         return Action(path=path, kind=m.CONFLICT, reason=reason, category=category)
-    kind, reason, category = decide(base, loc, rem)
+    local_gone, remote_gone = (g is None or path in g for g in gone)
+    kind, reason, category = decide(base, loc, rem, local_gone=local_gone,
+                                    remote_gone=remote_gone)
     if kind is None:
         return None
     if path in blocked:
@@ -75,18 +98,22 @@ def _action(path, base, loc, rem, blocked) -> Optional[Action]:
 
 
 def make_plan(baseline: Mapping[str, FileState], local: Mapping[str, FileState],
-              remote: Mapping[str, FileState], scope=None, blocked=None) -> Plan:
+              remote: Mapping[str, FileState], scope=None, blocked=None, *,
+              deleted_local=None, deleted_remote=None) -> Plan:
     """Decide every path. ``scope`` limits the plan to some paths (the rest is left for a
     later run, baseline untouched); ``blocked`` maps paths that must not be acted on to
     ``(category, reason)``: "error" (e.g. an unreadable file: a failure) or "blocked" (e.g.
-    a name clash on a case-insensitive disk): they become problems, reported, left alone."""
+    a name clash on a case-insensitive disk): they become problems, reported, left alone.
+    ``deleted_*``: the paths whose absence from that side is a recorded deletion (None:
+    every absence is); any other absence is MISSING, and nothing is deleted for it."""
+    gone = (deleted_local, deleted_remote)
     blocked = blocked or {}
     actions, records, problems = [], [], []
 
     def consider(path, base, loc, rem):
         if scope and not in_scope(path, scope):
             return
-        action = _action(path, base, loc, rem, blocked)
+        action = _action(path, base, loc, rem, blocked, gone)
         if action is None:
             return
         if action.path in blocked:

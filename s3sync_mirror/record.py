@@ -25,10 +25,12 @@ class Recorded(NamedTuple):
 
 def _commit_remote(s, rs, outcomes, plan, warnings: list):
     """(committed, rejected paths, agrees, remote etag)."""
-    if not (changes_remote(outcomes) or (rs.rebuilt and (plan.records or outcomes))):
+    if not (changes_remote(outcomes) or rs.repairs
+            or (rs.rebuilt and (plan.records or outcomes))):
         return True, set(), not rs.rebuilt, rs.etag
     try:
-        _, rejected, others = remote_state.commit(s.remote, s.statedir, rs, outcomes)
+        _, rejected, others = remote_state.commit(s.remote, s.statedir, rs, outcomes,
+                                                  jobs=s.jobs, tmp_dir=s.layout.tmp)
     except S3SyncMirrorError as exc:
         s.out.warn(f"could not record the new remote state: {exc}. The files already "
                    f"sent are kept; the next run finishes the job.")
@@ -51,29 +53,43 @@ def _as_recorded(o: Outcome, rejected: set, committed: bool) -> Outcome:
     return o
 
 
-def _deletion_rows(s, outcomes, kind: str, side: str, skip=frozenset()) -> list:
+def _deletion_rows(s, outcomes, kind: str, side: str) -> list:
     stamp = now_iso()
     return [log_row(o.action.path, getattr(o.action, side), s.user, stamp, o.archived_as)
-            for o in outcomes if o.status == m.DONE and o.action.kind == kind
-            and o.action.path not in skip]
+            for o in outcomes if o.status == m.DONE and o.action.kind == kind]
+
+
+def announce_deletions(s, run: str, approved) -> None:
+    """Record in the remote's deletion log, BEFORE deleting, the remote files this run is
+    about to delete: a teammate who then finds one gone knows it was deleted (the
+    evidence a local deletion needs). A row whose deletion does not happen is harmless:
+    the object is still there, so nobody deletes on its word."""
+    stamp = now_iso()
+    rows = [log_row(a.path, a.remote, s.user, stamp, layout.archive_key(run, a.path))
+            for a in approved if a.kind == m.DELETE_REMOTE]
+    remote_state.append_deleted(s.remote, s.statedir, rows)
+
+
+def _fold_observed(rs, outcomes) -> None:
+    """What the objects showed this run (an orphan of a killed run, a foreign write, a
+    vanished file) repairs the remote state, so the next plan sees it as a remote change
+    and no path stays stuck."""
+    for o in outcomes:
+        if o.observed and rs.files.get(o.action.path) != o.observed[0]:
+            rs.repaired(o.action.path, o.observed[0])
 
 
 def record(s, journal, base: dict, found, plan, outcomes) -> Recorded:
     """Commit the remote state, the deletion logs and the baseline after ``outcomes``."""
     warnings: list = []
+    _fold_observed(found.remote, outcomes)
     committed, rejected, agrees, etag = _commit_remote(s, found.remote, outcomes, plan,
                                                        warnings)
-    if committed:
-        try:
-            remote_state.append_deleted(s.remote, s.statedir, _deletion_rows(
-                s, outcomes, m.DELETE_REMOTE, "remote", rejected))
-        except S3SyncMirrorError as exc:
-            s.out.warn(f"could not update the remote {layout.DELETED_REMOTE}: {exc}")
     fixed = [_as_recorded(o, rejected, committed) for o in outcomes]
     new_base = new_baseline(base, found.scanned.files, plan.records, outcomes, rejected,
                             time.time_ns(), remote_committed=committed)
     if new_base != base:
-        s.statedir.save_baseline(new_base)
+        s.statedir.save_baseline(new_base, s.owner)
     if committed:
         journal.clear()
     s.statedir.append_deleted_local(_deletion_rows(s, fixed, m.DELETE_LOCAL, "local"))

@@ -1,15 +1,16 @@
 """The remote's ``.S3/`` state files: fetch (a conditional GET against the cached ETag),
 rebuild from a listing when there is none (a new remote, or after ``reset``), and commit
 with compare-and-swap: replaced only if unchanged since read; on a lost race re-read,
-re-merge, retry (SPEC §7.2)."""
+re-merge, retry (docs/promises.md#no-lost-update)."""
 from __future__ import annotations
 
 import logging
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Optional
+from collections import ChainMap
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
 
 from . import layout, state
 from .commit import merge_remote
@@ -26,9 +27,30 @@ MAX_ATTEMPTS = 25
 
 @dataclass
 class RemoteState:
+    """The remote as this run believes it: the state file as read, then repaired with what
+    the objects themselves show (evidence.py)."""
+
     files: dict  # path -> FileState
     etag: Optional[str]  # None: no state file on the remote (yet)
     rebuilt: bool = False  # built from a listing because there was no state file
+    repairs: dict = field(default_factory=dict)  # path -> the state file's entry (or None)
+    #                                              before this run repaired it
+    deleted: frozenset = frozenset()  # paths whose deletion the remote records
+
+    @property
+    def as_read(self) -> Mapping:
+        """The state file as this run read it (before its repairs)."""
+        return ChainMap(self.repairs, self.files) if self.repairs else self.files
+
+    def repaired(self, path: str, st: Optional[FileState]) -> None:
+        """Record that the object at ``path`` is ``st`` (None: gone), not what the state
+        file says."""
+        if path not in self.repairs:
+            self.repairs[path] = self.files.get(path)
+        if st is None:
+            self.files.pop(path, None)
+        else:
+            self.files[path] = st
 
 
 def _parse(remote, data: bytes) -> dict:
@@ -36,7 +58,7 @@ def _parse(remote, data: bytes) -> dict:
 
 
 def fetch(remote, statedir, *, use_cache: bool = True, save_cache: bool = True,
-          ignored=None, jobs: int = 8, tmp_dir=None, notes=None,
+          jobs: int = 8, tmp_dir=None, notes=None,
           known_unchanged: Optional[str] = None) -> RemoteState:
     """The remote state: one conditional GET against the ETag of the local copy, which is
     used as is when the remote's did not change. ``known_unchanged``: an ETag this run just
@@ -46,7 +68,8 @@ def fetch(remote, statedir, *, use_cache: bool = True, save_cache: bool = True,
         got = None if known_unchanged and known_unchanged == cached_etag \
             else remote.get_bytes(VERSIONS_KEY, if_none_match=cached_etag)
     except RemoteNotFound:
-        return rebuild(remote, ignored=ignored, jobs=jobs, tmp_dir=tmp_dir, notes=notes)
+        # The whole remote, whatever this clone ignores: the state describes the remote.
+        return rebuild(remote, jobs=jobs, tmp_dir=tmp_dir, notes=notes)
     if got is None:
         try:
             files = statedir.load_remote_copy()
@@ -62,7 +85,7 @@ def fetch(remote, statedir, *, use_cache: bool = True, save_cache: bool = True,
     return RemoteState(files, etag)
 
 
-def rebuild(remote, *, ignored=None, jobs: int = 8, tmp_dir=None, notes=None) -> RemoteState:
+def rebuild(remote, *, jobs: int = 8, tmp_dir=None, notes=None) -> RemoteState:
     """The remote state from the files themselves: their SHA-256 comes from metadata when
     the object carries it (every upload of this tool does), else from reading it."""
     objects = []
@@ -74,11 +97,10 @@ def rebuild(remote, *, ignored=None, jobs: int = 8, tmp_dir=None, notes=None) ->
             if notes is not None:
                 notes.append(f"remote file {obj.key!r} ignored: its name {why}")
             continue
-        if ignored is not None and ignored(obj.key):
-            continue
         objects.append(obj)
     if objects and notes is not None:
-        notes.append(f"no {VERSIONS_KEY} on the remote: indexed its {len(objects)} files")
+        notes.append(f"no {VERSIONS_KEY} on the remote: indexed its {len(objects)} "
+                     f"file{'s' if len(objects) != 1 else ''}")
 
     def digest(obj):
         return obj.sha256 or remote.checksum(obj.key, tmp_dir)
@@ -90,20 +112,26 @@ def rebuild(remote, *, ignored=None, jobs: int = 8, tmp_dir=None, notes=None) ->
     return RemoteState(files, None, rebuilt=True)
 
 
-def _read_current(remote) -> tuple[dict, Optional[str]]:
+def _read_current(remote, jobs: int, tmp_dir) -> tuple[dict, Optional[str]]:
+    """The state file as it is now; when it is gone (a `reset --remote` meanwhile), the
+    remote's own listing: a commit never writes a state that omits live objects."""
     try:
         data, etag = remote.get_bytes(VERSIONS_KEY)
     except RemoteNotFound:
-        return {}, None
+        return rebuild(remote, jobs=jobs, tmp_dir=tmp_dir).files, None
     return _parse(remote, data), etag
 
 
-def commit(remote, statedir, read: RemoteState, outcomes) -> tuple[dict, set, dict]:
-    """Write the new remote state. Returns (new state, rejected paths, current-at-commit
-    state of others' changes we did not plan for)."""
-    current, etag = read.files, read.etag
+def commit(remote, statedir, read: RemoteState, outcomes, *, jobs: int = 8,
+           tmp_dir=None) -> tuple[dict, set, dict]:
+    """Write the new remote state: this run's changes and repairs over the state as it is
+    now. Returns (new state, rejected paths, current-at-commit state of others' changes
+    we did not plan for)."""
+    seen = read.as_read
+    current = {p: st for p, st in seen.items() if st is not None}
+    etag = read.etag
     for attempt in range(MAX_ATTEMPTS):
-        new, rejected = merge_remote(current, read.files, outcomes)
+        new, rejected = merge_remote(current, seen, outcomes, repairs(read))
         data = state.render_versions(new, local=False)
         try:
             new_etag = remote.put_bytes(VERSIONS_KEY, data, if_match=etag,
@@ -111,13 +139,18 @@ def commit(remote, statedir, read: RemoteState, outcomes) -> tuple[dict, set, di
         except PreconditionFailed:
             log.info("another member committed first; re-reading the remote state")
             time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
-            current, etag = _read_current(remote)
+            current, etag = _read_current(remote, jobs, tmp_dir)
             continue
         statedir.save_remote_cache(data, new_etag, new)
-        others = {p: st for p, st in current.items() if read.files.get(p) != st}
+        others = {p: st for p, st in current.items() if seen.get(p) != st}
         return new, rejected, others
     raise RemoteError(f"could not record the remote state after {MAX_ATTEMPTS} attempts: "
                       f"other members keep writing it; run again")
+
+
+def repairs(read: RemoteState) -> dict:
+    """{path: repaired entry or None} this run found by evidence."""
+    return {p: read.files.get(p) for p in read.repairs}
 
 
 def append_deleted(remote, statedir, rows: list) -> None:

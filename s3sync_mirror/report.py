@@ -119,16 +119,20 @@ NO_TERMINAL = ("No terminal to confirm on: nothing was done. Run in a terminal, 
 
 
 def too_many_deletions(side: str, n: int, total: int, pct: float, limit: float) -> str:
-    kept = ".S3/trash/" if side == "local" else "the remote archive (.S3/deleted/)"
+    kept = ".S3/trash/" if side == "local" else "the remote archive, .S3/deleted/"
     return (f"this sync would delete {n} of the {total} {side} files ({pct:.0f}%), more than "
             f"--max-delete {limit:g}%. Nothing was changed. If that is what you want, run "
             f"again with --force (deleted files are kept in {kept}).")
 
 
-def newer_on_remote(path: str, state_name: str) -> str:
-    return (f"{path}: the remote object is newer than {state_name} records: a teammate may "
-            f"be uploading it right now (run again shortly), or it was changed outside "
-            f"s3sync_mirror (then `reset` re-indexes the remote); not downloaded")
+def not_as_recorded(path: str, state_name: str, gone: bool) -> str:
+    if gone:
+        return (f"{path}: {state_name} lists it but it is gone from the remote (deleted "
+                f"outside s3sync_mirror?); the state is repaired, nothing was downloaded: "
+                f"run again")
+    return (f"{path}: the remote object is not the version {state_name} records: a teammate "
+            f"may be uploading it right now, or it was changed outside s3sync_mirror; the "
+            f"state now describes it, nothing was downloaded: run again")
 
 
 def changed_by_others(n: int) -> str:

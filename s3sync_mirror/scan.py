@@ -1,5 +1,5 @@
-"""Detect: walk the data folder and say what each file holds, hashing only files whose
-(size, mtime_ns) differ from the baseline. Skips ``.S3/``, symlinks (with a warning) and
+"""Detect: walk the data folder and say what each file holds, hashing every file whose
+(size, mtime, ctime, inode, device) is not exactly the baseline's record. Skips ``.S3/``, symlinks (with a warning) and
 the ignore patterns."""
 from __future__ import annotations
 
@@ -40,7 +40,8 @@ def ignore_matcher(patterns) -> Optional[Callable[[str], bool]]:
 
 
 def walk(data_dir, ignored=None):
-    """Yield (disk_rel, size, mtime_ns) for each regular file, and collect problems."""
+    """([(disk_rel, size, mtime_ns, (ctime_ns, inode, device))] for each regular file,
+    warnings, unreadable paths)."""
     warnings, unreadable, found = [], [], []
     stack = [("", os.fspath(data_dir))]
     while stack:
@@ -70,7 +71,8 @@ def walk(data_dir, ignored=None):
                         stack.append((rel, entry.path))
                 elif stat.S_ISREG(mode):
                     if ignored is None or not ignored(rel):
-                        found.append((rel, st.st_size, st.st_mtime_ns))
+                        found.append((rel, st.st_size, st.st_mtime_ns,
+                                      (st.st_ctime_ns, st.st_ino, st.st_dev)))
                 elif stat.S_ISLNK(mode):
                     if ignored is None or not ignored(rel):
                         warnings.append(f"skipped symlink {rel} (symlinks are not followed)")
@@ -101,9 +103,9 @@ def scan(data_dir, baseline: Mapping[str, FileState], ignore_patterns=(), jobs: 
 
 def _trusted(found, baseline, result: ScanResult, by_nfc: dict) -> list:
     """Record the files whose (size, mtime_ns) match the baseline; return the others,
-    to hash, as (path, disk path, size, mtime_ns)."""
+    to hash, as (path, disk path, size, mtime_ns, node)."""
     todo = []
-    for rel, size, mtime_ns in found:
+    for rel, size, mtime_ns, node in found:
         path = rel if rel.isascii() else nfc(rel)
         if path in by_nfc:
             result.warnings.append(
@@ -119,12 +121,12 @@ def _trusted(found, baseline, result: ScanResult, by_nfc: dict) -> list:
             continue
         if path != rel:
             result.disk[path] = rel
+        here = FileState.scanned("", size, mtime_ns, node)
         base = baseline.get(path)
-        if base is not None and base.size == size and base.mtime_ns == mtime_ns \
-                and mtime_ns != -1:
-            result.files[path] = FileState.scanned(base.checksum, size, mtime_ns)
+        if base is not None and base.same_file(here):
+            result.files[path] = here._replace(checksum=base.checksum)
         else:
-            todo.append((path, rel, size, mtime_ns))
+            todo.append((path, rel, size, mtime_ns, node))
     return todo
 
 
@@ -133,10 +135,10 @@ def _hash_all(root: str, todo: list, jobs: int, progress, result: ScanResult,
     advance = progress.advance if progress is not None else None
 
     def digest(item):
-        path, rel, size, mtime_ns = item
+        path, rel, size, mtime_ns, node = item
         try:
             return path, FileState.scanned(sha256_file(os.path.join(root, rel), advance),
-                                           size, mtime_ns)
+                                           size, mtime_ns, node)
         except OSError as exc:
             return path, exc
 

@@ -8,7 +8,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import cached_property
 
-from . import layout
+from . import layout, report
 from .clock import run_stamp
 from .layout import Layout
 from .options import DEFAULT_JOBS
@@ -49,6 +49,18 @@ class Session:
         if self.writes:
             self.statedir.ensure()
             self.statedir.clean_tmp()
+
+    @cached_property
+    def owner(self) -> str:
+        """The mark of this clone's baseline: this remote, this clone, this folder."""
+        return layout.baseline_owner(self.remote.describe(), self.statedir.clone_id(),
+                                     self.data_dir)
+
+    def load_baseline(self) -> dict:
+        base = self.statedir.load_baseline(self.owner)
+        if self.statedir.foreign_baseline:
+            self.out.warn(report.foreign_baseline(self.layout.versions_local))
+        return base
 
     @cached_property
     def _patterns(self) -> list[str]:

@@ -20,7 +20,8 @@ from .errors import StateError, UnsafePathError
 from .model import FileState
 
 COLUMNS = ["File", "Edited By", "Time Edited", "Checksum", "Size"]
-VERSION_EXTRA = ["Mtime Ns", "ETag"]
+LOCAL_EXTRA = ["Mtime Ns", "ETag", "Ctime Ns", "Inode", "Device", "Baseline Of"]
+REMOTE_EXTRA = ["ETag", "Mtime Ns"]
 LOG_EXTRA = ["Where"]  # deleted_*.csv: where the deleted copy was kept (archive / trash)
 
 _HEX64 = r"[0-9a-f]{64}"
@@ -74,11 +75,37 @@ def _validate(df, name: str):
     return files
 
 
+_NS = r"-?\d{1,20}|"  # nanoseconds since 1970 (before it too); empty: unknown
+_INT = r"\d{1,20}|"
 _PLAIN_CHECKS = {"Checksum": re.compile(_HEX64), "Size": re.compile(r"\d{1,18}"),
-                 "Time Edited": re.compile(_ISO), "Mtime Ns": re.compile(r"-1|\d{1,20}|")}
+                 "Time Edited": re.compile(_ISO), "Mtime Ns": re.compile(_NS),
+                 "Ctime Ns": re.compile(_NS), "Inode": re.compile(_INT),
+                 "Device": re.compile(_INT)}
 
 
-def _parse_plain(data: bytes) -> Optional[dict[str, FileState]]:
+def _num(text: str) -> int:
+    return int(text) if text else -1
+
+
+def _node(ctime: str, inode: str, device: str) -> tuple:
+    if not ctime or not inode or not device:
+        return ()
+    return (int(ctime), int(inode), int(device))
+
+
+def _states(files, checksums, sizes, editors, times, cols: dict) -> dict:
+    """{path: FileState} from columns; ``cols`` holds the optional ones by name."""
+    n = len(files)
+    blank = [""] * n
+    mtimes, etags = cols.get("Mtime Ns", blank), cols.get("ETag", blank)
+    nodes = zip(cols.get("Ctime Ns", blank), cols.get("Inode", blank),
+                cols.get("Device", blank))
+    return {f: FileState(c, int(sz), e, t, _num(mt), et, _node(*nd))
+            for f, c, sz, e, t, mt, et, nd in zip(files, checksums, sizes, editors, times,
+                                                  mtimes, etags, nodes)}
+
+
+def _parse_plain(data: bytes) -> Optional[tuple[dict, set]]:
     """The common case without pandas: a CSV in which every row has every column and every
     value passes the checks of :func:`_validate`. Anything else (a defect to report, blank
     lines, a BOM, ...) returns None and is left to pandas, which names the defect."""
@@ -102,17 +129,25 @@ def _parse_plain(data: bytes) -> Optional[dict[str, FileState]]:
     if any(paths.unsafe_reason(f) is not None or not unicodedata.is_normalized("NFC", f)
            for f in files) or len(set(files)) != len(files):
         return None
-    mt, et = col.get("Mtime Ns"), col.get("ETag")
-    return {r[0]: FileState(r[3], int(r[4]), r[1], r[2],
-                            int(r[mt]) if mt is not None and r[mt] else -1,
-                            r[et] if et is not None else "") for r in body}
+    optional = {c: [r[col[c]] for r in body] for c in (*LOCAL_EXTRA, *REMOTE_EXTRA)
+                if c in col}
+    return _states(files, [r[3] for r in body], [r[4] for r in body],
+                   [r[1] for r in body], [r[2] for r in body], optional), \
+        set(optional.get("Baseline Of", ()))
 
 
 def parse_versions(data: bytes, name: str) -> dict[str, FileState]:
     """A versions CSV -> {path: FileState}. Raises StateError naming ``name`` on any defect."""
+    return parse_owned(data, name)[0]
+
+
+def parse_owned(data: bytes, name: str) -> tuple[dict, set]:
+    """(the states of a versions CSV, the set of its "Baseline Of" values: empty when the
+    file has no such column)."""
     plain = _parse_plain(data)
     if plain is not None:
-        return plain
+        states, owners = plain
+        return states, owners
     df = _frame(data, name)
     files = _validate(df, name)
     seen = set()
@@ -120,33 +155,30 @@ def parse_versions(data: bytes, name: str) -> dict[str, FileState]:
         if f in seen:
             raise StateError(f"{name}: line {i + 2}: {f!r} is listed twice. {_FIX}")
         seen.add(f)
-    n = len(files)
-    if "Mtime Ns" in df.columns:
-        _fail(name, df, ~df["Mtime Ns"].str.fullmatch(r"-1|\d{1,20}|"), "Mtime Ns",
-              "not a whole number of nanoseconds")
-        mtimes = [int(x) if x else -1 for x in df["Mtime Ns"].tolist()]
-    else:
-        mtimes = [-1] * n
-    etags = df["ETag"].tolist() if "ETag" in df.columns else [""] * n
-    sizes = [int(x) for x in df["Size"].tolist()]
-    return {f: FileState(c, s, e, t, mt, et) for f, c, s, e, t, mt, et in zip(
-        files, df["Checksum"].tolist(), sizes, df["Edited By"].tolist(),
-        df["Time Edited"].tolist(), mtimes, etags)}
+    for column in ("Mtime Ns", "Ctime Ns", "Inode", "Device"):
+        if column in df.columns:
+            _fail(name, df, ~df[column].str.fullmatch(_PLAIN_CHECKS[column].pattern), column,
+                  "not a whole number")
+    optional = {c: df[c].tolist() for c in (*LOCAL_EXTRA, *REMOTE_EXTRA) if c in df.columns}
+    owners = set(optional.get("Baseline Of", ()))
+    return _states(files, df["Checksum"].tolist(), df["Size"].tolist(),
+                   df["Edited By"].tolist(), df["Time Edited"].tolist(), optional), owners
 
 
-def render_versions(states: Mapping[str, FileState], *, local: bool) -> bytes:
-    """{path: FileState} -> CSV bytes, sorted by path. ``local`` picks the cache column.
-    Written with the csv module (the same bytes pandas' ``to_csv`` writes, without paying
-    for importing pandas on a run that only writes state)."""
+def render_versions(states: Mapping[str, FileState], *, local: bool, owner: str = "") -> bytes:
+    """{path: FileState} -> CSV bytes, sorted by path. ``local``: the baseline's columns,
+    every row marked with ``owner`` (the remote and clone it belongs to). Written with the
+    csv module (the bytes pandas' ``to_csv`` writes, without importing pandas)."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(COLUMNS + VERSION_EXTRA if local else COLUMNS + VERSION_EXTRA[1:])
+    w.writerow(COLUMNS + (LOCAL_EXTRA if local else REMOTE_EXTRA))
+    items = sorted(states.items())
     if local:
-        w.writerows((p, s.edited_by, s.time_edited, s.checksum, s.size, s.mtime_ns, s.etag)
-                    for p, s in sorted(states.items()))
+        w.writerows((p, s.edited_by, s.time_edited, s.checksum, s.size, s.mtime_ns, s.etag,
+                     *(s.node or ("", "", "")), owner) for p, s in items)
     else:
-        w.writerows((p, s.edited_by, s.time_edited, s.checksum, s.size, s.etag)
-                    for p, s in sorted(states.items()))
+        w.writerows((p, s.edited_by, s.time_edited, s.checksum, s.size, s.etag, s.mtime_ns)
+                    for p, s in items)
     return out.getvalue().encode("utf-8")
 
 

@@ -16,7 +16,7 @@ from typing import Mapping, Optional
 
 from .model import FileState
 
-FORMAT = 1
+FORMAT = 2  # 2: states with their stat node, and the CSV's owners
 
 
 def signature(path: Path) -> Optional[tuple]:
@@ -56,22 +56,27 @@ def write_blob(path: Path, obj) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def load(cache: Path, sig: tuple) -> Optional[dict]:
-    """The states recorded for a CSV of signature ``sig``, or None."""
+def load(cache: Path, sig: tuple) -> Optional[tuple[dict, set]]:
+    """(the states, the owners) recorded for a CSV of signature ``sig``, or None."""
     try:
-        fmt, recorded, paths, rows = read_blob(cache)
+        fmt, recorded, paths, rows, owners = read_blob(cache)
     except (TypeError, ValueError):
         return None
     if fmt != FORMAT or tuple(recorded) != tuple(sig) or len(paths) != len(rows):
         return None
     make = FileState._make
-    return {p: make(r) for p, r in zip(paths, rows)}
+    try:
+        return {p: make(r) for p, r in zip(paths, rows)}, set(owners)
+    except TypeError:
+        return None
 
 
-def store(cache: Path, sig: Optional[tuple], states: Mapping[str, FileState]) -> None:
-    """Record ``states`` as the parse of the CSV whose signature is ``sig`` (best effort:
-    a snapshot that cannot be written only costs a parse next time)."""
+def store(cache: Path, sig: Optional[tuple], states: Mapping[str, FileState],
+          owners=()) -> None:
+    """Record ``states`` (and the CSV's owners) as the parse of the CSV whose signature is
+    ``sig`` (best effort: a snapshot that cannot be written only costs a parse next time)."""
     if sig is None:
         return
     paths = list(states)
-    write_blob(cache, (FORMAT, sig, paths, [tuple(states[p]) for p in paths]))
+    write_blob(cache, (FORMAT, sig, paths, [tuple(states[p]) for p in paths],
+                       sorted(owners)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import secrets
 import shutil
 import threading
 from contextlib import contextmanager
@@ -50,6 +51,7 @@ class StateDir:
         self.deleted_remote, self.deleted_local = lay.deleted_remote, lay.deleted_local
         self.ignore_remote, self.checked_remotes = lay.ignore_file, lay.checked_remotes
         self.tmp, self.trash, self.cache = lay.tmp, lay.trash, lay.cache
+        self.foreign_baseline = False  # set when the baseline found was another clone's
 
     @property
     def state_files(self) -> list[Path]:
@@ -100,33 +102,53 @@ class StateDir:
         except OSError as exc:
             raise StateError(f"{path} cannot be read: {exc}") from None
 
-    def _load_versions(self, path: Path) -> Optional[dict]:
-        """Parse a versions CSV, through its snapshot when the CSV is unchanged."""
+    def _load_versions(self, path: Path) -> Optional[tuple[dict, set]]:
+        """Parse a versions CSV, through its snapshot when the CSV is unchanged:
+        (states, the owners its rows name)."""
         sig = statecache.signature(path)
         if sig is None:
             return None
         snapshot = self.layout.snapshot(path)
-        states = statecache.load(snapshot, sig)
-        if states is None:
+        found = statecache.load(snapshot, sig)
+        if found is None:
             data = self._read(path)
             if data is None:
                 return None
-            states = state.parse_versions(data, str(path))
+            found = state.parse_owned(data, str(path))
             if not self.read_only:
-                statecache.store(snapshot, sig, states)
+                statecache.store(snapshot, sig, *found)
+        return found
+
+    def _save_versions(self, path: Path, data: bytes, states: Mapping[str, FileState],
+                       owners=()) -> None:
+        state.write_atomic(path, data)
+        statecache.store(self.layout.snapshot(path), statecache.signature(path), states,
+                         owners)
+
+    def clone_id(self) -> str:
+        """This clone's random id (made once, by the first run that writes)."""
+        data = self._read(self.layout.clone_id)
+        if data is None and not self.read_only:
+            state.write_atomic(self.layout.clone_id, secrets.token_hex(8).encode())
+            data = self._read(self.layout.clone_id)
+        return (data or b"").decode("utf-8", "replace").strip()
+
+    def load_baseline(self, owner: Optional[str] = None) -> dict[str, FileState]:
+        """The baseline; empty when it belongs to another remote or clone than ``owner``
+        (a copied clone or file: it is no evidence about this one)."""
+        found = self._load_versions(self.versions_local)
+        if found is None:
+            return {}
+        states, owners = found
+        if owner is not None and owners and owners != {owner}:
+            self.foreign_baseline = True
+            return {}
         return states
 
-    def _save_versions(self, path: Path, data: bytes, states: Mapping[str, FileState]) -> None:
-        state.write_atomic(path, data)
-        statecache.store(self.layout.snapshot(path), statecache.signature(path),
-                         states)
-
-    def load_baseline(self) -> dict[str, FileState]:
-        return self._load_versions(self.versions_local) or {}
-
-    def save_baseline(self, states: Mapping[str, FileState]) -> None:
-        self._save_versions(self.versions_local, state.render_versions(states, local=True),
-                            states)
+    def save_baseline(self, states: Mapping[str, FileState], owner: str = "") -> None:
+        self._save_versions(self.versions_local,
+                            state.render_versions(states, local=True, owner=owner), states,
+                            {owner} if owner and states else ())
 
     def cached_remote_etag(self) -> Optional[str]:
         """The ETag of the local copy of the remote state, if there is a copy."""
@@ -136,7 +158,8 @@ class StateDir:
         return etag.decode("utf-8").strip() or None
 
     def load_remote_copy(self) -> Optional[dict]:
-        return self._load_versions(self.versions_remote)
+        found = self._load_versions(self.versions_remote)
+        return None if found is None else found[0]
 
     def save_remote_cache(self, data: bytes, etag: Optional[str],
                           states: Mapping[str, FileState]) -> None:

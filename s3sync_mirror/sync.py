@@ -14,8 +14,8 @@ from .execute import Context, Executor, Interrupted
 from .localfs import Replica
 from .model import Plan, SyncResult
 from .options import Options
-from .record import record
-from .report import NO_TERMINAL, Reporter, dry_run_lines, newer_on_remote, say_summary, \
+from .record import announce_deletions, record
+from .report import NO_TERMINAL, Reporter, dry_run_lines, not_as_recorded, say_summary, \
     show_plan
 from .session import open_session
 
@@ -57,7 +57,7 @@ def _sync(s, opts: Options):
             time.monotonic(), opts.mode == "sync"
     if s.writes:
         insync.forget(s.statedir)
-    base = s.statedir.load_baseline()
+    base = s.load_baseline()
     found = detect.detect(s, base, quick.walked, quick.remote_etag)
     for w in found.warnings:
         s.out.warn(w)
@@ -112,7 +112,9 @@ def _confirm(s, opts: Options, base, found, plan):
 def _execute(s, found, approved) -> tuple[list, bool, object]:
     """(outcomes, interrupted, journal) of one pass of the executor."""
     journal = s.statedir.open_journal()
-    ctx = Context(remote=s.remote, replica=Replica(s.layout, s.new_run(), found.scanned.disk),
+    run = s.new_run()
+    announce_deletions(s, run, approved)
+    ctx = Context(remote=s.remote, replica=Replica(s.layout, run, found.scanned.disk),
                   user=s.user, journal=journal, prior_uploads=journal.load(), jobs=s.jobs,
                   progress=s.out.progress("sync"))
     try:
@@ -146,8 +148,9 @@ def carry_out(s, base, found, plan, approved) -> Carried:
             break
     for path, o in final.items():
         if o.retryable and o.status == m.FAILED and o.action.kind == m.DOWNLOAD:
+            gone = bool(o.observed) and o.observed[0] is None
             final[path] = m.Outcome(o.action, m.FAILED, retryable=True,
-                                    error=newer_on_remote(path, layout.VERSIONS_REMOTE))
+                                    error=not_as_recorded(path, layout.VERSIONS_REMOTE, gone))
     # Paths changed under this run: its first scan no longer describes the folder.
     return Carried(final, None if attempt else after, interrupted, warnings)
 

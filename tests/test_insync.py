@@ -49,7 +49,7 @@ def full_path_only(monkeypatch):
     calls = []
     real = StateDir.load_baseline
     monkeypatch.setattr(StateDir, "load_baseline",
-                        lambda self: calls.append(1) or real(self))
+                        lambda self, *a, **kw: calls.append(1) or real(self, *a, **kw))
     return calls
 
 

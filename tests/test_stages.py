@@ -177,7 +177,7 @@ def test_listing_after_is_the_folder_as_the_run_left_it():
     base = {"a": fs("a", 1, 10), "n": fs("n", 1, 12)}
     kinds_ = (m.DOWNLOAD, m.DELETE_LOCAL)
     assert insync.listing_after(scanned, base, {"n": down, "g": gone}, kinds_) == {
-        "a": (1, 10), "n": (1, 12)}
+        "a": (1, 10, ()), "n": (1, 12, ())}
     # the baseline disagrees with the disk about "a": no record
     assert insync.listing_after(scanned, {**base, "a": fs("a", 1, 99)},
                                 {"n": down, "g": gone}, kinds_) is None

@@ -101,16 +101,22 @@ class DataPlatformConnection(ABC):
         finally:
             self.delete(self.PROBE_KEY)
 
-    def checksum(self, key: str, tmp_dir: Path) -> str:
-        """The object's SHA-256 hex: from metadata when present, else by reading it."""
+    def checksum(self, key: str, tmp_dir=None) -> str:
+        """The object's SHA-256 hex: from metadata when present, else by reading it (into
+        a temp file of its own in ``tmp_dir`` when that folder exists)."""
+        import os
+        import tempfile
+
         obj = self.head(key)
         if obj is not None and obj.sha256:
             return obj.sha256
-        tmp = Path(tmp_dir) / "checksum.part"
+        folder = tmp_dir if tmp_dir is not None and os.path.isdir(tmp_dir) else None
+        fd, name = tempfile.mkstemp(dir=folder, prefix="checksum-", suffix=".part")
+        os.close(fd)
         try:
-            return self.download(key, tmp)
+            return self.download(key, Path(name))
         finally:
-            tmp.unlink(missing_ok=True)
+            Path(name).unlink(missing_ok=True)
 
     def close(self) -> None:
         """Release connections and threads."""
