@@ -1,37 +1,31 @@
 """LocalConnection: a remote that is a plain folder (a network share, or a local folder).
 
 Conditional writes are emulated under an exclusive lock file (``layout.REMOTE_LOCK`` under
-the root), held only for the instant of a check-and-rename. A lock whose holder died (same
-host, dead pid) or that is older than ``LOCK_STALE_SECONDS`` is broken with a warning, so
-a killed run never blocks the team. ``list`` shows every file, the state folder's too.
+the root), held only for the instant of a check-and-rename, and fenced: its token is
+checked right before each rename (``locallock.FencedLock``). A lock whose holder died (same
+host, dead pid) or that was not renewed for ``LOCK_STALE_SECONDS`` by the share's own clock
+is broken with a warning, so a killed run never blocks the team. ``list`` shows every
+file, the state folder's too.
 """
 from __future__ import annotations
 
 import errno
 import hashlib
-import json
-import logging
 import os
 import secrets
 import shutil
-import socket
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
 from .. import layout
-from ..errors import (ChecksumMismatch, LockBusy, PreconditionFailed, RemoteError,
-                      RemoteNotFound, RemotePermissionError, RemoteUnreachable)
+from ..errors import (ChecksumMismatch, PreconditionFailed, RemoteError, RemoteNotFound,
+                      RemotePermissionError, RemoteUnreachable)
 from ..hashing import CHUNK, sha256_file
 from ..clock import iso_from_ns
 from ..localfs import prune_empty_dirs
 from .base import Advance, DataPlatformConnection, RemoteObject
-
-log = logging.getLogger("s3sync_mirror")
-
-LOCK_STALE_SECONDS = 30.0
-LOCK_WAIT_SECONDS = 120.0
+from .locallock import LOCK_STALE_SECONDS, LOCK_WAIT_SECONDS, FencedLock, LockLost  # noqa: F401
 
 
 def _etag(st: os.stat_result) -> str:
@@ -39,18 +33,6 @@ def _etag(st: os.stat_result) -> str:
 
 
 _iso = iso_from_ns
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return True
-    return True
 
 
 class LocalConnection(DataPlatformConnection):
@@ -102,84 +84,17 @@ class LocalConnection(DataPlatformConnection):
         return RemoteError(f"{what}: {exc.strerror or exc}")
 
     # -- the lock ------------------------------------------------------------------------
-    def _read_lock(self):
-        try:
-            st = os.stat(self._lock_path)
-            with open(self._lock_path, encoding="utf-8") as f:
-                info = json.loads(f.read() or "{}")
-        except FileNotFoundError:
-            return None, 0.0
-        except (OSError, ValueError):
-            info = {}
-            try:
-                st = os.stat(self._lock_path)
-            except FileNotFoundError:
-                return None, 0.0
-        return info, time.time() - st.st_mtime
-
-    def _stale(self, info: dict, age: float) -> Optional[str]:
-        if info.get("host") == socket.gethostname() and isinstance(info.get("pid"), int) \
-                and not _pid_alive(info["pid"]):
-            return "its process is gone"
-        if age > self.lock_stale:
-            return f"it is {age:.0f}s old"
-        return None
-
-    def _break_lock(self, info: dict, why: str) -> None:
-        victim = self._lock_path.with_name(f"lock.broken-{secrets.token_hex(4)}")
-        try:
-            os.rename(self._lock_path, victim)
-        except FileNotFoundError:
-            return
-        os.unlink(victim)
-        who = info.get("user") or "another member"
-        log.warning("broke the remote folder's lock left by %s (pid %s on %s): %s",
-                    who, info.get("pid", "?"), info.get("host", "?"), why)
-
     @contextmanager
-    def locked(self):
-        """Hold the lock file (``layout.REMOTE_LOCK``) exclusively for the body."""
-        deadline = time.monotonic() + self.lock_wait
-        delay = 0.001
-        while True:
-            try:
-                fd = os.open(self._lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileNotFoundError:
-                try:
-                    self._lock_path.parent.mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    raise self._translate(exc, f"creating {self._lock_path.parent}") \
-                        from None
-                continue
-            except FileExistsError:
-                info, age = self._read_lock()
-                if info is None:
-                    continue
-                why = self._stale(info, age)
-                if why:
-                    self._break_lock(info, why)
-                    continue
-                if time.monotonic() > deadline:
-                    raise LockBusy(
-                        f"the remote folder is locked by {info.get('user') or 'someone'} "
-                        f"(pid {info.get('pid', '?')} on {info.get('host', '?')}) for "
-                        f"{age:.0f}s. If no sync is running, delete {self._lock_path}.")
-                time.sleep(delay)
-                delay = min(delay * 2, 0.05)
-                continue
-            except OSError as exc:
-                raise self._translate(exc, "locking the remote folder") from None
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"host": socket.gethostname(), "pid": os.getpid(),
-                           "user": self.user, "time": time.time()}, f)
-            break
+    def locked(self) -> Iterator[FencedLock]:
+        """Hold the lock file (``layout.REMOTE_LOCK``) exclusively for the body; the body
+        calls ``fence`` on what it yields right before each write it commits."""
+        lock = FencedLock(self._lock_path, user=self.user, stale=self.lock_stale,
+                          wait=self.lock_wait, translate=self._translate)
+        lock.acquire()
         try:
-            yield
+            yield lock
         finally:
-            try:
-                os.unlink(self._lock_path)
-            except FileNotFoundError:
-                pass
+            lock.release()
 
     def _check(self, path: Path, key: str, if_match, if_none_match) -> None:
         try:
@@ -195,8 +110,9 @@ class LocalConnection(DataPlatformConnection):
         dest = self._path(key)
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            with self.locked():
+            with self.locked() as lock:
                 self._check(dest, key, if_match, if_none_match)
+                lock.fence(key)
                 os.replace(tmp, dest)
                 st = os.stat(dest)
         except OSError as exc:
@@ -325,13 +241,14 @@ class LocalConnection(DataPlatformConnection):
         s, d = self._path(src), self._path(dst)
         try:
             d.parent.mkdir(parents=True, exist_ok=True)
-            with self.locked():
+            with self.locked() as lock:
                 try:
                     current = _etag(os.stat(s))
                 except FileNotFoundError:
                     raise RemoteNotFound(f"{src}: not found on the remote folder") from None
                 if if_match is not None and current != if_match:
                     raise PreconditionFailed(f"{src} changed on the remote since it was read")
+                lock.fence(dst)
                 try:
                     os.link(s, d)  # files are only ever replaced, never edited: a link is a copy
                 except FileExistsError:
@@ -351,7 +268,7 @@ class LocalConnection(DataPlatformConnection):
     def delete(self, key: str, *, if_match: Optional[str] = None) -> None:
         p = self._path(key)
         try:
-            with self.locked():
+            with self.locked() as lock:
                 try:
                     current = _etag(os.stat(p))
                 except FileNotFoundError:
@@ -360,6 +277,7 @@ class LocalConnection(DataPlatformConnection):
                     return
                 if if_match is not None and current != if_match:
                     raise PreconditionFailed(f"{key} changed on the remote since it was read")
+                lock.fence(key)
                 os.unlink(p)
         except OSError as exc:
             raise self._translate(exc, key) from None
