@@ -132,10 +132,12 @@ def smart_sync(platform: str = "S3", aws_bkt: Optional[str] = None,
     return _finish(run_sync(settings, opts))
 
 
-def reset_confirm(path: str | os.PathLike = ".", *, yes: bool = False,
+def reset_confirm(path: str | os.PathLike = ".", *, remote: bool = True, yes: bool = False,
                   config: Optional[str] = None, settings: Optional[Settings] = None,
                   prompt_io: Optional[tuple] = None, **keywords) -> bool:
-    """Remove the sync state after asking. Returns True only when the user confirmed (or
+    """Remove the sync state after asking: this clone's, and with ``remote`` (the original
+    tool's behaviour, the default here) the remote's state file too, which the next sync
+    rebuilds from the remote's own files. Returns True only when the user confirmed (or
     ``yes=True``); nothing is removed otherwise, and without a terminal it does not ask.
     Keywords in ``smart_sync``'s style (platform=..., aws_bkt=...) stand in for a config."""
     if settings is None:
@@ -155,7 +157,7 @@ def reset_confirm(path: str | os.PathLike = ".", *, yes: bool = False,
         answer = questionary.confirm("Remove the sync state?", default=False, **kw).ask()
         return bool(answer)
 
-    return reset_state(settings, confirm)
+    return reset_state(settings, confirm, remote=remote)
 
 
 __all__ = ["run", "smart_sync", "reset_confirm", "get_supported_platforms", "resolve_scope",

@@ -87,11 +87,28 @@ def build_parser() -> argparse.ArgumentParser:
                        help="show the plan only; change nothing",
                        description="Show what a sync would do. Changes nothing.")
     _sync_options(p)
-    p = sub.add_parser("reset", parents=[common], help="remove the sync state (asks first)",
-                       description="Remove the sync state: local .S3/ state files and the "
-                                   "remote's .S3/ state files. Never a data file, never the "
-                                   "local trash, never the remote archive. Asks first.")
+    _reset_command(sub, common)
+    _init_command(sub)
+    _mirror_command(sub, common)
+    return parser
+
+
+def _reset_command(sub, common) -> None:
+    p = sub.add_parser("reset", parents=[common], help="remove this clone's sync state (asks "
+                                                       "first)",
+                       description="Remove this clone's sync state (Data/.S3/ state files): "
+                                   "the next sync starts over as a first sync, deleting "
+                                   "nothing. With --remote, also the remote's state file, "
+                                   "which the next sync rebuilds from the remote's own files. "
+                                   "Never a data file, the local trash, the remote's deletion "
+                                   "log or its archive. Asks first.")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask")
+    p.add_argument("--remote", action="store_true",
+                   help="also remove the remote's state file (for every member: use when it "
+                        "is damaged)")
+
+
+def _init_command(sub) -> None:
     p = sub.add_parser("init", help="write a commented s3sync_mirror.yml",
                        description="Write a commented s3sync_mirror.yml in the current folder "
                                    "and add the data folder to .gitignore.")
@@ -103,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default="Data", help="the shared folder (default: Data)")
     p.add_argument("--endpoint-url", help="an S3-compatible server")
     p.add_argument("--force", action="store_true", help="overwrite an existing config")
+
+
+def _mirror_command(sub, common) -> None:
     p = sub.add_parser("mirror", parents=[common],
                        help="print where a code object's artifacts live",
                        description="Print the mirrored relative, local and remote paths of "
@@ -113,7 +133,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "root holds the module)")
     p.add_argument("--no-id", action="store_true", help="paths without the run id")
     p.add_argument("--run-id", help="use this run id instead of a new one")
-    return parser
 
 
 def _argv_with_default(argv: list[str]) -> list[str]:
@@ -192,8 +211,8 @@ def _dispatch(args) -> int:
             print(line)
         return EXIT_OK
     if args.command == "reset":
-        return EXIT_OK if api.reset_confirm(".", yes=args.yes, config=args.config) \
-            else EXIT_UNCONFIRMED
+        return EXIT_OK if api.reset_confirm(".", remote=args.remote, yes=args.yes,
+                                            config=args.config) else EXIT_UNCONFIRMED
     if args.command == "mirror":
         from .mirror import describe_object
 

@@ -11,6 +11,7 @@ from .errors import S3SyncMirrorError
 from .model import Plan
 from .plan import make_plan
 from .scan import ScanResult, case_insensitive, scan, walk
+from .schedule import folders_of
 
 
 class Quick(NamedTuple):
@@ -30,6 +31,22 @@ def visible(states: dict, ignored) -> dict:
     if ignored is None:
         return states
     return {p: st for p, st in states.items() if not ignored(p)}
+
+
+def hidden(ignored, skipped) -> object:
+    """What this run leaves alone on every side: ignored paths, and symlinks or other
+    non-files with everything under them (a synced file or folder replaced by a symlink
+    is not a deletion)."""
+    if not skipped:
+        return ignored
+    tops = set(skipped)
+
+    def hide(path: str) -> bool:
+        if ignored is not None and ignored(path):
+            return True
+        return path in tops or any(f in tops for f in folders_of(path))
+
+    return hide
 
 
 def quick_check(s, paths) -> Quick:
@@ -55,8 +72,8 @@ def quick_check(s, paths) -> Quick:
         fut = bg.submit(remote_unchanged)
         walked = walk(s.data_dir, s.ignored())
         remote_same = fut.result()
-    found, warnings, unreadable = walked
-    same = remote_same and not warnings and not unreadable \
+    found, warnings, unreadable, skipped = walked
+    same = remote_same and not warnings and not unreadable and not skipped \
         and insync.listing_of(found) == rec[4]
     return Quick(same, walked, etag if remote_same else None)
 
@@ -105,9 +122,37 @@ def _case_clashes(paths) -> dict:
     return blocked
 
 
-def blocked(scanned, base: dict, remote_files: dict, data_dir) -> dict:
+def _file_folder(local: dict, base: dict, remote: dict, deleted) -> dict:
+    """Remote files that cannot be placed here because a name is a file on one side and a
+    folder on the other (S3 holds both ``a.csv`` and ``a.csv/x``; a disk cannot)."""
+    def leaving(q: str) -> bool:  # deleted here by this run (the remote recorded it)
+        b = base.get(q)
+        return q not in remote and q in deleted and b is not None \
+            and b.checksum == local[q].checksum
+
+    out = {}
+    here_folders = None
+    for p in remote:
+        if p in local or (base.get(p) is not None and base[p].checksum == remote[p].checksum):
+            continue  # here already, or deleted here: nothing arrives
+        clash = next((f for f in folders_of(p) if f in local and not leaving(f)), None)
+        if clash is not None:
+            out[p] = ("blocked", f"{p}: {clash} is a file here but a folder on the remote: "
+                                 f"resolve {clash} first (keep the remote side), or rename "
+                                 f"one of them")
+            continue
+        if here_folders is None:
+            here_folders = {f for q in local if not leaving(q) for f in folders_of(q)}
+        if p in here_folders:
+            out[p] = ("blocked", f"{p}: a file on the remote but a folder here: rename one "
+                                 f"of them")
+    return out
+
+
+def blocked(scanned, base: dict, remote_files: dict, data_dir, deleted=frozenset()) -> dict:
     """Paths that must be left alone this run, with the reason."""
-    out = _unreadable(scanned, (*base, *remote_files, *scanned.files))
+    out = _file_folder(scanned.files, base, remote_files, deleted)
+    out.update(_unreadable(scanned, (*base, *remote_files, *scanned.files)))
     for p in scanned.clashes:
         out[p] = ("blocked", f"{p}: two files here have this name in different Unicode "
                              f"forms; rename one")
@@ -117,10 +162,10 @@ def blocked(scanned, base: dict, remote_files: dict, data_dir) -> dict:
 
 
 def plan_for(s, base: dict, found: Detected, scope) -> Plan:
-    ignored = s.ignored()
+    ignored = hidden(s.ignored(), found.scanned.skipped)
     seen_base = visible(base, ignored)
     seen_remote = visible(found.remote.files, ignored)
-    stop = blocked(found.scanned, seen_base, seen_remote, s.data_dir) \
+    stop = blocked(found.scanned, seen_base, seen_remote, s.data_dir, found.remote.deleted) \
         if s.data_dir.is_dir() else {}
     return make_plan(seen_base, found.scanned.files, seen_remote, scope=scope, blocked=stop,
                      deleted_remote=found.remote.deleted)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import stat
 from pathlib import Path
 from typing import Optional
 
@@ -82,6 +83,9 @@ class Replica:
             if expected is None:
                 return
             raise ChangedDuringSync(f"{path}: deleted locally during this sync; run again")
+        if stat.S_ISDIR(st.st_mode):
+            raise S3SyncMirrorError(f"{path}: a folder of that name is in the way here: "
+                                    f"rename or remove it, then run again")
         if expected is None:
             raise ChangedDuringSync(f"{path}: created locally during this sync; run again")
         if st.st_size != expected.size or st.st_mtime_ns != expected.mtime_ns:

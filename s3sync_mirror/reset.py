@@ -10,30 +10,38 @@ from .errors import RemoteNotFound
 from .session import open_session
 
 
-def describe(settings) -> str:
+def describe(settings, remote: bool) -> str:
+    there = (f"  remote: {layout.VERSIONS_KEY} at {settings.remote_url} (the next sync "
+             f"rebuilds it from the remote's own files)\n" if remote else "")
     return (f"This removes the sync state of {settings.data_dir}:\n"
-            f"  local:  {settings.data_dir.name}/{layout.STATE_DIR}/ state files (versions, "
-            f"deleted logs)\n"
-            f"  remote: {layout.VERSIONS_KEY} and {layout.DELETED_KEY} at "
-            f"{settings.remote_url}\n"
-            f"It never removes a data file, the local {layout.STATE_DIR}/{layout.TRASH}/ or "
-            f"the remote {layout.ARCHIVE_ROOT}/ archive. The next sync starts over: equal "
-            f"files are recorded, one-sided files are transferred, files that differ become "
-            f"conflicts.")
+            f"  local:  {settings.data_dir.name}/{layout.STATE_DIR}/ state files (baseline, "
+            f"cached remote state, logs)\n{there}"
+            f"It never removes a data file, the local {layout.STATE_DIR}/{layout.TRASH}/, "
+            f"the remote's deletion log or its {layout.ARCHIVE_ROOT}/ archive. The next sync "
+            f"starts over: equal files are recorded, one-sided files are transferred, files "
+            f"that differ become conflicts; nothing is deleted.")
 
 
-def reset_state(settings, confirm: Callable[[str], bool]) -> bool:
-    """Ask ``confirm`` with a description; remove the state only on True."""
-    if not confirm(describe(settings)):
+def reset_state(settings, confirm: Callable[[str], bool], *, remote: bool = False,
+                say: Callable[[str], None] = print) -> bool:
+    """Ask ``confirm`` with a description; remove the state only on True, and ``say``
+    what was removed."""
+    if not confirm(describe(settings, remote)):
         return False
+    removed = []
     with open_session(settings, writes=True, jobs=2) as s:
-        for key in (layout.VERSIONS_KEY, layout.DELETED_KEY):
+        if remote and s.remote.head(layout.VERSIONS_KEY) is not None:
             try:
-                s.remote.delete(key)
+                s.remote.delete(layout.VERSIONS_KEY)
+                removed.append(s.remote.url(layout.VERSIONS_KEY))
             except RemoteNotFound:
                 pass
         for path in s.layout.state_files:
-            path.unlink(missing_ok=True)
+            if path.exists():
+                path.unlink()
+                removed.append(str(path))
         for folder in (s.layout.tmp, s.layout.cache):
             shutil.rmtree(folder, ignore_errors=True)
+    say("Removed:\n  " + "\n  ".join(removed) if removed
+        else "There was no sync state to remove.")
     return True

@@ -25,24 +25,45 @@ class ScanResult:
     warnings: list = field(default_factory=list)
     unreadable: list = field(default_factory=list)  # paths or folders that could not be read
     clashes: list = field(default_factory=list)  # paths two on-disk names both normalise to
+    skipped: list = field(default_factory=list)  # symlinks and non-files: left alone
     hashed_files: int = 0
     hashed_bytes: int = 0
 
 
 def ignore_matcher(patterns) -> Optional[Callable[[str], bool]]:
-    """A gitignore-style matcher for the patterns, or None when there are none."""
+    """A gitignore-style matcher for the patterns, or None when there are none. As in git,
+    a path inside an ignored folder is ignored whatever later patterns say (``raw/`` then
+    ``!raw/keep.csv`` keeps raw/keep.csv ignored): the walk, which does not enter an
+    ignored folder, and every other check then agree on what is ignored."""
     if not patterns:
         return None
     import pathspec
 
     spec = pathspec.GitIgnoreSpec.from_lines(patterns)
-    return spec.match_file
+    folders: dict = {}
+
+    def folder_ignored(folder: str) -> bool:
+        hit = folders.get(folder)
+        if hit is None:
+            parent = folder.rpartition("/")[0]
+            hit = (bool(parent) and folder_ignored(parent)) or spec.match_file(folder + "/")
+            folders[folder] = hit
+        return hit
+
+    def ignored(path: str) -> bool:
+        folder, _, name = path.rstrip("/").rpartition("/")
+        if folder and folder_ignored(folder):
+            return True
+        return folder_ignored(path.rstrip("/")) if path.endswith("/") \
+            else spec.match_file(path)
+
+    return ignored
 
 
 def walk(data_dir, ignored=None):
     """([(disk_rel, size, mtime_ns, (ctime_ns, inode, device))] for each regular file,
-    warnings, unreadable paths)."""
-    warnings, unreadable, found = [], [], []
+    warnings, unreadable paths, skipped paths: symlinks and other non-files, left alone)."""
+    warnings, unreadable, found, skipped = [], [], [], []
     stack = [("", os.fspath(data_dir))]
     while stack:
         rel_dir, abs_dir = stack.pop()
@@ -73,12 +94,12 @@ def walk(data_dir, ignored=None):
                     if ignored is None or not ignored(rel):
                         found.append((rel, st.st_size, st.st_mtime_ns,
                                       (st.st_ctime_ns, st.st_ino, st.st_dev)))
-                elif stat.S_ISLNK(mode):
-                    if ignored is None or not ignored(rel):
-                        warnings.append(f"skipped symlink {rel} (symlinks are not followed)")
-                else:
-                    warnings.append(f"skipped {rel}: not a regular file")
-    return found, warnings, unreadable
+                elif ignored is None or not ignored(rel):
+                    skipped.append(rel)
+                    warnings.append(f"skipped symlink {rel} (symlinks are not followed; left "
+                                    f"alone on both sides)" if stat.S_ISLNK(mode) else
+                                    f"skipped {rel}: not a regular file (left alone)")
+    return found, warnings, unreadable, skipped
 
 
 def scan(data_dir, baseline: Mapping[str, FileState], ignore_patterns=(), jobs: int = 8,
@@ -86,8 +107,9 @@ def scan(data_dir, baseline: Mapping[str, FileState], ignore_patterns=(), jobs: 
     """``walked``: the result of :func:`walk` with the same patterns, if already taken."""
     if walked is None:
         walked = walk(data_dir, ignore_matcher(ignore_patterns))
-    found, warnings, unreadable = walked
-    result = ScanResult(files={}, warnings=warnings, unreadable=unreadable)
+    found, warnings, unreadable, skipped = walked
+    result = ScanResult(files={}, warnings=warnings, unreadable=unreadable,
+                        skipped=[nfc(p) for p in skipped])
     by_nfc: dict = {}
     todo = _trusted(found, baseline, result, by_nfc)
     if todo:

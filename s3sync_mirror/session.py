@@ -85,10 +85,10 @@ def open_session(settings, *, writes: bool = True, jobs: int = DEFAULT_JOBS,
     """Lock this clone (when the command writes), connect to the remote, and yield the
     session; the connection is closed and the lock released on the way out."""
     statedir = StateDir(settings.data_dir, read_only=not writes)
-    if writes:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with statedir.run_lock() if writes else nullcontext():
-        with connect(settings, jobs=jobs) as remote:
+    with connect(settings, jobs=jobs) as remote:
+        if writes:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        with statedir.run_lock() if writes else nullcontext():
             yield Session(settings=settings, layout=statedir.layout, statedir=statedir,
                           remote=remote, out=out or Reporter(), stamp=run_stamp(),
                           jobs=jobs, writes=writes)

@@ -147,7 +147,7 @@ def carry_out(s, base, found, plan, approved) -> Carried:
         if not approved and not plan.records:
             break
     for path, o in final.items():
-        if o.retryable and o.status == m.FAILED and o.action.kind == m.DOWNLOAD:
+        if o.observed and o.status == m.FAILED and o.action.kind == m.DOWNLOAD:
             gone = bool(o.observed) and o.observed[0] is None
             final[path] = m.Outcome(o.action, m.FAILED, retryable=True,
                                     error=not_as_recorded(path, layout.VERSIONS_REMOTE, gone))

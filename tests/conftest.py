@@ -205,6 +205,8 @@ class Team:
         self.endpoint = endpoint
         self.prefix = "repo/Data"
         self.remote_root = tmp / "remote"
+        if kind == "local":
+            self.remote_root.mkdir(parents=True, exist_ok=True)  # the share, mounted
         self.members = {n: self.add(n) for n in names}
 
     def __getattr__(self, name):

@@ -1,4 +1,4 @@
-"""The Python API (SPEC §4)."""
+"""The Python API (docs/interface.md#python-api)."""
 from __future__ import annotations
 
 
@@ -46,30 +46,48 @@ def test_run_raises_documented_errors(tmp_path, local_team):
         s3sync_mirror.run(local_team.alice.repo, conflict="maybe", quiet=True)
 
 
-def test_run_raises_sync_failed_with_the_result(local_team):
+def _bob_blocked_by_a_folder(local_team):
+    """alice shares ok.csv and locked.csv; bob has a folder named locked.csv where that
+    file should land, so that one download cannot be placed."""
     alice = local_team.alice
     alice.write("ok.csv", "fine")
-    p = alice.write("locked.csv", "x")
+    alice.write("locked.csv", "x")
     s3sync_mirror.run(alice.repo, yes=True, quiet=True)
-    alice.write("ok2.csv", "fine too")
-    # bob cannot write into a folder of his data dir: that one download fails
     bob = local_team.bob
     bob.data.mkdir(parents=True)
     (bob.data / "locked.csv").mkdir()  # a folder where a file should land
     with pytest.raises(SyncFailed) as exc:
         s3sync_mirror.run(bob.repo, yes=True, quiet=True)
-    result = exc.value.result
-    statuses = {r["path"]: r["status"] for r in result.rows()}
-    assert statuses["ok.csv"] == "done"
-    assert statuses["locked.csv"] in ("failed", "skipped")
-    assert "locked.csv" in str(exc.value) or statuses["locked.csv"] == "skipped"
-    assert p.exists()
+    return bob, exc.value
+
+
+def test_run_raises_sync_failed_with_the_result(local_team):
+    bob, failure = _bob_blocked_by_a_folder(local_team)
+    rows = {r["path"]: r for r in failure.result.rows()}
+    assert rows["ok.csv"]["status"] == "done"
+    assert rows["locked.csv"]["status"] == "failed"
+    assert rows["locked.csv"]["error"].startswith("locked.csv: ")
+    assert "locked.csv" in str(failure)
+    assert failure.result.exit_code == 1
+    # bob's folder is left as it was, and nothing else landed in his data folder
+    assert (bob.data / "locked.csv").is_dir()
+    assert list((bob.data / "locked.csv").iterdir()) == []
+    assert bob.files() == {"ok.csv": b"fine"}
+    assert "locked.csv" not in bob.baseline() and "ok.csv" in bob.baseline()
+
+
+def test_a_download_blocked_by_a_local_folder_names_the_local_cause(local_team):
+    _bob, failure = _bob_blocked_by_a_folder(local_team)
+    error = {r["path"]: r for r in failure.result.rows()}["locked.csv"]["error"]
+    assert "teammate" not in error and "versions_remote.csv" not in error, error
+    assert "a folder of that name is in the way here" in error
 
 
 def test_smart_sync_local_keyword_style(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "Data").mkdir()
     (tmp_path / "Data" / "a.csv").write_text("1")
+    (tmp_path.parent / "remote").mkdir(exist_ok=True)  # the share must exist
     r = s3sync_mirror.smart_sync(platform="Local", remote_dir="../remote", yes=True,
                                  quiet=True, user="alice")
     assert r.ok

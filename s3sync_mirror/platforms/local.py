@@ -14,6 +14,7 @@ import hashlib
 import os
 import secrets
 import shutil
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
@@ -147,10 +148,12 @@ class LocalConnection(DataPlatformConnection):
     def head(self, key: str) -> Optional[RemoteObject]:
         try:
             st = os.stat(self._path(key))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
             raise self._translate(exc, key) from None
+        if not stat.S_ISREG(st.st_mode):
+            return None  # a folder of that name is no object
         return RemoteObject(key, st.st_size, _etag(st), modified=_iso(st.st_mtime_ns))
 
     def checksum(self, key: str, tmp_dir=None) -> str:

@@ -66,6 +66,13 @@ def _connect_s3(cls, settings, jobs: int):
 
 
 def _connect_local(cls, settings, jobs: int):
+    if not Path(settings.tenant).is_dir():
+        from ..errors import ConfigError
+
+        # An unmounted share must not become a folder silently created on the local disk.
+        raise ConfigError(f"storage.tenant: the remote folder {settings.tenant} does not "
+                          f"exist (an unmounted share?). Fix: mount or create it, or correct "
+                          f"storage.tenant in {settings.source or 's3sync_mirror.yml'}.")
     root = Path(settings.tenant, *settings.prefix.split("/")) if settings.prefix \
         else Path(settings.tenant)
     return cls(root, user=settings.user)
