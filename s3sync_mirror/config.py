@@ -85,6 +85,25 @@ def find_config(start: Path | str = ".", explicit: Optional[str] = None) -> Path
                       f"`python -m s3sync_mirror init` in your repo, or pass --config PATH.")
 
 
+def repo_name(repo_root: Path) -> str:
+    """The repo's name for ``namespace: MIRROR``: from git's ``origin`` URL when the repo
+    root is a git work tree with one (so clones in differently named folders agree), else
+    the folder's name."""
+    if (Path(repo_root) / ".git").exists():
+        try:
+            out = subprocess.run(["git", "-C", str(repo_root), "config", "--get",
+                                  "remote.origin.url"], capture_output=True, text=True,
+                                 timeout=5)
+            url = out.stdout.strip().rstrip("/")
+            name = re.split(r"[/:\\]", url)[-1] if url else ""
+            name = name[:-4] if name.endswith(".git") else name
+            if out.returncode == 0 and name and name not in (".", ".."):
+                return name
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return Path(repo_root).resolve().name
+
+
 def default_user() -> str:
     """git's user.name, else the login name."""
     try:
@@ -192,7 +211,7 @@ def settings_from_document(doc: Any, source: Optional[Path], repo_root: Path) ->
     data_rel = _data_dir(source, _str(source, "data_dir", doc.get("data_dir"), default="Data"))
     namespace = _str(source, "storage.namespace", storage.get("namespace"), default=MIRROR)
     if namespace == MIRROR:
-        prefix = f"{repo_root.name}/{data_rel}"
+        prefix = f"{repo_name(repo_root)}/{data_rel}"
     else:
         prefix = _clean_prefix(source, "storage.namespace", namespace)
     tenant, problem, fix = provider.check_tenant(

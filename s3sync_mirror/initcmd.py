@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import CONFIG_NAME
+from .config import CONFIG_NAME, MIRROR, repo_name
 from .errors import UsageError
 from .platforms import registry
 
@@ -15,7 +15,8 @@ storage:
   provider: {provider}
   # s3: the bucket name. local: the remote folder (absolute, or relative to this file).
   tenant: {tenant}
-  # Key prefix inside the tenant. MIRROR = "<repo folder name>/<data_dir>".
+  # Key prefix inside the tenant, the same for every clone (init resolved MIRROR, which
+  # means "<repo name from git's origin, else the folder's name>/<data_dir>").
   namespace: {namespace}
   # Optional S3-compatible server, e.g. http://127.0.0.1:9000 (AWS_ENDPOINT_URL works too).
   endpoint_url: {endpoint_url}
@@ -52,6 +53,8 @@ def init_repo(repo_root: Path, *, provider: str = "local", tenant: str | None = 
     if provider not in registry.sync_providers():
         raise UsageError(f"--provider must be one of {', '.join(registry.sync_providers())}, "
                          f"not {provider!r}")
+    if namespace == MIRROR:  # written out, so clones in other folders agree
+        namespace = f"{repo_name(repo_root)}/{data_dir.strip('/')}"
     if tenant is None:
         tenant = f"../{repo_root.name}-remote" if provider == "local" else "your-bucket-name"
     cfg.write_text(TEMPLATE.format(provider=provider, tenant=_yaml_scalar(tenant),
