@@ -22,15 +22,15 @@ def deletion_log(remote) -> list[dict]:
     return state.parse_log(data, f"remote {remote.url(layout.DELETED_KEY)}")
 
 
-def recorded(rows, base: Mapping[str, FileState]) -> set:
-    """Paths of ``base`` whose deletion the log records: the version this clone had, or a
-    deletion at or after that version's time."""
-    out = set()
+def recorded(rows, base: Mapping[str, FileState]) -> dict:
+    """{path: who deleted it} for the paths of ``base`` whose deletion the log records:
+    the version this clone had, or a deletion at or after that version's time."""
+    out = {}
     for row in rows:
         b = base.get(row["File"])
         if b is not None and (row["Checksum"] == b.checksum
                               or str(row["Time Edited"]) >= b.time_edited):
-            out.add(row["File"])
+            out[row["File"]] = str(row["Edited By"] or "")
     return out
 
 
@@ -58,5 +58,4 @@ def verify(remote, rs, base: Mapping[str, FileState], *, jobs: int = 8,
         for p, st in zip(missing, found):
             if st is not None:
                 rs.repaired(p, st)
-    rs.deleted = frozenset(recorded(rows, {p: base[p] for p in missing
-                                           if p not in rs.files}))
+    rs.deleted = recorded(rows, {p: base[p] for p in missing if p not in rs.files})

@@ -34,10 +34,13 @@ def classify(base: Optional[FileState], side: Optional[FileState], gone: bool = 
     return UNCHANGED if side.checksum == base.checksum else CHANGED
 
 
-def _describe(change: str, where: str, state: Optional[FileState]) -> str:
+def _describe(change: str, where: str, state: Optional[FileState], who="") -> str:
+    """``changed on remote by bob``; ``who``: the deleter, when a deletion names one."""
     text = f"{change} {where}"
     if where == "on remote" and state is not None and state.edited_by:
         text += f" by {state.edited_by}"
+    elif where == "on remote" and state is None and isinstance(who, str) and who:
+        text += f" by {who}"
     return text
 
 
@@ -51,11 +54,12 @@ def _restore(lc: str, rc: str, local, remote) -> tuple[Optional[str], str, str]:
 
 
 def decide(base: Optional[FileState], local: Optional[FileState],
-           remote: Optional[FileState], *, local_gone: bool = True,
-           remote_gone: bool = True) -> tuple[Optional[str], str, str]:
+           remote: Optional[FileState], *, local_gone=True,
+           remote_gone=True) -> tuple[Optional[str], str, str]:
     """The decision table (docs/decision-table.md) for one path: (kind or None, reason,
-    category). ``*_gone``: whether that side's absence is a recorded deletion."""
-    lc, rc = classify(base, local, local_gone), classify(base, remote, remote_gone)
+    category). ``*_gone``: whether that side's absence is a recorded deletion (for the
+    remote, the deleter's name counts as yes and is named in the reason)."""
+    lc, rc = classify(base, local, bool(local_gone)), classify(base, remote, bool(remote_gone))
     if MISSING in (lc, rc):
         return _restore(lc, rc, local, remote)
     if local is not None and remote is not None and local.checksum == remote.checksum:
@@ -68,14 +72,15 @@ def decide(base: Optional[FileState], local: Optional[FileState],
         return None, "in sync", ""
     if lc in _QUIET:  # only the remote moved: bring it here
         kind = m.DELETE_LOCAL if rc == DELETED else m.DOWNLOAD
-        return kind, _describe(rc, "on remote", remote), _CATEGORY[rc]
+        return kind, _describe(rc, "on remote", remote, remote_gone), _CATEGORY[rc]
     if rc in _QUIET:  # only this side moved: take it there
         kind = m.DELETE_REMOTE if lc == DELETED else m.UPLOAD
         return kind, _describe(lc, "locally", local), _CATEGORY[lc]
     if base is None:
         why = "differs between local and remote (no baseline to tell which is newer)"
     else:
-        why = f"{_describe(lc, 'locally', local)}, {_describe(rc, 'on remote', remote)}"
+        why = (f"{_describe(lc, 'locally', local)}, "
+               f"{_describe(rc, 'on remote', remote, remote_gone)}")
     return m.CONFLICT, why, "conflict"
 
 
@@ -85,7 +90,8 @@ def _action(path, base, loc, rem, blocked, gone: tuple) -> Optional[Action]:
     if path in blocked and base is None and loc is None and rem is None:
         category, reason = blocked[path]  # known only as a problem (an unreadable file)
         return Action(path=path, kind=m.CONFLICT, reason=reason, category=category)
-    local_gone, remote_gone = (g is None or path in g for g in gone)
+    local_gone, remote_gone = (True if g is None else (g.get(path, False) or path in g)
+                               if isinstance(g, Mapping) else path in g for g in gone)
     kind, reason, category = decide(base, loc, rem, local_gone=local_gone,
                                     remote_gone=remote_gone)
     if kind is None:
@@ -105,7 +111,8 @@ def make_plan(baseline: Mapping[str, FileState], local: Mapping[str, FileState],
     ``(category, reason)``: "error" (e.g. an unreadable file: a failure) or "blocked" (e.g.
     a name clash on a case-insensitive disk): they become problems, reported, left alone.
     ``deleted_*``: the paths whose absence from that side is a recorded deletion (None:
-    every absence is); any other absence is MISSING, and nothing is deleted for it."""
+    every absence is; a mapping may name who deleted each); any other absence is MISSING,
+    and nothing is deleted for it."""
     gone = (deleted_local, deleted_remote)
     blocked = blocked or {}
     actions, records, problems = [], [], []

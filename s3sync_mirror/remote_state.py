@@ -35,7 +35,8 @@ class RemoteState:
     rebuilt: bool = False  # built from a listing because there was no state file
     repairs: dict = field(default_factory=dict)  # path -> the state file's entry (or None)
     #                                              before this run repaired it
-    deleted: frozenset = frozenset()  # paths whose deletion the remote records
+    deleted: dict = field(default_factory=dict)  # path -> who deleted it, as the remote
+    #                                               records (evidence.py)
 
     @property
     def as_read(self) -> Mapping:
