@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Optional
@@ -24,33 +25,46 @@ from .sync import run_sync
 _OPTION_NAMES = {f.name for f in dataclasses.fields(Options)}
 
 
+_OBJECT = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
 def resolve_scope(settings: Settings, items, cwd: Path | str = ".") -> tuple:
-    """Turn command-line paths (or ``module:qualname`` objects) into data-relative paths."""
-    out = []
-    data = settings.data_dir.resolve()
+    """Turn command-line paths into data-relative paths. An item is a data path unless it
+    names a code object as ``module:qualname`` (then its artifacts); ``raw/run 12:30.csv``
+    is a path."""
+    return split_scope(settings, items, cwd)[0]
+
+
+def split_scope(settings: Settings, items, cwd: Path | str = ".") -> tuple[tuple, tuple]:
+    """(the run's scope, the data paths in it that must match a file: a code object's
+    artifacts may not exist yet)."""
+    scope, paths = [], []
     for item in items or ():
         item = str(item)
-        if ":" in item and not Path(item).exists() and not os.path.isabs(item):
+        if _OBJECT.match(item) and not Path(cwd, item).exists():
             from .mirror import scope_for_object
 
-            out.extend(scope_for_object(settings, item))
-            continue
-        p = Path(cwd, item).resolve() if not os.path.isabs(item) else Path(item).resolve()
-        if p == data:
-            out.append("")
-            continue
-        if data in p.parents:
-            out.append(p.relative_to(data).as_posix())
-            continue
-        if os.path.isabs(item):
-            raise UsageError(f"{item} is not inside the data folder {data}")
-        rel = item.replace("\\", "/").strip("/")
-        if rel.startswith("./"):
-            rel = rel[2:]
-        if not rel or ".." in rel.split("/"):
-            raise UsageError(f"{item} is not inside the data folder {data}")
-        out.append(rel)
-    return tuple(out)
+            scope.extend(scope_for_object(settings, item))
+        else:
+            paths.append(_data_path(settings, item, Path(cwd)))
+            scope.append(paths[-1])
+    return tuple(scope), tuple(paths)
+
+
+def _data_path(settings: Settings, item: str, cwd: Path) -> str:
+    data = settings.data_dir.resolve()
+    p = Path(item).resolve() if os.path.isabs(item) else (cwd / item).resolve()
+    if p == data:
+        return ""
+    if data in p.parents:
+        return p.relative_to(data).as_posix()
+    rel = item.replace("\\", "/").strip("/")
+    rel = rel[2:] if rel.startswith("./") else rel
+    if os.path.isabs(item) or not rel or ".." in rel.split("/") or p.exists() and not \
+            (data / rel).exists():
+        raise UsageError(f"{item} is not inside the data folder {data}: give a path under "
+                         f"it (e.g. {settings.data_dir.name}/raw or raw)")
+    return rel
 
 
 def _split(options: dict) -> tuple[Options, dict]:
@@ -82,7 +96,8 @@ def run(path: str | os.PathLike = ".", **options) -> SyncResult:
     settings = load_settings(path, config)
     if user:
         settings = dataclasses.replace(settings, user=user)
-    opts.paths = resolve_scope(settings, paths, path if Path(path).is_dir() else ".")
+    opts.paths, opts.must_match = split_scope(settings, paths,
+                                              path if Path(path).is_dir() else ".")
     return _finish(run_sync(settings, opts))
 
 
@@ -128,7 +143,7 @@ def smart_sync(platform: str = "S3", aws_bkt: Optional[str] = None,
         raise UsageError(f"unknown option(s) for smart_sync(): {', '.join(sorted(rest))}")
     settings = settings_from_keywords(platform, aws_bkt=aws_bkt, aws_prfx=aws_prfx,
                                       datafolder=datafolder, **kw)
-    opts.paths = resolve_scope(settings, paths, settings.repo_root)
+    opts.paths, opts.must_match = split_scope(settings, paths, settings.repo_root)
     return _finish(run_sync(settings, opts))
 
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import EXIT_OK, EXIT_UNCONFIRMED, S3SyncMirrorError
+from .errors import EXIT_OK, EXIT_UNCONFIRMED, S3SyncMirrorError, UsageError
 
 COMMANDS = ("sync", "status", "reset", "init", "mirror")
 
@@ -39,16 +39,27 @@ exit codes:
   1  a failure (network, permission, a partial run: each failed file is named)
   2  bad usage or configuration
   3  actions remain unconfirmed or conflicts unresolved (also: no terminal and no --yes)
+  130  interrupted (Ctrl-C): what completed is recorded; run again to finish
 
 configuration: s3sync_mirror.yml, looked up from the current folder upwards
 (or --config PATH, or $S3SYNC_MIRROR_CONFIG). Credentials come from boto3's chain:
 environment, AWS profile, SSO, instance role; never from the config file."""
 
 
-def _sync_options(p: argparse.ArgumentParser) -> None:
+def _sync_options(p: argparse.ArgumentParser, status: bool = False) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="limit the run to these files or folders of the data folder "
                         "(or module:qualname objects of a mirror)")
+    if not status:  # what only a run that changes things needs
+        _change_options(p)
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object: the actions and a summary")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="list every action with its outcome (-vv: and debug logging)")
+
+
+def _change_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-y", "--yes", action="store_true",
                    help="no prompts: apply every non-conflicting action")
     p.add_argument("-n", "--dry-run", action="store_true",
@@ -61,11 +72,6 @@ def _sync_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="go past the --max-delete guard")
     p.add_argument("-j", "--jobs", type=int, metavar="N",
                    help="parallel transfers (default: 16)")
-    p.add_argument("--json", action="store_true",
-                   help="print one JSON object: the actions and a summary")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    p.add_argument("-v", "--verbose", action="count", default=0,
-                   help="list every action, and log more (-vv: debug)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", parents=[common], formatter_class=fmt,
                        help="show the plan only; change nothing",
                        description="Show what a sync would do. Changes nothing.")
-    _sync_options(p)
+    _sync_options(p, status=True)
     _reset_command(sub, common)
     _init_command(sub)
     _mirror_command(sub, common)
@@ -137,7 +143,8 @@ def _mirror_command(sub, common) -> None:
 
 def _argv_with_default(argv: list[str]) -> list[str]:
     """No command means ``sync``. Options may come before the command word
-    (``--json status``): the command is moved to the front."""
+    (``--json status``): the command is moved to the front. A first word that is no
+    command but looks like a misspelt one is an error, never a path."""
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -150,8 +157,21 @@ def _argv_with_default(argv: list[str]) -> list[str]:
             continue
         if a in COMMANDS:
             return [a, *argv[:i], *argv[i + 1:]]
+        _refuse_misspelt(a)
         break
     return ["sync", *argv]
+
+
+def _refuse_misspelt(word: str) -> None:
+    import difflib
+
+    if any(c in word for c in "/.:\\") or Path(word).exists():
+        return  # a path
+    close = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.6)
+    if close:
+        raise UsageError(f"unknown command {word!r}: did you mean `{close[0]}`? (a data "
+                         f"path is written as it is under the data folder, e.g. raw/a.csv; "
+                         f"see --help)")
 
 
 _VALUED = {"--config", "--conflict", "--max-delete", "-j", "--jobs"}
@@ -176,6 +196,9 @@ def main(argv=None) -> int:
         args = parser.parse_args(_argv_with_default(argv))
     except SystemExit as exc:  # argparse: 0 for --help, 2 for bad usage
         return int(exc.code or 0)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     as_json = getattr(args, "json", False)
     _setup_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False) or as_json)
     try:
@@ -225,11 +248,11 @@ def _dispatch(args) -> int:
     from .sync import run_sync
 
     settings = load_settings(".", args.config)
-    opts = Options(yes=args.yes, dry_run=args.dry_run, conflict=args.conflict,
-                   max_delete=args.max_delete, force=args.force, jobs=args.jobs,
-                   json=args.json, quiet=args.quiet, verbose=args.verbose,
-                   status=args.command == "status")
-    opts.paths = api.resolve_scope(settings, args.paths, Path.cwd())
+    changing = {k: getattr(args, k) for k in ("yes", "dry_run", "conflict", "max_delete",
+                                               "force", "jobs") if hasattr(args, k)}
+    opts = Options(json=args.json, quiet=args.quiet, verbose=args.verbose,
+                   status=args.command == "status", **changing)
+    opts.paths, opts.must_match = api.split_scope(settings, args.paths, Path.cwd())
     result = run_sync(settings, opts)
     if args.json:
         print(json.dumps(result.to_dict(), indent=None, ensure_ascii=False))

@@ -21,7 +21,7 @@ LEGACY_NAME = "s3synchrony.json"
 CONFIG_ENV = "S3SYNC_MIRROR_CONFIG"
 MIRROR = "MIRROR"
 
-_TOP_KEYS = {"storage", "data_dir", "user", "mirrors"}
+_TOP_KEYS = {"storage", "data_dir", "user", "mirrors", "ignore"}
 _STORAGE_KEYS = {"provider", "tenant", "namespace", "endpoint_url", "profile", "region"}
 _MIRROR_KEYS = {"root", "prefix", "output_name", "output_format", "id_method"}
 _LEGACY_KEYS = {"platform", "_name", "local_data_rel_dir", "remote_data_dir", "aws_bkt",
@@ -49,6 +49,7 @@ class Settings:
     user: str = ""
     mirrors: dict = field(default_factory=dict)
     document: dict = field(default_factory=dict)  # the file as loaded (for FSMirror)
+    ignore: tuple = ()  # the team's gitignore-style patterns (plus each clone's own file)
 
     @property
     def remote_url(self) -> str:
@@ -158,11 +159,14 @@ def _clean_prefix(source, key: str, value: str) -> str:
     return v
 
 
-def _data_dir(source, value: str) -> str:
+def _data_dir(source, value: str, repo_root: Path) -> str:
     v = value.replace("\\", "/").strip()
     if not v or v.startswith("/") or re.match(r"^[A-Za-z]:", v) or ".." in v.split("/"):
         raise _err(source, "data_dir", f"{value!r} must be a folder inside the repo",
                    "give a relative path such as `Data`")
+    if (repo_root / v).exists() and not (repo_root / v).is_dir():
+        raise _err(source, "data_dir", f"{value!r} is a file, not a folder",
+                   "name the shared folder, e.g. `data_dir: Data`")
     return v.strip("/")
 
 
@@ -190,6 +194,17 @@ def _provider(source, value) -> "registry.Provider":
     return provider
 
 
+def _patterns(source, value) -> tuple:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _err(source, "ignore", "must be a list of gitignore-style patterns",
+                   'write e.g. `ignore: ["*.tmp", "scratch/"]`')
+    return tuple(v for v in value if v.strip() and not v.lstrip().startswith("#"))
+
+
 def settings_from_document(doc: Any, source: Optional[Path], repo_root: Path) -> Settings:
     """Validate a loaded YAML document and resolve it against ``repo_root``."""
     if doc is None:
@@ -208,7 +223,8 @@ def settings_from_document(doc: Any, source: Optional[Path], repo_root: Path) ->
                    "add `storage: {provider: local, tenant: ../remote}`")
     _check_keys(source, storage, _STORAGE_KEYS, "storage")
     provider = _provider(source, storage.get("provider"))
-    data_rel = _data_dir(source, _str(source, "data_dir", doc.get("data_dir"), default="Data"))
+    data_rel = _data_dir(source, _str(source, "data_dir", doc.get("data_dir"), default="Data"),
+                         repo_root)
     namespace = _str(source, "storage.namespace", storage.get("namespace"), default=MIRROR)
     if namespace == MIRROR:
         prefix = f"{repo_name(repo_root)}/{data_rel}"
@@ -237,7 +253,7 @@ def settings_from_document(doc: Any, source: Optional[Path], repo_root: Path) ->
                                             storage.get("endpoint_url"))),
         profile=_str(source, "storage.profile", storage.get("profile")),
         region=_str(source, "storage.region", storage.get("region")),
-        user=user, mirrors=mirrors, document=doc)
+        user=user, mirrors=mirrors, document=doc, ignore=_patterns(source, doc.get("ignore")))
 
 
 def _legacy_document(doc: Any, source: Path) -> dict:

@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, Optional
 
 from . import evidence, insync, layout, remote_state, statecache
-from .errors import S3SyncMirrorError
+from .errors import S3SyncMirrorError, UsageError
+from .paths import in_scope
 from .model import Plan
 from .plan import make_plan
 from .scan import ScanResult, case_insensitive, scan, walk
@@ -169,3 +170,15 @@ def plan_for(s, base: dict, found: Detected, scope) -> Plan:
         if s.data_dir.is_dir() else {}
     return make_plan(seen_base, found.scanned.files, seen_remote, scope=scope, blocked=stop,
                      deleted_remote=found.remote.deleted)
+
+
+def check_scope(scope, found: Detected, base: dict) -> None:
+    """A path given on the command line must match something here, in the baseline or on
+    the remote (a code object's artifacts, given with wildcards, may not exist yet)."""
+    for item in scope or ():
+        if item == "" or "*" in item or "?" in item:
+            continue
+        if not any(in_scope(p, (item,)) for side in (found.scanned.files, base,
+                                                      found.remote.files) for p in side):
+            raise UsageError(f"{item}: matches no file of the data folder, here or on the "
+                             f"remote (paths are relative to the data folder)")

@@ -259,6 +259,7 @@ class Executor:
                 self.stop.set()
                 continue
             outcomes.append(fut.result())
+            self.ctx.progress.file_done()
             left -= 1
         return whole
 
@@ -266,7 +267,7 @@ class Executor:
         """Carry out ``actions``; on Ctrl-C, stop starting new ones, let the running ones
         stop at their next block, and raise Interrupted with what happened."""
         plan = schedule(actions)
-        self.ctx.progress.set_size(plan.total_bytes)
+        self.ctx.progress.set_size(plan.total_bytes, len(actions))
         outcomes: list[Outcome] = []
         interrupted = False
         with ThreadPoolExecutor(max_workers=max(1, self.ctx.jobs),

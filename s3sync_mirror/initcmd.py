@@ -28,6 +28,9 @@ storage:
 data_dir: {data_dir}
 # Recorded as "Edited By"; null = git's user.name, else your login name.
 user: null
+# Files the whole team leaves out of the sync (gitignore-style); each clone may add its
+# own in {data_dir}/.S3/ignore_remote.txt.
+ignore: ["*.tmp", ".DS_Store"]
 # Optional: where code objects keep their artifacts (see the README, "Mirrored paths").
 # mirrors:
 #   etl: {{root: etl, prefix: MIRROR, output_name: out, output_format: parquet}}

@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import re
 import sys
 import time
 import uuid
@@ -291,9 +292,10 @@ def _join(base: str, rel: str) -> str:
 # -- the command line ------------------------------------------------------------------------
 def resolve_object(spec: str, search_root: Path):
     """Import ``module:qualname`` (the repo root on sys.path) and return the object."""
-    if ":" not in spec:
-        raise MirrorError(f"{spec!r} is not module:qualname (e.g. etl.lift:lift_data)")
     module_name, _, qualname = spec.partition(":")
+    if not re.match(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$", module_name) or \
+            not re.match(r"^([A-Za-z_][\w<>]*(\.[A-Za-z_<][\w<>]*)*)?$", qualname):
+        raise MirrorError(f"{spec!r} is not module:qualname (e.g. etl.lift:lift_data)")
     for p in (str(search_root), os.getcwd()):
         if p not in sys.path:
             sys.path.insert(0, p)
@@ -319,11 +321,35 @@ def _config_for(config: Optional[str]) -> MirrorConfig:
 def describe_object(spec: str, *, config: Optional[str] = None, mirror: Optional[str] = None,
                     with_id: bool = True, run_id: Optional[str] = None) -> list[str]:
     cfg = _config_for(config)
-    fm = FSMirror(cfg, mirror, run_id=run_id)
     obj = resolve_object(spec, cfg.source.parent if cfg.source else Path.cwd())
-    return [f"relative: {fm.mirror_relative_output(obj, with_id)}",
+    note = []
+    if run_id is None and with_id:
+        run_id = _latest_run(FSMirror(cfg, mirror, run_id="*"), obj)
+        if run_id is None:
+            note = ["(no run of it here yet: a new run id; --run-id picks one)"]
+    fm = FSMirror(cfg, mirror, run_id=run_id)
+    return note + [f"relative: {fm.mirror_relative_output(obj, with_id)}",
             f"local:    {fm.local_output(obj, with_id)}",
             f"remote:   {fm.remote_output(obj, with_id)}"]
+
+
+def _latest_run(fm: "FSMirror", obj) -> Optional[str]:
+    """The newest run id with an artifact of ``obj`` in the local data folder, so that
+    `mirror` finds what the last ETL run wrote (a new id each call would not)."""
+    try:
+        pattern = fm.local_output(obj, with_id=True)
+    except MirrorError:
+        return None
+    parts = pattern.parts
+    if "*" not in parts:
+        return None
+    i = parts.index("*")
+    base = Path(*parts[:i])
+    rest = Path(*parts[i + 1:]) if i + 1 < len(parts) else None
+    runs = sorted((d.name for d in base.iterdir() if d.is_dir()
+                   and (rest is None or (d / rest).exists())), reverse=True) \
+        if base.is_dir() else []
+    return runs[0] if runs else None
 
 
 def scope_for_object(settings, spec: str) -> list[str]:

@@ -169,6 +169,8 @@ class SyncResult:
     elapsed: float = 0.0
     mode: str = "sync"  # sync | status | dry-run
     interrupted: bool = False
+    transfer_seconds: float = 0.0  # carrying out and recording (prompts not included)
+    unattended: bool = True  # nobody answered prompts (--yes, or no terminal)
 
     @property
     def ok(self) -> bool:

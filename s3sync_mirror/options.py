@@ -22,6 +22,7 @@ class Options:
     quiet: bool = False
     verbose: int = 0
     paths: tuple = ()  # limit the run to these data-relative files or folders
+    must_match: tuple = ()  # the paths of those the user named: each must match a file
     status: bool = False
     interactive: Optional[bool] = None  # None: decided by whether stdin is a terminal
     prompt_io: Optional[tuple] = None  # (input, output) for prompt_toolkit (tests)

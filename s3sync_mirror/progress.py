@@ -1,17 +1,24 @@
-"""Progress as a small callback protocol; tqdm is one adapter of it, tests pass a silent one."""
+"""Progress as a small callback protocol; tqdm is one adapter of it, tests pass a silent one.
+
+One bar for a run: files done of the total, and bytes in the plan's units (KiB, MiB...)
+with the rate. Only on a terminal."""
 from __future__ import annotations
 
 import sys
 import threading
+import time
 
 
 class Progress:
     """Silent progress: the protocol, doing nothing."""
 
-    def set_size(self, total: int) -> None:
+    def set_size(self, total: int, files: int = 0) -> None:
         pass
 
     def advance(self, n: int) -> None:
+        pass
+
+    def file_done(self) -> None:
         pass
 
     def close(self) -> None:
@@ -19,30 +26,52 @@ class Progress:
 
 
 class TqdmProgress(Progress):
-    """One byte-counting tqdm bar on stderr, safe to advance from many threads."""
+    """One tqdm bar on stderr, safe to advance from many threads."""
 
     def __init__(self, desc: str):
         self._desc = desc
         self._bar = None
         self._lock = threading.Lock()
+        self._files = self._files_done = 0
+        self._started = time.monotonic()
+        self._shown = 0.0
 
-    def set_size(self, total: int) -> None:
+    def set_size(self, total: int, files: int = 0) -> None:
         from tqdm import tqdm
 
         with self._lock:
+            self._files = files
             if self._bar is None:
-                self._bar = tqdm(total=total, desc=self._desc, unit="B", unit_scale=True,
-                                 unit_divisor=1024, file=sys.stderr, dynamic_ncols=True,
-                                 mininterval=0.2, leave=False)
+                self._bar = tqdm(total=max(total, 1), desc=self._desc, file=sys.stderr,
+                                 dynamic_ncols=True, mininterval=0.2, leave=False,
+                                 bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
             else:
-                self._bar.total = total
-                self._bar.refresh()
+                self._bar.total = max(total, 1)
+            self._label(force=True)
+
+    def _label(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self._bar is None or (not force and now - self._shown < 0.2):
+            return
+        from .report import human
+
+        self._shown = now
+        done, rate = self._bar.n, self._bar.n / max(now - self._started, 1e-6)
+        files = f"{self._files_done}/{self._files} files, " if self._files else ""
+        self._bar.set_postfix_str(f"{files}{human(done)}/{human(self._bar.total)}, "
+                                  f"{human(int(rate))}/s", refresh=force)
 
     def advance(self, n: int) -> None:
         if n:
             with self._lock:
                 if self._bar is not None:
                     self._bar.update(n)
+                    self._label()
+
+    def file_done(self) -> None:
+        with self._lock:
+            self._files_done += 1
+            self._label()
 
     def close(self) -> None:
         with self._lock:

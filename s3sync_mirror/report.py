@@ -36,11 +36,15 @@ def action_size(a) -> int:
     return side.size if side is not None else 0
 
 
+WIDE = 72  # a longer path gets a line of its own, so the columns stay aligned
+
+
 def plan_lines(plan, *, verbose: bool = False, color: bool = False) -> list[str]:
     lines = []
     shown: dict = {}
     hidden: dict = {}
-    width = min(60, max((len(a.path) for a in plan.actions), default=10))
+    width = min(WIDE, max((len(a.path) for a in (*plan.actions, *plan.problems)),
+                          default=10))
     for a in (*plan.actions, *plan.problems):
         k = a.shown_kind
         shown[k] = shown.get(k, 0) + 1
@@ -49,19 +53,29 @@ def plan_lines(plan, *, verbose: bool = False, color: bool = False) -> list[str]
             continue
         size = human(action_size(a)) if a.kind in (m.UPLOAD, m.DOWNLOAD) else ""
         verb = _paint(f"{_VERB[k]:<16}", _COLOR[k], color)
-        lines.append(f"  {verb} {a.path:<{width}} {size:>10}  {a.reason}")
+        if len(a.path) > width:
+            lines.append(f"  {verb} {a.path}")
+            lines.append(f"  {'':<16} {'':<{width}} {size:>10}  {a.reason}")
+        else:
+            lines.append(f"  {verb} {a.path:<{width}} {size:>10}  {a.reason}")
     for k, n in hidden.items():
         lines.append(f"  ... and {n} more to {_VERB[k]} (-v lists them all)")
     return lines
 
 
 _DONE = {m.UPLOAD: "uploaded", m.DOWNLOAD: "downloaded", m.DELETE_REMOTE: "deleted on remote",
-         m.DELETE_LOCAL: "deleted locally", m.CONFLICT: "conflict(s) resolved"}
+         m.DELETE_LOCAL: "deleted locally", m.CONFLICT: "conflicts resolved"}
+_PLANNED = {m.UPLOAD: ("upload", "uploads"), m.DOWNLOAD: ("download", "downloads"),
+            m.DELETE_REMOTE: ("deletion on the remote", "deletions on the remote"),
+            m.DELETE_LOCAL: ("local deletion", "local deletions"),
+            m.CONFLICT: ("conflict", "conflicts")}
 
 
 def counts_text(counts: dict, done: bool = False) -> str:
-    words = _DONE if done else _VERB
-    parts = [f"{n} {words[k]}" for k, n in counts.items() if n]
+    if done:
+        parts = [f"{n} {_DONE[k]}" for k, n in counts.items() if n]
+    else:
+        parts = [f"{n} {_PLANNED[k][n != 1]}" for k, n in counts.items() if n]
     if parts:
         return ", ".join(parts)
     return "nothing completed" if done else "nothing to do"
@@ -110,8 +124,9 @@ def show_plan(out: Reporter, plan, remote_url: str, data_name: str, verbose: boo
 
 
 def dry_run_lines(approved) -> list[str]:
-    return [f"  would {a.kind.replace('_', ' ')}: {a.path}"
-            + (f" (as {a.conflict_path})" if a.conflict_path else "") for a in approved]
+    verbs = {**_VERB, m.KEEP_BOTH: "keep both of"}
+    return [f"  would {verbs[a.kind]}: {a.path}"
+            + (f" (yours as {a.conflict_path})" if a.conflict_path else "") for a in approved]
 
 
 NO_TERMINAL = ("No terminal to confirm on: nothing was done. Run in a terminal, or pass "
@@ -175,28 +190,3 @@ def result_summary(result) -> dict:
     out["seconds"] = round(result.elapsed, 3)
     out["warnings"] = list(result.warnings)
     return out
-
-
-def say_summary(out: Reporter, result) -> None:
-    """The lines after a sync: what was done, and what failed or was left."""
-    failed, left = result.failed, result.left
-    done = [o for o in result.outcomes if o.status == m.DONE]
-    if not result.outcomes and not left and not result.plan.problems:
-        out.say("Everything is in sync.")
-        return
-    verbs: dict = {}
-    for o in done:
-        verbs[o.action.shown_kind] = verbs.get(o.action.shown_kind, 0) + 1
-    moved = sum(o.transferred for o in done)
-    out.say(f"Done: {counts_text(verbs, done=True)}; {human(moved)} in "
-            f"{result.elapsed:.2f} s.")
-    errors = [o.error for o in result.outcomes if o.status == m.FAILED]
-    errors += [a.reason for a in result.plan.problems if a.category == "error"]
-    for e in errors:
-        write(f"failed: {e}", sys.stderr)
-    if left:
-        out.say(f"{left} action(s) left unconfirmed or unresolved: run again to decide them.")
-    if result.plan.problems:
-        out.say(f"{len(result.plan.problems)} file(s) left alone (see the reasons above).")
-    if failed:
-        out.say(f"{failed} file(s) failed; the rest is recorded. Run again to retry them.")

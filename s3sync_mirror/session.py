@@ -64,7 +64,8 @@ class Session:
 
     @cached_property
     def _patterns(self) -> list[str]:
-        return self.statedir.ignore_patterns()
+        """The team's patterns (s3sync_mirror.yml ``ignore``), then this clone's own."""
+        return [*getattr(self.settings, "ignore", ()), *self.statedir.ignore_patterns()]
 
     @cached_property
     def _matcher(self):

@@ -15,8 +15,8 @@ from .localfs import Replica
 from .model import Plan, SyncResult
 from .options import Options
 from .record import announce_deletions, record
-from .report import NO_TERMINAL, Reporter, dry_run_lines, not_as_recorded, say_summary, \
-    show_plan
+from .report import NO_TERMINAL, Reporter, dry_run_lines, not_as_recorded, show_plan
+from .summary import say_summary
 from .session import open_session
 
 REPLANS = 4  # how often a run re-plans paths that changed under it before giving up
@@ -42,7 +42,7 @@ def run_sync(settings, opts: Options) -> SyncResult:
         result, t_done, carried_out = _sync(s, opts)
     result.elapsed = t_done - t0
     if carried_out:
-        say_summary(out, result)
+        say_summary(out, result, verbose=opts.verbose > 0)
     if result.interrupted:
         raise KeyboardInterrupt()
     return result
@@ -61,6 +61,7 @@ def _sync(s, opts: Options):
     found = detect.detect(s, base, quick.walked, quick.remote_etag)
     for w in found.warnings:
         s.out.warn(w)
+    detect.check_scope(opts.must_match, found, base)
     plan = detect.plan_for(s, base, found, opts.paths)
     result = SyncResult(plan=plan, warnings=list(found.warnings), remote=s.remote.describe(),
                         mode=opts.mode)
@@ -79,7 +80,10 @@ def _sync(s, opts: Options):
             s.out.say(NO_TERMINAL)
             result.exit_code = 3
         return result, time.monotonic(), False
+    result.unattended = not policy.ask
+    started = time.monotonic()
     done = carry_out(s, base, found, plan, approved)
+    result.transfer_seconds = time.monotonic() - started
     if not done.interrupted:
         _remember_in_sync(s, opts, found, plan, done)
     order = {a.path: i for i, a in enumerate(plan.actions)}
@@ -95,7 +99,8 @@ def _confirm(s, opts: Options, base, found, plan):
     """(approved actions, how many left unconfirmed, the policy)."""
     confirm.guard_deletes(plan, len(found.scanned.files), len(found.remote.files),
                           max_delete=opts.max_delete, force=opts.force)
-    interactive = opts.interactive if opts.interactive is not None else sys.stdin.isatty()
+    interactive = False if opts.json else (
+        opts.interactive if opts.interactive is not None else sys.stdin.isatty())
     policy = confirm.Policy.of(yes=opts.yes, dry_run=opts.dry_run, interactive=interactive,
                                conflict=opts.conflict)
     answers = confirm.Answers()
