@@ -1,5 +1,5 @@
 """s3sync_mirror: share a data folder through S3 or a shared folder, three-way, confirmed,
-verified and in parallel. See the README; the contract is SPEC.md.
+verified and in parallel. See the README and docs/.
 
 Heavy modules (pandas, boto3, questionary) load only when a run needs them.
 """

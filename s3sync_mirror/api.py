@@ -1,4 +1,4 @@
-"""The Python API (SPEC §4): ``run``, ``smart_sync``, ``reset_confirm``.
+"""The Python API (docs/interface.md#python-api): ``run``, ``smart_sync``, ``reset_confirm``.
 
 ``run`` raises ``SyncFailed`` (with ``.result``) when files failed, ``ConfigError`` /
 ``UsageError`` for bad input, ``StateError`` for a corrupt state file, ``RemoteError`` when

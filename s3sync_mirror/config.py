@@ -1,4 +1,4 @@
-"""Find, read and validate ``s3sync_mirror.yml`` (SPEC §2), or the original tool's
+"""Find, read and validate ``s3sync_mirror.yml`` (docs/interface.md#configuration), or the original tool's
 ``s3synchrony.json``. An invalid file is refused before anything is touched (exit 2),
 with one message naming the file, the key and the fix. Credentials never live here.
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple, Optional
 
-# What the user sees and confirms (SPEC §3 ``--json`` "action").
+# What the user sees and confirms (docs/interface.md#json-output: "action").
 UPLOAD = "upload"
 DOWNLOAD = "download"
 DELETE_REMOTE = "delete_remote"
@@ -17,7 +17,7 @@ RECORD = "record"  # both sides hold the same content: the baseline learns it
 FORGET = "forget"  # gone on both sides: the baseline drops it
 KEEP_BOTH = "keep_both"  # a conflict resolved by keeping both versions
 
-# Outcome of one action (SPEC §3 ``--json`` "status").
+# Outcome of one action (docs/interface.md#json-output: "status").
 PLANNED = "planned"
 DONE = "done"
 SKIPPED = "skipped"

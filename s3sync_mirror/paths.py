@@ -1,7 +1,7 @@
 """Relative data paths: the one place that says which names are safe and how they map.
 
 A path is POSIX, relative to the data folder, NFC-normalised. Paths read from a remote are
-hostile until proven otherwise (SPEC §7.4): nothing absolute, no ``..``, no backslash, no
+hostile until proven otherwise (docs/promises.md#bad-input-is-refused): nothing absolute, no ``..``, no backslash, no
 NUL, nothing inside ``.S3/``.
 """
 from __future__ import annotations
@@ -92,7 +92,7 @@ def join_key(prefix: str, path: str) -> str:
 
 
 def conflict_name(path: str, user: str, stamp: str, taken=frozenset()) -> str:
-    """``dir/name.conflict-<user>-<stamp>.ext`` (SPEC: keep both), unique among ``taken``."""
+    """``dir/name.conflict-<user>-<stamp>.ext`` (docs/decision-table.md#keep-both), unique among ``taken``."""
     folder, _, base = path.rpartition("/")
     stem, dot, ext = base.rpartition(".")
     if not stem:  # no extension, or a dotfile such as ".env"

@@ -1,4 +1,4 @@
-"""The .S3 state files (SPEC §5): read and validate the CSVs, write them atomically.
+"""The .S3 state files (docs/state-files.md): read and validate the CSVs, write them atomically.
 
 Every CSV starts with ``File,Edited By,Time Edited,Checksum,Size``; versions files may add
 ``Mtime Ns`` (local hash cache) and ``ETag`` (remote object version). A file that does not
