@@ -1,4 +1,5 @@
-"""Configuration (SPEC §2): lookup, the MIRROR namespace, the legacy JSON, and refusals."""
+"""Configuration (docs/interface.md#configuration): lookup, the MIRROR namespace, the legacy
+JSON, and refusals."""
 from __future__ import annotations
 
 import json

@@ -171,9 +171,13 @@ def test_killed_at_many_points_then_a_rerun_converges(make_team, remote_kind, tm
         trace = tmp_path_factory.mktemp("trace") / "where"
         r = run_faulty(team.alice, {"FAULT_CRASH_AT": str(n), "FAULT_TRACE_FILE": str(trace)},
                        "--yes", "--force")
-        where = trace.read_text() if trace.exists() else "after the end"
+        killed = trace.exists()  # written just before the SIGKILL
+        where = trace.read_text() if killed else "after the end"
         places[where.split(" in ")[-1]] += 1
-        assert r.returncode in (-9, 0), f"kill at {n} ({where}): rc={r.returncode}\n{r.stderr}"
+        # the kill point may lie past the last event (their number varies a little with
+        # thread interleaving): then the run must have completed normally
+        assert r.returncode == (-9 if killed else 0), \
+            f"kill at {n} ({where}): rc={r.returncode}\n{r.stderr}"
         check_after_kill(team, expect, versions, f"{remote_kind} kill #{n} at {where}")
         RELIABILITY[f"kill points, {remote_kind} remote"] += 1
     print(f"\n{remote_kind}: {len(points)} kill points over {total} events; "

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from .conftest import RELIABILITY, ROOT, Team, new_bucket
+from .conftest import RELIABILITY, RELIABILITY_NOTES, ROOT, Team, new_bucket
 
 RUNNER = ROOT / "tests" / "faultrunner.py"
 
@@ -26,7 +26,13 @@ def run_with(member, fault_env, *args, timeout=300):
 
 
 def counted(name: str, team) -> None:
-    RELIABILITY[f"fault cases, {team.kind} remote"] += 1
+    """Count the fault case ``name`` for the reliability report, and list it by name under
+    its remote kind (each case once)."""
+    key = f"fault cases, {team.kind} remote"
+    cases = RELIABILITY_NOTES.setdefault(key, [])
+    assert name not in cases, f"fault case {name!r} counted twice on a {team.kind} remote"
+    cases.append(name)
+    RELIABILITY[key] += 1
 
 
 # -- moto, made slow or throttling (the server runs in this process) -----------------------
@@ -34,10 +40,29 @@ class _SlowDown(Exception):
     pass
 
 
+def _drop_connection(response) -> None:
+    """Fail this request as a stopped server would: its connection is cut, no answer."""
+    sock = response.request.environ.get("werkzeug.socket")
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    raise ConnectionAbortedError("the S3 server was stopped")
+
+
 @pytest.fixture
 def moto_faults(monkeypatch):
-    """Patch moto's S3 responses: ``delay`` seconds per data request, and per-key
-    throttling (503 SlowDown) a given number of times (-1: always)."""
+    """Patch moto's S3 responses to data keys (not ``.S3/``):
+
+    - ``delay``: seconds per request;
+    - ``throttle``: {key part: times} to answer 503 SlowDown (-1: always);
+    - ``meet``: each request waits (up to 10 s) until that many requests have been in
+      flight at once, so ``peak`` (the most seen at once) reaches it only if the client
+      sends them in parallel;
+    - ``stop_after``: the request of that number sets ``reached`` and, like every later
+      one, is held until ``down`` is set, then has its connection cut; once ``down`` is
+      set every request is cut (a stopped server, even on kept-alive connections)."""
     from moto.s3.exceptions import S3ClientError
     from moto.s3.responses import S3Response
 
@@ -47,8 +72,11 @@ def moto_faults(monkeypatch):
         def __init__(self):
             super().__init__("SlowDown", "Please reduce your request rate.")
 
-    cfg = {"delay": 0.0, "throttle": {}}
+    cfg = {"delay": 0.0, "throttle": {}, "meet": 0, "in_flight": 0, "peak": 0,
+           "stop_after": 0, "requests": 0, "reached": threading.Event(),
+           "down": threading.Event()}
     lock = threading.Lock()
+    flight = threading.Condition()
     original_put = S3Response.put_object
     original_get = S3Response.get_object
 
@@ -56,13 +84,32 @@ def moto_faults(monkeypatch):
         key = self.parse_key_name()
         if "/.S3/" in f"/{key}":
             return
-        if cfg["delay"]:
-            time.sleep(cfg["delay"])
+        if cfg["down"].is_set():
+            _drop_connection(self)
         with lock:
-            for needle, left in cfg["throttle"].items():
-                if needle in key and left != 0:
-                    cfg["throttle"][needle] = left - 1 if left > 0 else -1
-                    raise SlowDown()
+            cfg["requests"] += 1
+            number = cfg["requests"]
+        if cfg["stop_after"] and number >= cfg["stop_after"]:
+            cfg["reached"].set()
+            cfg["down"].wait(60)
+            _drop_connection(self)
+        with flight:
+            cfg["in_flight"] += 1
+            cfg["peak"] = max(cfg["peak"], cfg["in_flight"])
+            flight.notify_all()
+            if cfg["meet"]:
+                flight.wait_for(lambda: cfg["peak"] >= cfg["meet"], timeout=10)
+        try:
+            if cfg["delay"]:
+                time.sleep(cfg["delay"])
+            with lock:
+                for needle, left in cfg["throttle"].items():
+                    if needle in key and left != 0:
+                        cfg["throttle"][needle] = left - 1 if left > 0 else -1
+                        raise SlowDown()
+        finally:
+            with flight:
+                cfg["in_flight"] -= 1
 
     def put_object(self, *a, **kw):
         gate(self)
@@ -87,9 +134,10 @@ def test_slow_responses_still_complete(s3_team, moto_faults):
     for i in range(12):
         alice.write(f"f{i}.csv", f"{i}")
     moto_faults["delay"] = 0.25
-    t0 = time.monotonic()
+    moto_faults["meet"] = 4
     alice.sync("--jobs", "12")
-    assert time.monotonic() - t0 < 0.25 * 12, "slow requests overlap: transfers are parallel"
+    assert moto_faults["peak"] >= 4, "slow requests overlap: transfers are parallel"
+    moto_faults["meet"] = 0
     bob.sync()
     assert bob.files() == alice.files() == s3_team.remote_files()
     counted("slow", s3_team)
@@ -138,13 +186,16 @@ def test_server_stopped_mid_run_then_next_run_finishes(tmp_path, aws_env, moto_f
     alice, bob = team.alice, team.bob
     for i in range(40):
         alice.write(f"f{i:02}.csv", f"file {i}")
-    moto_faults["delay"] = 0.15  # 40 files, 2 at a time: about 3 s of transfers
+    moto_faults["stop_after"] = 5  # the server goes down when the 5th upload arrives
     env = {**os.environ, **alice.env, "PYTHONPATH": str(ROOT), "AWS_MAX_ATTEMPTS": "2"}
     proc = subprocess.Popen([sys.executable, "-m", "s3sync_mirror", "--yes", "--jobs", "2"],
                             cwd=alice.repo, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-    time.sleep(1.2)
-    server.stop()
+    try:
+        assert moto_faults["reached"].wait(120), "the run never reached its 5th upload"
+    finally:
+        server.stop()
+        moto_faults["down"].set()
     out, err = proc.communicate(timeout=300)
     try:
         assert proc.returncode == 1, out + err
@@ -152,12 +203,16 @@ def test_server_stopped_mid_run_then_next_run_finishes(tmp_path, aws_env, moto_f
         failed = [ln for ln in err.splitlines() if ln.startswith("failed: ")]
         assert failed and all(".csv" in ln for ln in failed), err
         assert any("not attempted" in ln for ln in failed), "the rest is not retried forever"
+        moto_faults["stop_after"] = 0
+        moto_faults["down"].clear()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
-        moto_faults["delay"] = 0.0
+        sent_before = set(team.remote_files())
+        assert 0 < len(sent_before) <= 4, sorted(sent_before)
         r = alice.run("--yes", "--json", check_rc=0)
-        redone = [a for a in json.loads(r.stdout)["actions"] if a.get("bytes")]
-        assert len(redone) < 40, "what the first run sent is not sent again"
+        redone = {a["path"] for a in json.loads(r.stdout)["actions"] if a.get("bytes")}
+        everything = {f"f{i:02}.csv" for i in range(40)}
+        assert redone == everything - sent_before, "what the first run sent is not sent again"
         assert team.remote_files() == alice.files()
         bob.sync()
         assert bob.files() == alice.files()

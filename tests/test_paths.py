@@ -1,4 +1,4 @@
-"""Which relative paths name data files (SPEC §7.4)."""
+"""Which relative paths name data files (docs/promises.md#bad-input-is-refused)."""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
-"""The decision table of SPEC §6, cell by cell, and the planner's properties."""
+"""The decision table (docs/decision-table.md#the-table), cell by cell, and the planner's
+properties."""
 from __future__ import annotations
 
 import pytest

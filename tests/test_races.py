@@ -1,6 +1,7 @@
-"""No lost update (SPEC §7.2): members syncing at the same moment, each with their own new,
-edited and deleted files, against one remote; every change must end up in the remote files
-and in versions_remote.csv. ``S3SYNC_RACE_ROUNDS`` raises the repetitions (README figures)."""
+"""No lost update (docs/promises.md#no-lost-update): members syncing at the same moment,
+each with their own new, edited and deleted files, against one remote; every change must end
+up in the remote files and in versions_remote.csv. ``S3SYNC_RACE_ROUNDS`` raises the
+repetitions (README figures)."""
 from __future__ import annotations
 
 import os

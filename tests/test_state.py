@@ -1,11 +1,14 @@
-"""State CSVs (SPEC §5): exact columns, strict validation, atomic writes."""
+"""State CSVs (docs/state-files.md#csv-format): exact columns, strict validation, atomic
+writes."""
 from __future__ import annotations
 
 import os
+import re
+import unicodedata
 
 import pytest
 
-from s3sync_mirror import state
+from s3sync_mirror import paths, state
 from s3sync_mirror.errors import StateError, UnsafePathError
 from s3sync_mirror.model import FileState
 
@@ -18,15 +21,17 @@ def csv(*rows, header=HEADER) -> bytes:
 
 
 def test_roundtrip_keeps_every_field_and_the_column_order():
-    states = {"raw/2024/a.csv": FileState(H, 12, "alice", "2026-11-21T14:03:05Z", 123, "etag1"),
+    states = {"raw/2024/a.csv": FileState(H, 12, "alice", "2026-11-21T14:03:05Z", 123, "etag1",
+                                          (456, 789, 10)),
               "b c/ünï.txt": FileState("b" * 64, 0, "bob", "", -1, "")}
-    data = state.render_versions(states, local=True)
-    assert data.decode().splitlines()[0] == HEADER + ",Mtime Ns,ETag"
-    assert state.parse_versions(data, "x") == states
+    data = state.render_versions(states, local=True, owner="0123456789abcdef")
+    assert data.decode().splitlines()[0] == \
+        HEADER + ",Mtime Ns,ETag,Ctime Ns,Inode,Device,Baseline Of"
+    assert state.parse_owned(data, "x") == (states, {"0123456789abcdef"})
     remote = state.render_versions(states, local=False)
-    assert remote.decode().splitlines()[0] == HEADER + ",ETag"
+    assert remote.decode().splitlines()[0] == HEADER + ",ETag,Mtime Ns"
     parsed = state.parse_versions(remote, "x")
-    assert parsed["raw/2024/a.csv"] == states["raw/2024/a.csv"]._replace(mtime_ns=-1)
+    assert parsed["raw/2024/a.csv"] == states["raw/2024/a.csv"]._replace(node=())
 
 
 def test_the_original_four_columns_plus_size_suffice():
@@ -118,8 +123,30 @@ def test_plain_parser_agrees_with_pandas(states, local, cut, insert):
         full = _parse_with_pandas(data)
     except StateError:
         full = "error"
+    try:
+        public = state.parse_versions(data, "x")
+    except StateError:
+        public = "error"
+    assert public == full, "parse_versions answers as the strict parser, either way"
     if plain is not None:
-        assert plain == full
+        assert plain[0] == full
+    else:
+        # declining is always safe, but the fast parser must not decline the common case:
+        # an untouched rendering of valid states that the strict parser reads
+        untouched = insert == ""
+        assert full == "error" or not untouched or not _valid(states), \
+            "the fast parser declined an untouched rendering of valid states"
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _valid(states) -> bool:
+    """Whether every state would pass validation as rendered (the checks of state.py)."""
+    return all(paths.unsafe_reason(p) is None and unicodedata.is_normalized("NFC", p)
+               and _HEX64.fullmatch(s.checksum) and len(str(s.size)) <= 18
+               and s.time_edited in ("", "2026-11-21T14:03:05Z")
+               for p, s in states.items())
 
 
 def _parse_with_pandas(data: bytes):
@@ -131,13 +158,23 @@ def _parse_with_pandas(data: bytes):
         state._parse_plain = real
 
 
+@pytest.mark.xfail(strict=True, reason="product bug: render_versions writes a carriage "
+                   "return inside a field unquoted (csv lineterminator '\\n'), so a user "
+                   "name holding one makes a state file that no member can read back")
+@pytest.mark.parametrize("local", [True, False])
+def test_a_carriage_return_in_a_field_round_trips(local):
+    states = {"a.csv": FileState(H, 1, "al\rice", "2026-11-21T14:03:05Z", 5, "e1")}
+    data = state.render_versions(states, local=local)
+    assert state.parse_versions(data, "x")["a.csv"].edited_by == "al\rice"
+
+
 def test_plain_parser_takes_the_common_case():
     states = {"a.csv": FileState("a" * 64, 3, "alice", "2026-11-21T14:03:05Z", 5, "e1"),
               "d/é.csv": FileState("b" * 64, 0, "", "", -1, "")}
     for local in (True, False):
         data = state.render_versions(states, local=local)
         got = state._parse_plain(data)
-        assert got is not None and got == _parse_with_pandas(data)
+        assert got is not None and got[0] == _parse_with_pandas(data)
 
 
 # -- the parsed-state snapshot (statecache) is used only for the CSV it was made from ----
