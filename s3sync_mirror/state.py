@@ -165,20 +165,34 @@ def parse_owned(data: bytes, name: str) -> tuple[dict, set]:
                    df["Edited By"].tolist(), df["Time Edited"].tolist(), optional), owners
 
 
+def _writer(out):
+    """Rows written as pandas' ``to_csv`` writes them; a row with a carriage return in a
+    field (a user name, say) fully quoted, since the csv module quotes only the characters
+    of its line terminator."""
+    plain = csv.writer(out, lineterminator="\n")
+    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
+
+    def write(row) -> None:
+        (quoted if any("\r" in f for f in row if isinstance(f, str)) else plain).writerow(row)
+
+    return write
+
+
 def render_versions(states: Mapping[str, FileState], *, local: bool, owner: str = "") -> bytes:
     """{path: FileState} -> CSV bytes, sorted by path. ``local``: the baseline's columns,
     every row marked with ``owner`` (the remote and clone it belongs to). Written with the
     csv module (the bytes pandas' ``to_csv`` writes, without importing pandas)."""
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(COLUMNS + (LOCAL_EXTRA if local else REMOTE_EXTRA))
+    write = _writer(out)
+    write(COLUMNS + (LOCAL_EXTRA if local else REMOTE_EXTRA))
     items = sorted(states.items())
     if local:
-        w.writerows((p, s.edited_by, s.time_edited, s.checksum, s.size, s.mtime_ns, s.etag,
-                     *(s.node or ("", "", "")), owner) for p, s in items)
+        for p, s in items:
+            write((p, s.edited_by, s.time_edited, s.checksum, s.size, s.mtime_ns, s.etag,
+                   *(s.node or ("", "", "")), owner))
     else:
-        w.writerows((p, s.edited_by, s.time_edited, s.checksum, s.size, s.etag, s.mtime_ns)
-                    for p, s in items)
+        for p, s in items:
+            write((p, s.edited_by, s.time_edited, s.checksum, s.size, s.etag, s.mtime_ns))
     return out.getvalue().encode("utf-8")
 
 
@@ -193,11 +207,13 @@ def parse_log(data: bytes, name: str) -> list[dict]:
 
 
 def render_log(rows: Iterable[dict]) -> bytes:
-    import pandas as pd
-
-    rows = list(rows)
-    df = pd.DataFrame(rows, columns=COLUMNS + LOG_EXTRA)
-    return df.fillna("").to_csv(index=False, lineterminator="\n").encode("utf-8")
+    out = io.StringIO()
+    write = _writer(out)
+    header = COLUMNS + LOG_EXTRA
+    write(header)
+    for row in rows:
+        write(["" if row.get(c) is None else str(row.get(c)) for c in header])
+    return out.getvalue().encode("utf-8")
 
 
 def log_row(path: str, state: FileState, who: str, when: str, where: str) -> dict:

@@ -158,9 +158,6 @@ def _parse_with_pandas(data: bytes):
         state._parse_plain = real
 
 
-@pytest.mark.xfail(strict=True, reason="product bug: render_versions writes a carriage "
-                   "return inside a field unquoted (csv lineterminator '\\n'), so a user "
-                   "name holding one makes a state file that no member can read back")
 @pytest.mark.parametrize("local", [True, False])
 def test_a_carriage_return_in_a_field_round_trips(local):
     states = {"a.csv": FileState(H, 1, "al\rice", "2026-11-21T14:03:05Z", 5, "e1")}
