@@ -2,14 +2,22 @@
 one. A remote file is archived before it is overwritten or deleted; a local one goes to
 the trash (localfs.py). Downloads are checked against their SHA-256 before they are
 placed. The order is schedule.py's; each file gets its own outcome, and a failure never
-stops the others (see docs/stages.md#execute)."""
+stops the others (see docs/stages.md#execute).
+
+Ctrl-C (SIGINT) during execution is caught here: no action starts any more, the transfers
+in flight are cancelled on the connection (``interrupt``: they stop at their next block
+and give up what they started, temp files and multipart uploads included), and ``run``
+raises Interrupted with the outcomes of what completed, to be recorded."""
 from __future__ import annotations
 
 import logging
 import os
 import queue
+import signal
+import sys
 import threading
 import time
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,16 +30,18 @@ from .errors import (ChecksumMismatch, PreconditionFailed, RemoteNotFound,
                      RemoteUnreachable, S3SyncMirrorError)
 from .localfs import ChangedDuringSync, Replica
 from .model import Action, FileState, Outcome
-from .platforms.base import DataPlatformConnection
+from .platforms.base import STALE_TMP_SECONDS, Cancelled, DataPlatformConnection
 from .progress import Progress
 from .schedule import schedule
 from .statedir import Journal
 
 log = logging.getLogger("s3sync_mirror")
 
+__all__ = ["Cancelled", "Context", "Executor", "Interrupted", "INTERRUPTING"]
 
-class Cancelled(Exception):
-    """The run was interrupted (Ctrl-C): the file was left as it was."""
+# Said on stderr the moment Ctrl-C is seen (the words belong in report.py).
+INTERRUPTING = "interrupting: finishing nothing new, cleaning up\u2026"
+_WAKE = object()  # put in the queue of finished actions by the SIGINT handler
 
 
 class Interrupted(KeyboardInterrupt):
@@ -63,6 +73,51 @@ class Executor:
         self.ctx = ctx
         self.stop = threading.Event()
         self.unreachable = ""  # once set, actions not yet started are not attempted
+        self._finished: queue.SimpleQueue = queue.SimpleQueue()  # futures, and _WAKE
+        self._interrupting = threading.Lock()
+        self._interrupted = False  # the remote's transfers were cancelled
+
+    def interrupt(self) -> None:
+        """Ctrl-C: start no action any more, say so, and cancel the transfers in flight
+        (they stop at their next block and clean up after themselves). Any thread."""
+        self.stop.set()
+        with self._interrupting:
+            if self._interrupted:
+                return
+            self._interrupted = True
+        self.ctx.progress.close()  # the bar would garble the line below
+        try:
+            print(INTERRUPTING, file=sys.stderr, flush=True)
+        except (OSError, ValueError):
+            pass
+        stop = getattr(self.ctx.remote, "interrupt", None)
+        if stop is not None:
+            stop()
+
+    def _on_sigint(self, signum, frame) -> None:
+        """The SIGINT handler while actions run: only flags, and wakes the main loop (a
+        signal handler must not do I/O that may be under way in the main thread)."""
+        self.stop.set()
+        self._finished.put(_WAKE)  # SimpleQueue.put is reentrant: safe in a handler
+
+    @contextmanager
+    def _catching_sigint(self):
+        """SIGINT sets ``stop`` (and wakes the main loop) instead of raising
+        KeyboardInterrupt at an arbitrary point, while the body runs in the main thread
+        and no one else handles SIGINT."""
+        installed = False
+        if threading.current_thread() is threading.main_thread():
+            try:
+                if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                    signal.signal(signal.SIGINT, self._on_sigint)
+                    installed = True
+            except (ValueError, OSError):
+                pass
+        try:
+            yield
+        finally:
+            if installed:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def _advance(self, n: int) -> None:
         if self.stop.is_set():
@@ -239,44 +294,69 @@ class Executor:
             return Outcome(a, m.SKIPPED, error="interrupted before it started")
         if self.unreachable:
             return Outcome(a, m.FAILED, error=f"{a.path}: not attempted: {self.unreachable}")
-        return self._attempt(a)
+        try:
+            return self._attempt(a)
+        except Cancelled:  # from a look at the remote after a failure, say
+            return Outcome(a, m.SKIPPED, error="interrupted")
 
     def _batch(self, pool: ThreadPoolExecutor, batch: list, outcomes: list) -> bool:
         """Run one batch; returns False when Ctrl-C arrived meanwhile. Each finished action
         reports to one queue: waiting costs O(1) per action (waiting on the set of pending
-        futures would cost O(pending))."""
-        finished: queue.SimpleQueue = queue.SimpleQueue()
+        futures would cost O(pending)). The SIGINT handler wakes the queue at once."""
         for a in batch:
-            pool.submit(self._one, a).add_done_callback(finished.put)
-        left, whole = len(batch), True
+            pool.submit(self._one, a).add_done_callback(self._finished.put)
+        left = len(batch)
         while left:
             try:
-                fut = finished.get(timeout=0.5)
+                fut = self._finished.get(timeout=0.5)
             except queue.Empty:
-                continue
-            except KeyboardInterrupt:
-                whole = False
+                fut = None
+            except KeyboardInterrupt:  # no handler of ours (not the main thread...)
                 self.stop.set()
+                fut = None
+            if self.stop.is_set():
+                self.interrupt()
+            if fut is None or fut is _WAKE:
                 continue
             outcomes.append(fut.result())
             self.ctx.progress.file_done()
             left -= 1
-        return whole
+        return not self.stop.is_set()
+
+    def _clean_remote_tmp(self) -> None:
+        """Remove the temp files interrupted or killed runs left on the remote (best
+        effort: a remote that cannot be cleaned now is cleaned by a later run)."""
+        clean = getattr(self.ctx.remote, "clean_tmp", None)
+        if clean is None:
+            return
+        try:
+            removed = clean(STALE_TMP_SECONDS)
+        except (S3SyncMirrorError, OSError) as exc:
+            log.debug("could not clean the remote's %s: %s", layout.REMOTE_TMP, exc)
+            return
+        if removed:
+            log.info("removed %d abandoned temp file(s) from the remote's %s", removed,
+                     layout.REMOTE_TMP)
 
     def run(self, actions) -> list[Outcome]:
-        """Carry out ``actions``; on Ctrl-C, stop starting new ones, let the running ones
-        stop at their next block, and raise Interrupted with what happened."""
+        """Carry out ``actions``; on Ctrl-C, stop starting new ones, cancel the running
+        ones (they stop at their next block), and raise Interrupted with what happened."""
         plan = schedule(actions)
         self.ctx.progress.set_size(plan.total_bytes, len(actions))
         outcomes: list[Outcome] = []
         interrupted = False
-        with ThreadPoolExecutor(max_workers=max(1, self.ctx.jobs),
-                                thread_name_prefix="transfer") as pool:
-            for batch in plan.batches:
-                if interrupted:
-                    outcomes.extend(Outcome(a, m.SKIPPED, error="interrupted") for a in batch)
-                else:
-                    interrupted = not self._batch(pool, batch, outcomes)
+        with self._catching_sigint():
+            if not self.stop.is_set():
+                self._clean_remote_tmp()
+            with ThreadPoolExecutor(max_workers=max(1, self.ctx.jobs),
+                                    thread_name_prefix="transfer") as pool:
+                for batch in plan.batches:
+                    if interrupted:
+                        outcomes.extend(Outcome(a, m.SKIPPED, error="interrupted")
+                                        for a in batch)
+                    else:
+                        interrupted = not self._batch(pool, batch, outcomes)
+            interrupted = interrupted or self.stop.is_set()
         self.ctx.progress.close()
         self.ctx.journal.close()
         if interrupted:

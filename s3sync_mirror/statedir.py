@@ -86,13 +86,18 @@ class StateDir:
             fh.close()
 
     def clean_tmp(self) -> None:
-        """Remove partial downloads a killed run left behind (they never were data)."""
+        """Remove partial downloads a killed run left behind (they never were data). An
+        interrupted run removes its own on the way out; this catches a killed one's. The
+        run lock is held: no other run of this clone is writing here."""
         if self.tmp.is_dir():
             for entry in os.scandir(self.tmp):
-                if entry.is_file(follow_symlinks=False):
-                    os.unlink(entry.path)
-                elif entry.is_dir(follow_symlinks=False):
+                if entry.is_dir(follow_symlinks=False):
                     shutil.rmtree(entry.path, ignore_errors=True)
+                    continue
+                try:
+                    os.unlink(entry.path)
+                except FileNotFoundError:
+                    pass
 
     def _read(self, path: Path) -> Optional[bytes]:
         try:

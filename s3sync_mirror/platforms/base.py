@@ -6,7 +6,10 @@ Every error leaving a connection is one of the project's exceptions (``errors.py
 """
 from __future__ import annotations
 
+import logging
+import threading
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -14,6 +17,104 @@ from typing import Callable, Iterator, Optional
 from .. import layout
 
 Advance = Optional[Callable[[int], None]]
+STALE_TMP_SECONDS = 3600.0  # a remote temp file not written for this long was abandoned
+
+log = logging.getLogger("s3sync_mirror")
+
+
+class Cancelled(Exception):
+    """The run is being interrupted (Ctrl-C): the transfer stopped at its next block and
+    gave up what it had started (a multipart upload aborted, a temp file removed)."""
+
+
+class Transfer:
+    """One transfer in flight on a connection. ``cancel`` (Ctrl-C, or a part of it that
+    failed) makes its blocks, parts and requests stop at their next step: each one calls
+    ``check`` or ``advance``, which raise Cancelled from then on, and what cannot poll
+    (a request in native code) registers a callback with ``on_cancel``."""
+
+    def __init__(self, advance: Advance = None):
+        self._advance = advance
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._on_cancel: list = []
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Cancelled()
+
+    def advance(self, n: int) -> None:
+        """``n`` more bytes moved; raises Cancelled when the transfer is to stop (the
+        caller's ``advance`` raises it too when the run is stopping)."""
+        self.check()
+        if self._advance is not None:
+            self._advance(n)
+
+    def moved(self, n: int) -> None:
+        """``n`` bytes moved and committed: progress only, never Cancelled (what is done
+        is done, and is recorded)."""
+        if self._advance is not None:
+            try:
+                self._advance(n)
+            except Cancelled:
+                pass
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep until cancelled or ``timeout`` seconds passed; True when cancelled."""
+        return self._event.wait(timeout)
+
+    def on_cancel(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` when the transfer is cancelled (at once if it already is)."""
+        with self._lock:
+            if not self._event.is_set():
+                self._on_cancel.append(fn)
+                return
+        fn()
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._event.is_set():
+                return
+            self._event.set()
+            callbacks, self._on_cancel = self._on_cancel, []
+        for fn in callbacks:
+            try:
+                fn()
+            except Exception:  # cancelling is best effort  # noqa: BLE001
+                log.debug("cancelling a transfer", exc_info=True)
+
+
+class Transfers:
+    """The transfers in flight on one connection, so that ``interrupt`` reaches each."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._live: set = set()
+
+    @contextmanager
+    def track(self, advance: Advance = None) -> Iterator[Transfer]:
+        """A new transfer, cancelled by ``interrupt`` while the body runs. It first calls
+        ``advance(0)``: the executor's raises Cancelled once the run is stopping, so a
+        transfer that starts after ``interrupt`` looked at the live ones stops at once."""
+        t = Transfer(advance)
+        with self._lock:
+            self._live.add(t)
+        try:
+            t.advance(0)
+            yield t
+        finally:
+            with self._lock:
+                self._live.discard(t)
+
+    def interrupt(self) -> None:
+        with self._lock:
+            live = list(self._live)
+        for t in live:
+            t.cancel()
 
 
 @dataclass(frozen=True)
@@ -117,6 +218,26 @@ class DataPlatformConnection(ABC):
             return self.download(key, Path(name))
         finally:
             Path(name).unlink(missing_ok=True)
+
+    @property
+    def transfers(self) -> Transfers:
+        """The transfers in flight (``upload``, ``download``), for ``interrupt``."""
+        found = self.__dict__.get("_transfers")
+        if found is None:
+            found = self.__dict__.setdefault("_transfers", Transfers())
+        return found
+
+    def interrupt(self) -> None:
+        """Ctrl-C: every transfer in flight stops at its next block (raising Cancelled)
+        and gives up what it started. Calls made afterwards work as usual (the run still
+        records what completed). Safe from any thread."""
+        self.transfers.interrupt()
+
+    def clean_tmp(self, max_age: float = STALE_TMP_SECONDS) -> int:
+        """Remove the temp files on the remote that no one wrote for ``max_age`` seconds
+        (an interrupted or killed run's); returns how many. Remotes that keep none have
+        nothing to do."""
+        return 0
 
     def close(self) -> None:
         """Release connections and threads."""

@@ -6,6 +6,10 @@ checked right before each rename (``locallock.FencedLock``). A lock whose holder
 host, dead pid) or that was not renewed for ``LOCK_STALE_SECONDS`` by the share's own clock
 is broken with a warning, so a killed run never blocks the team. ``list`` shows every
 file, the state folder's too.
+
+An upload is written to ``.S3/tmp/<random>.part`` and renamed into place. An interrupted
+one (Ctrl-C: ``interrupt``) stops at its next block and removes its part; ``clean_tmp``
+removes the parts a killed run left behind, once no one has written them for an hour.
 """
 from __future__ import annotations
 
@@ -25,8 +29,9 @@ from ..errors import (ChecksumMismatch, PreconditionFailed, RemoteError, RemoteN
 from ..hashing import CHUNK, sha256_file
 from ..clock import iso_from_ns
 from ..localfs import prune_empty_dirs
-from .base import Advance, DataPlatformConnection, RemoteObject
-from .locallock import LOCK_STALE_SECONDS, LOCK_WAIT_SECONDS, FencedLock, LockLost  # noqa: F401
+from .base import STALE_TMP_SECONDS, Advance, DataPlatformConnection, RemoteObject
+from .locallock import (LOCK_STALE_SECONDS, LOCK_WAIT_SECONDS, FencedLock,  # noqa: F401
+                        LockLost, share_now_ns)
 
 
 def _etag(st: os.stat_result) -> str:
@@ -188,7 +193,18 @@ class LocalConnection(DataPlatformConnection):
     def upload(self, key: str, source: Path, *, sha256: str, size: int,
                if_match: Optional[str] = None, if_none_match: bool = False,
                advance: Advance = None) -> RemoteObject:
-        tmp = self._new_tmp()
+        with self.transfers.track(advance) as transfer:
+            tmp = self._new_tmp()
+            try:
+                self._write_tmp(key, source, tmp, sha256, size, transfer)
+                transfer.check()  # a Ctrl-C during the copy: the remote stays as it was
+            except BaseException:
+                tmp.unlink(missing_ok=True)  # an interrupted upload leaves no .part
+                raise
+            return self._place(tmp, key, if_match, if_none_match)
+
+    def _write_tmp(self, key: str, source: Path, tmp: Path, sha256: str, size: int,
+                   transfer) -> None:
         h = hashlib.sha256()
         sent = 0
         try:
@@ -200,23 +216,22 @@ class LocalConnection(DataPlatformConnection):
                     h.update(block)
                     fo.write(block)
                     sent += len(block)
-                    if advance is not None:
-                        advance(len(block))
+                    transfer.advance(len(block))
         except FileNotFoundError:
-            tmp.unlink(missing_ok=True)
             raise
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             if exc.filename and Path(exc.filename) == Path(source):
                 raise
             raise self._translate(exc, key) from None
         if sent != size or h.hexdigest() != sha256:
-            tmp.unlink(missing_ok=True)
             raise ChecksumMismatch(f"{key}: the file changed while it was being uploaded")
-        return self._place(tmp, key, if_match, if_none_match)
 
     def download(self, key: str, dest: Path, *, advance: Advance = None,
                  size_hint: int = -1, if_match: Optional[str] = None) -> str:
+        with self.transfers.track(advance) as transfer:
+            return self._copy_out(key, dest, if_match, transfer)
+
+    def _copy_out(self, key: str, dest: Path, if_match: Optional[str], transfer) -> str:
         h = hashlib.sha256()
         try:
             fi = open(self._path(key), "rb")
@@ -235,9 +250,38 @@ class LocalConnection(DataPlatformConnection):
                     break
                 h.update(block)
                 fo.write(block)
-                if advance is not None:
-                    advance(len(block))
+                transfer.advance(len(block))
         return h.hexdigest()
+
+    def clean_tmp(self, max_age: float = STALE_TMP_SECONDS) -> int:
+        """Remove the ``.part`` files in the remote's ``.S3/tmp/`` that were not written
+        for ``max_age`` seconds by the share's clock (a probe file's mtime, never this
+        member's clock): an interrupted or killed run's. A member sending one right now
+        keeps its mtime fresh, so it is never taken."""
+        try:
+            parts = [e.path for e in os.scandir(self._tmp)
+                     if e.name.endswith(".part") and e.is_file(follow_symlinks=False)]
+        except (FileNotFoundError, NotADirectoryError):
+            return 0
+        except OSError as exc:
+            raise self._translate(exc, layout.REMOTE_TMP) from None
+        if not parts:
+            return 0
+        try:
+            now = share_now_ns(self._tmp / "clean-tmp")
+        except OSError as exc:
+            raise self._translate(exc, layout.REMOTE_TMP) from None
+        removed = 0
+        for path in parts:
+            try:
+                if now - os.stat(path, follow_symlinks=False).st_mtime_ns > max_age * 1e9:
+                    os.unlink(path)
+                    removed += 1
+            except FileNotFoundError:
+                continue  # another member cleaned it, or its upload was placed
+            except OSError as exc:
+                raise self._translate(exc, layout.REMOTE_TMP) from None
+        return removed
 
     def copy(self, src: str, dst: str, *, if_match: Optional[str] = None,
              size_hint: int = -1) -> str:

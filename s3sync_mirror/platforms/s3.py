@@ -10,6 +10,10 @@ one table, ``s3errors.classify``.
 Uploads carry ``ChecksumSHA256`` (per part for multipart) and the content's SHA-256 as
 metadata; the bytes sent are hashed on the way and must match the planned checksum, so a
 file edited mid-upload is never recorded.
+
+Every upload and download is a ``base.Transfer``: ``interrupt`` (Ctrl-C) cancels those in
+flight, which stop at their next block: a multipart upload is aborted once its parts have
+stopped, ranged GETs stop writing, a CRT request is cancelled in native code.
 """
 from __future__ import annotations
 
@@ -43,30 +47,45 @@ class BotocoreObjects:
         self.conn = conn
 
     def put(self, key: str, data: bytes, sha256: str, *, if_match: Optional[str],
-            if_none_match: bool, label: str = "") -> str:
+            if_none_match: bool, label: str = "", transfer=None) -> str:
         """PUT ``data`` (already checked against ``sha256``) at the full ``key``; returns
-        the ETag. ``label`` names the file in messages."""
+        the ETag. ``label`` names the file in messages; cancelling ``transfer`` stops the
+        request at its next block."""
         conn = self.conn
-        with conn._errors(label or key, conditional=if_match is not None or if_none_match):
-            r = conn.client.put_object(Bucket=conn.bucket, Key=key, Body=data,
+        # A body that checks the transfer on each read (botocore then sends it with
+        # Expect: 100-continue, a round trip): only worth it for more than a block.
+        body = data if transfer is None or len(data) <= CHUNK \
+            else s3multipart.CancellableBody(data, transfer)
+        with conn._errors(label or key, conditional=if_match is not None or if_none_match), \
+                s3multipart.acting_for(transfer):
+            r = conn.client.put_object(Bucket=conn.bucket, Key=key, Body=body,
                                        ChecksumAlgorithm="SHA256",
                                        ChecksumSHA256=hex_to_b64(sha256),
                                        Metadata={"sha256": sha256},
                                        **conditions(if_match, if_none_match))
         return unquoted(r.get("ETag"))
 
-    def get(self, key: str, dest, *, if_match: Optional[str], advance, label: str = "") -> str:
-        """GET the full ``key`` into ``dest``; returns the SHA-256 hex of the bytes written."""
+    def get(self, key: str, dest, *, if_match: Optional[str], advance, label: str = "",
+            transfer=None) -> str:
+        """GET the full ``key`` into ``dest``; returns the SHA-256 hex of the bytes written.
+        ``advance`` is called per block (``transfer.advance`` when a transfer is given)."""
         conn, h = self.conn, hashlib.sha256()
+        if transfer is not None:
+            advance = transfer.advance
         extra = {"IfMatch": quoted(if_match)} if if_match is not None else {}
-        with conn._errors(label or key, conditional=if_match is not None):
+        with conn._errors(label or key, conditional=if_match is not None), \
+                s3multipart.acting_for(transfer):
             r = conn.client.get_object(Bucket=conn.bucket, Key=key, **extra)
-            with open(dest, "wb") as fo:
-                for block in r["Body"].iter_chunks(CHUNK):
-                    h.update(block)
-                    fo.write(block)
-                    if advance is not None:
-                        advance(len(block))
+            body = r["Body"]
+            try:
+                with open(dest, "wb") as fo:
+                    for block in body.iter_chunks(CHUNK):
+                        h.update(block)
+                        fo.write(block)
+                        if advance is not None:
+                            advance(len(block))
+            finally:
+                body.close()  # stopped early: the connection is dropped, not drained
         return h.hexdigest()
 
     def close(self) -> None:
@@ -94,6 +113,8 @@ class S3Connection(DataPlatformConnection):
         self.multipart_threshold = max(multipart_threshold, 5 * MIB)
         self.part_size = max(part_size, 5 * MIB)
         self._client = client
+        if client is not None:
+            self._hook(client)
         self._session = None
         self._client_lock = threading.Lock()
         self._objects_lock = threading.Lock()
@@ -133,8 +154,18 @@ class S3Connection(DataPlatformConnection):
         )
         with self._errors("setting up the S3 client"):
             self._session = botocore.session.Session(profile=self.profile)
-            return self._session.create_client("s3", region_name=self.region,
-                                               endpoint_url=self.endpoint_url, config=cfg)
+            client = self._session.create_client("s3", region_name=self.region,
+                                                 endpoint_url=self.endpoint_url, config=cfg)
+        return self._hook(client)
+
+    @staticmethod
+    def _hook(client):
+        """A request stopped by a cancelled transfer (Ctrl-C) is not retried."""
+        events = getattr(getattr(client, "meta", None), "events", None)
+        if events is not None:
+            events.register_first("needs-retry.s3", s3multipart.no_retry_when_cancelled,
+                                  unique_id="s3sync-mirror-no-retry-when-cancelled")
+        return client
 
     def _make_crt(self):
         client = self.client
@@ -235,27 +266,29 @@ class S3Connection(DataPlatformConnection):
     def upload(self, key: str, source: Path, *, sha256: str, size: int,
                if_match: Optional[str] = None, if_none_match: bool = False,
                advance: Advance = None) -> RemoteObject:
-        if size >= self.multipart_threshold:
-            return s3multipart.upload(self, key, source, sha256, size, if_match,
-                                      if_none_match, advance)
-        with open(source, "rb") as f:
-            data = f.read(size + 1)
-        digest = hashlib.sha256(data).hexdigest()
-        if len(data) != size or digest != sha256:
-            raise ChecksumMismatch(f"{key}: the file changed while it was being uploaded: "
-                                   f"run the sync again to send its new content")
-        etag = self.objects.put(self._key(key), data, digest, if_match=if_match,
-                                if_none_match=if_none_match, label=key)
-        if advance is not None:
-            advance(size)
-        return RemoteObject(key, size, etag, sha256=digest)
+        with self.transfers.track(advance) as transfer:
+            if size >= self.multipart_threshold:
+                return s3multipart.upload(self, key, source, sha256, size, if_match,
+                                          if_none_match, transfer)
+            with open(source, "rb") as f:
+                data = f.read(size + 1)
+            digest = hashlib.sha256(data).hexdigest()
+            if len(data) != size or digest != sha256:
+                raise ChecksumMismatch(f"{key}: the file changed while it was being "
+                                       f"uploaded: run the sync again to send its new content")
+            etag = self.objects.put(self._key(key), data, digest, if_match=if_match,
+                                    if_none_match=if_none_match, label=key,
+                                    transfer=transfer)
+            transfer.moved(size)  # sent: recorded even if Ctrl-C came meanwhile
+            return RemoteObject(key, size, etag, sha256=digest)
 
     def download(self, key: str, dest: Path, *, advance: Advance = None,
                  size_hint: int = -1, if_match: Optional[str] = None) -> str:
-        if size_hint >= self.multipart_threshold:
-            return s3multipart.download(self, key, dest, size_hint, advance, if_match)
-        return self.objects.get(self._key(key), dest, if_match=if_match, advance=advance,
-                                label=key)
+        with self.transfers.track(advance) as transfer:
+            if size_hint >= self.multipart_threshold:
+                return s3multipart.download(self, key, dest, size_hint, transfer, if_match)
+            return self.objects.get(self._key(key), dest, if_match=if_match, advance=None,
+                                    label=key, transfer=transfer)
 
     def copy(self, src: str, dst: str, *, if_match: Optional[str] = None,
              size_hint: int = -1) -> str:

@@ -80,7 +80,7 @@ class CrtTransport:
 
     # -- one request -----------------------------------------------------------------------
     def _send(self, method: str, key: str, headers, body: Optional[bytes] = None,
-              on_body: Optional[Callable] = None, handle: Optional[list] = None) -> dict:
+              on_body: Optional[Callable] = None, transfer=None) -> dict:
         from awscrt import http, s3
 
         path = self._prefix + quote(key, safe="/-_.~")
@@ -90,7 +90,8 @@ class CrtTransport:
             all_headers.append(("Content-Length", str(len(body))))
             stream = io.BytesIO(body)
         out: dict = {}
-        done = threading.Event()
+        done = threading.Event()  # on_done came, or the transfer was cancelled
+        finished: list = []
 
         def on_headers(status_code, headers, **_kw):
             out["status"], out["headers"] = status_code, headers
@@ -99,6 +100,7 @@ class CrtTransport:
             out.update(error=error, error_headers=error_headers, error_body=error_body or b"")
             if status_code:
                 out["status"] = status_code
+            finished.append(True)
             done.set()
 
         request = http.HttpRequest(method, path, http.HttpHeaders(all_headers), stream)
@@ -106,25 +108,37 @@ class CrtTransport:
             type=s3.S3RequestType.DEFAULT, request=request,
             operation_name="PutObject" if method == "PUT" else "GetObject",
             on_headers=on_headers, on_body=on_body, on_done=on_done)
-        if handle is not None:
-            handle.append(made)
+        if transfer is not None:
+            transfer.on_cancel(made.cancel)  # at once if the transfer already is cancelled
+            transfer.on_cancel(done.set)
         done.wait()
+        if not finished:
+            # Cancelled. This CRT honours cancel() only between the requests of a meta
+            # request: one already on the wire runs to its end (seconds, on a slow link).
+            # Not waiting for it: it ends in the background, its callbacks then do
+            # nothing (the caller's on_body checks the transfer), and a PUT that still
+            # lands is found by content by the next run, as after a crash.
+            transfer.check()
         return out
 
     def _request(self, method, key, headers, body=None, on_body=None, what="",
-                 handle=None) -> dict:
-        out = self._send(method, key, headers, body, on_body, handle)
+                 transfer=None) -> dict:
+        out = self._send(method, key, headers, body, on_body, transfer)
         if out.get("error") is None:
             return out
+        if transfer is not None:
+            transfer.check()  # cancelled (Ctrl-C): that is why it failed
         status = out.get("status") or 0
         region = _header(out.get("error_headers"), "x-amz-bucket-region")
         if status == 301 and region and region != self.region:
             with self._lock:  # the bucket lives elsewhere: follow it, as botocore does
                 if region != self.region:
                     self._client = self._make(region)
-            out = self._send(method, key, headers, body, on_body)
+            out = self._send(method, key, headers, body, on_body, transfer)
             if out.get("error") is None:
                 return out
+            if transfer is not None:
+                transfer.check()
         raise self._failure(method, headers, out, what or key)
 
     def _failure(self, method: str, headers, out: dict, what: str):
@@ -144,9 +158,9 @@ class CrtTransport:
 
     # -- the two operations ------------------------------------------------------------------
     def put(self, key: str, data: bytes, sha256: str, *, if_match: Optional[str],
-            if_none_match: bool, label: str = "") -> str:
+            if_none_match: bool, label: str = "", transfer=None) -> str:
         """PUT ``data`` (already checked against ``sha256``); returns the ETag. ``label``
-        names the file in messages."""
+        names the file in messages; cancelling ``transfer`` cancels the request."""
         headers = [("x-amz-sdk-checksum-algorithm", "SHA256"),
                    ("x-amz-checksum-sha256", hex_to_b64(sha256)),
                    ("x-amz-meta-sha256", sha256)]
@@ -154,34 +168,39 @@ class CrtTransport:
             headers.append(("If-Match", f'"{if_match}"'))
         elif if_none_match:
             headers.append(("If-None-Match", "*"))
-        out = self._request("PUT", key, headers, body=data, what=label or key)
+        out = self._request("PUT", key, headers, body=data, what=label or key,
+                            transfer=transfer)
         return (_header(out.get("headers"), "etag") or "").strip('"')
 
-    def get(self, key: str, dest, *, if_match: Optional[str], advance, label: str = "") -> str:
-        """GET the object into ``dest``; returns the SHA-256 hex of the bytes written."""
+    def get(self, key: str, dest, *, if_match: Optional[str], advance, label: str = "",
+            transfer=None) -> str:
+        """GET the object into ``dest``; returns the SHA-256 hex of the bytes written.
+        ``advance`` is called per block (``transfer.advance`` when a transfer is given);
+        an exception it raises, Cancelled included, cancels the request and is raised
+        here. Cancelling ``transfer`` cancels the request."""
+        from .base import Transfer
+
         h = hashlib.sha256()
         headers = [("If-Match", f'"{if_match}"')] if if_match is not None else []
+        own = transfer if transfer is not None else Transfer(advance)
         with open(dest, "wb") as fo:
             failure: list = []
-            handle: list = []
 
             def on_body(chunk, offset=0, **_kw):
-                if failure:
+                if failure or own.cancelled:
                     return
                 try:
                     h.update(chunk)
                     fo.write(chunk)
-                    if advance is not None:
-                        advance(len(chunk))
+                    own.advance(len(chunk))
                 except BaseException as exc:  # raised again below, in the caller's thread
                     failure.append(exc)
-                    if handle:
-                        handle[0].cancel()
+                    own.cancel()
 
             try:
-                self._request("GET", key, headers, on_body=on_body, handle=handle,
+                self._request("GET", key, headers, on_body=on_body, transfer=own,
                               what=label or key)
-            except S3SyncMirrorError:
+            except Exception:
                 if not failure:
                     raise
             if failure:

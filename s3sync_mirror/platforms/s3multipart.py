@@ -4,18 +4,25 @@ buffers bounded by the connection's ``_part_slots``), ranged download (parallel 
 pinned to one ETag by If-Match) and part copy (for objects above CopyObject's 5 GiB).
 
 Each function takes the connection as its first argument: its client, key prefix, error
-translation (``conn._errors``, i.e. ``s3errors.classify``) and part thread pool.
+translation (``conn._errors``, i.e. ``s3errors.classify``) and part thread pool. Uploads
+and downloads take a ``base.Transfer``: cancelling it (Ctrl-C) stops every part at its
+next block (a part's body checks it on each read, and botocore does not retry it), drops
+the parts not started, and aborts a multipart upload once its parts have stopped.
 """
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
+import threading
+from concurrent.futures import wait
+from contextlib import contextmanager
 from typing import Optional
 
 from ..errors import ChecksumMismatch, PreconditionFailed, RemoteError
 from ..hashing import CHUNK, hex_to_b64
-from .base import RemoteObject
+from .base import Cancelled, RemoteObject
 
 log = logging.getLogger("s3sync_mirror")
 
@@ -58,31 +65,124 @@ def _abort(conn, full: str, upload_id: str, what: str) -> None:
         log.debug("could not abort the multipart upload of %s", what)
 
 
-# -- upload ----------------------------------------------------------------------------------
-def _send_part(conn, key, full, upload_id, number: int, buf: bytes, advance) -> dict:
+# -- cancelling ------------------------------------------------------------------------------
+class CancellableBody(io.BytesIO):
+    """A part's bytes as botocore sends them: every read first checks the transfer, so a
+    cancelled upload stops within a few KiB instead of sending the rest of the part."""
+
+    def __init__(self, data: bytes, transfer):
+        super().__init__(data)
+        self._transfer = transfer
+
+    def read(self, size=-1):
+        self._transfer.check()
+        return super().read(size)
+
+
+_acting = threading.local()  # .transfer: the transfer this thread's requests belong to
+
+
+@contextmanager
+def acting_for(transfer):
+    """The requests this thread makes in the body belong to ``transfer``: once it is
+    cancelled, botocore does not retry them (``no_retry_when_cancelled``)."""
+    before = getattr(_acting, "transfer", None)
+    _acting.transfer = transfer
     try:
+        yield
+    finally:
+        _acting.transfer = before
+
+
+def no_retry_when_cancelled(caught_exception=None, response=None, **_kw) -> None:
+    """botocore's ``needs-retry`` hook: a request that stopped because its transfer was
+    cancelled (botocore wraps the body's Cancelled in an HTTPClientError), or that failed
+    for a transfer cancelled meanwhile, is not retried after a back-off: Cancelled goes
+    straight to the caller."""
+    if isinstance(caught_exception, Cancelled):
+        raise caught_exception
+    inner = (getattr(caught_exception, "kwargs", None) or {}).get("error")
+    if isinstance(inner, Cancelled):
+        raise inner
+    transfer = getattr(_acting, "transfer", None)
+    if transfer is None or not transfer.cancelled:
+        return
+    status = getattr(response[0], "status_code", 0) if response else 0
+    if caught_exception is not None or status >= 400:
+        raise Cancelled()
+
+
+def _take_slot(conn, transfer) -> None:
+    """A part buffer's slot, waiting while every slot is taken (but not past a cancel)."""
+    while not conn._part_slots.acquire(timeout=0.1):
+        transfer.check()
+    if transfer.cancelled:
+        conn._part_slots.release()
+        transfer.check()
+
+
+def _gather(futures: list, failed: list, transfer) -> list:
+    """The results of the parts, once all have ended; the first real failure among them
+    (not a Cancelled its siblings raised because of it) wins."""
+    wait(futures)
+    if failed:
+        raise failed[0]
+    transfer.check()
+    return [fut.result() for fut in futures]
+
+
+def _settle(conn, futures: list) -> None:
+    """Drop the parts not started (their buffer slots back) and wait for the running ones
+    to stop: they are cancelled, so they stop at their next block."""
+    running = []
+    for fut in futures:
+        if fut.cancel():
+            conn._part_slots.release()
+        else:
+            running.append(fut)
+    wait(running)
+
+
+def _failing(exc: BaseException, failed: list, transfer) -> None:
+    """A part failed: remember why (a Cancelled is no reason) and stop its siblings."""
+    if not isinstance(exc, Cancelled):
+        failed.append(exc)
+    transfer.cancel()
+
+
+# -- upload ----------------------------------------------------------------------------------
+def _send_part(conn, key, full, upload_id, number: int, buf: bytes, transfer,
+               failed: list) -> dict:
+    try:
+        transfer.check()
         b64 = hex_to_b64(hashlib.sha256(buf).hexdigest())
-        with conn._errors(f"{key} (part {number})"):
+        with conn._errors(f"{key} (part {number})"), acting_for(transfer):
             r = conn.client.upload_part(Bucket=conn.bucket, Key=full, UploadId=upload_id,
-                                        PartNumber=number, Body=buf,
+                                        PartNumber=number,
+                                        Body=CancellableBody(buf, transfer),
                                         ChecksumAlgorithm="SHA256", ChecksumSHA256=b64)
-        if advance is not None:
-            advance(len(buf))
+        transfer.advance(len(buf))
         return {"PartNumber": number, "ETag": r["ETag"], "ChecksumSHA256": b64}
+    except BaseException as exc:
+        _failing(exc, failed, transfer)
+        raise
     finally:
         conn._part_slots.release()
 
 
-def _send_parts(conn, key, full, upload_id, source, size, advance, futures: list):
+def _send_parts(conn, key, full, upload_id, source, size, transfer, futures: list):
     """Read ``source`` part by part (waiting for a free part slot before each read) and
     send the parts in the pool; returns (parts, SHA-256 hex of the bytes read, count)."""
     pool, part = conn._pool(), part_size(conn, size)
-    whole, sent, number = hashlib.sha256(), 0, 0
+    whole, sent, number, failed = hashlib.sha256(), 0, 0, []
     with open(source, "rb") as f:
-        while True:
-            conn._part_slots.acquire()
+        while not failed:
+            _take_slot(conn, transfer)
             try:
                 buf = f.read(part)
+                if buf:
+                    futures.append(pool.submit(_send_part, conn, key, full, upload_id,
+                                               number + 1, buf, transfer, failed))
             except BaseException:
                 conn._part_slots.release()
                 raise
@@ -92,16 +192,16 @@ def _send_parts(conn, key, full, upload_id, source, size, advance, futures: list
             number += 1
             whole.update(buf)
             sent += len(buf)
-            futures.append(pool.submit(_send_part, conn, key, full, upload_id, number, buf,
-                                       advance))
             del buf
-    return [fut.result() for fut in futures], whole.hexdigest(), sent
+    return _gather(futures, failed, transfer), whole.hexdigest(), sent
 
 
 def upload(conn, key: str, source, sha256: str, size: int, if_match: Optional[str],
-           if_none_match: bool, advance) -> RemoteObject:
+           if_none_match: bool, transfer) -> RemoteObject:
     """Multipart upload of ``source``; completed (conditionally) only if the bytes read
-    hash to ``sha256``, else aborted."""
+    hash to ``sha256``, else aborted. Cancelling ``transfer`` (Ctrl-C) stops the parts in
+    flight at their next block, drops those not started and aborts the upload, so no part
+    is left on the server."""
     full = conn._key(key)
     with conn._errors(key):
         up = conn.client.create_multipart_upload(Bucket=conn.bucket, Key=full,
@@ -109,18 +209,19 @@ def upload(conn, key: str, source, sha256: str, size: int, if_match: Optional[st
                                                  Metadata={"sha256": sha256})
     upload_id, futures = up["UploadId"], []
     try:
-        parts, digest, sent = _send_parts(conn, key, full, upload_id, source, size, advance,
+        parts, digest, sent = _send_parts(conn, key, full, upload_id, source, size, transfer,
                                           futures)
         if sent != size or digest != sha256:
             raise ChecksumMismatch(f"{key}: the file changed while it was being uploaded: "
                                    f"run the sync again to send its new content")
+        transfer.check()  # interrupted with every part sent: aborted, not completed
         with conn._errors(key, conditional=if_match is not None or if_none_match):
             conn.client.complete_multipart_upload(
                 Bucket=conn.bucket, Key=full, UploadId=upload_id,
                 MultipartUpload={"Parts": parts}, **conditions(if_match, if_none_match))
     except BaseException:
-        for fut in futures:
-            fut.cancel()
+        transfer.cancel()
+        _settle(conn, futures)  # aborted after its parts stopped: none lands after it
         _abort(conn, full, upload_id, key)
         raise
     # Some S3-compatible servers answer the completion with another ETag than the one
@@ -133,33 +234,45 @@ def upload(conn, key: str, source, sha256: str, size: int, if_match: Optional[st
 
 
 # -- ranged download -------------------------------------------------------------------------
-def _fetch_range(conn, key, full, etag, fd, start: int, end: int, advance) -> None:
-    with conn._errors(f"{key} (bytes {start}-{end})", conditional=True):
-        r = conn.client.get_object(Bucket=conn.bucket, Key=full, IfMatch=etag,
-                                   Range=f"bytes={start}-{end}")
-        offset = start
-        for block in r["Body"].iter_chunks(CHUNK):
-            os.pwrite(fd, block, offset)
-            offset += len(block)
-            if advance is not None:
-                advance(len(block))
-    if offset != end + 1:
-        raise RemoteError(f"{key}: short read of bytes {start}-{end}: run the sync again")
+def _fetch_range(conn, key, full, etag, fd, start: int, end: int, transfer,
+                 failed: list) -> None:
+    try:
+        transfer.check()
+        with conn._errors(f"{key} (bytes {start}-{end})", conditional=True), \
+                acting_for(transfer):
+            r = conn.client.get_object(Bucket=conn.bucket, Key=full, IfMatch=etag,
+                                       Range=f"bytes={start}-{end}")
+            body, offset = r["Body"], start
+            try:
+                for block in body.iter_chunks(CHUNK):
+                    os.pwrite(fd, block, offset)
+                    offset += len(block)
+                    transfer.advance(len(block))
+            finally:
+                body.close()
+        if offset != end + 1:
+            raise RemoteError(f"{key}: short read of bytes {start}-{end}: run the sync again")
+    except BaseException as exc:
+        _failing(exc, failed, transfer)
+        raise
 
 
-def _sha256_of(path) -> str:
+def _sha256_of(path, transfer) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while True:
+            transfer.check()
             block = f.read(4 * CHUNK)
             if not block:
                 return h.hexdigest()
             h.update(block)
 
 
-def download(conn, key: str, dest, size: int, advance, if_match: Optional[str]) -> str:
+def download(conn, key: str, dest, size: int, transfer, if_match: Optional[str]) -> str:
     """Parallel ranged GETs of one version (the ETag HEAD reports, which must be
-    ``if_match`` when given) into ``dest``; returns the SHA-256 hex of what was written."""
+    ``if_match`` when given) into ``dest``; returns the SHA-256 hex of what was written.
+    Cancelling ``transfer`` stops every range at its next block; ``dest`` is closed only
+    once none of them writes to it any more."""
     full = conn._key(key)
     with conn._errors(key):
         first = conn.client.head_object(Bucket=conn.bucket, Key=full)
@@ -167,23 +280,23 @@ def download(conn, key: str, dest, size: int, advance, if_match: Optional[str]) 
     if if_match is not None and unquoted(etag) != if_match:
         raise PreconditionFailed(f"{key}: changed on the remote since this sync read it: "
                                  f"run the sync again to take that change into account")
-    part, pool = part_size(conn, size), conn._pool()
+    part, pool, failed, futures = part_size(conn, size), conn._pool(), [], []
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         os.ftruncate(fd, size)
-        futures = [pool.submit(_fetch_range, conn, key, full, etag, fd, start,
-                               min(start + part, size) - 1, advance)
-                   for start in range(0, size, part)]
-        try:
-            for fut in futures:
-                fut.result()
-        except BaseException:
-            for fut in futures:
-                fut.cancel()
-            raise
+        for start in range(0, size, part):
+            futures.append(pool.submit(_fetch_range, conn, key, full, etag, fd, start,
+                                       min(start + part, size) - 1, transfer, failed))
+        _gather(futures, failed, transfer)
+    except BaseException:
+        transfer.cancel()
+        for fut in futures:
+            fut.cancel()
+        wait(futures)
+        raise
     finally:
         os.close(fd)
-    return _sha256_of(dest)
+    return _sha256_of(dest, transfer)
 
 
 # -- part copy -------------------------------------------------------------------------------
