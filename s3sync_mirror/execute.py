@@ -32,6 +32,7 @@ from .localfs import ChangedDuringSync, Replica
 from .model import Action, FileState, Outcome
 from .platforms.base import STALE_TMP_SECONDS, Cancelled, DataPlatformConnection
 from .progress import Progress
+from .report import INTERRUPTING
 from .schedule import schedule
 from .statedir import Journal
 
@@ -40,7 +41,6 @@ log = logging.getLogger("s3sync_mirror")
 __all__ = ["Cancelled", "Context", "Executor", "Interrupted", "INTERRUPTING"]
 
 # Said on stderr the moment Ctrl-C is seen (the words belong in report.py).
-INTERRUPTING = "interrupting: finishing nothing new, cleaning up\u2026"
 _WAKE = object()  # put in the queue of finished actions by the SIGINT handler
 
 

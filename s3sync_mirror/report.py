@@ -129,6 +129,8 @@ def dry_run_lines(approved) -> list[str]:
             + (f" (yours as {a.conflict_path})" if a.conflict_path else "") for a in approved]
 
 
+INTERRUPTING = "interrupting: starting nothing new, cleaning up\u2026"
+
 NO_TERMINAL = ("No terminal to confirm on: nothing was done. Run in a terminal, or pass "
                "--yes to apply every non-conflicting action.")
 
