@@ -37,16 +37,19 @@ class Policy:
 @dataclass(frozen=True)
 class Answers:
     """What the user said: the non-conflict actions approved at the prompts (None when
-    nobody was asked) and a resolution per conflict path."""
+    nobody was asked) and a resolution per conflict path. ``declined``: the user answered
+    "no" to the whole plan: nothing is approved, not even the conflicts a ``--conflict``
+    local/remote/both policy would otherwise resolve."""
 
     approved: Optional[tuple] = None
     resolutions: dict = field(default_factory=dict)
+    declined: bool = False
 
 
 def approve(plan: Plan, policy: Policy, answers: Answers, *, user: str, stamp: str,
             taken: frozenset) -> tuple[list, int]:
     """(approved actions with conflicts resolved, number left unconfirmed)."""
-    if not policy.decides:
+    if not policy.decides or answers.declined:
         return [], len(plan.actions)
     others = [a for a in plan.actions if a.kind != m.CONFLICT]
     approved = list(others if policy.yes or answers.approved is None else answers.approved)
