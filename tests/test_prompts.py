@@ -312,6 +312,13 @@ def pipe():
         yield inp, DummyOutput()
 
 
+def type_keys(inp, *keys: str) -> None:
+    """Type ``keys``, then close the input: a prompt left waiting fails (EOFError)."""
+    for k in keys:
+        inp.send_text(k)
+    inp.close()
+
+
 def fs(c, data=None):
     if data is not None:
         return FileState(hashlib.sha256(data).hexdigest(), len(data), "alice",
@@ -335,7 +342,7 @@ def test_ask_enter_approves_the_plan_and_skips_every_conflict(pipe):
     from s3sync_mirror import prompts
 
     inp, out = pipe
-    inp.send_text(ENTER + ENTER + ENTER)
+    type_keys(inp, ENTER + ENTER + ENTER)
     answers = prompts.ask(MIXED, ASK, (inp, out))
     assert [a.path for a in answers.approved] == ["d1", "n1"]
     assert answers.resolutions == {"c1": m.SKIP, "c2": m.SKIP}
@@ -347,7 +354,7 @@ def test_ask_no_approves_nothing_even_under_a_conflict_policy(pipe):
     from s3sync_mirror import prompts
 
     inp, out = pipe
-    inp.send_text("n")
+    type_keys(inp, "n")
     local = Policy.of(yes=False, dry_run=False, interactive=True, conflict="local")
     answers = prompts.ask(MIXED, local, (inp, out))
     assert answers == Answers((), {}, declined=True)
@@ -362,7 +369,7 @@ def test_ask_details_then_choose_by_group(pipe, capsys):
     from s3sync_mirror import prompts
 
     inp, out = pipe
-    inp.send_text("d" + "c" + DOWN + DOWN + ENTER + ENTER + "l" + "r")  # deletions: none
+    type_keys(inp, "d" + "c" + DOWN + DOWN + ENTER + ENTER + "l" + "r")  # deletions: none
     answers = prompts.ask(MIXED, ASK, (inp, out))
     printed = capsys.readouterr().out
     for line in ("  conflict: c1", "  delete on the remote: d1", "  upload: n1",
@@ -376,7 +383,7 @@ def test_ctrl_c_at_the_plan_question_raises_aborted(pipe):
     from s3sync_mirror import prompts
 
     inp, out = pipe
-    inp.send_text(CTRL_C)
+    type_keys(inp, CTRL_C)
     with pytest.raises(prompts.Aborted):
         prompts.ask(MIXED, ASK, (inp, out))
 
@@ -387,8 +394,9 @@ def test_choose_groups_returns_choices_as_data(pipe):
     inp, out = pipe
     actions = [act("n1", m.UPLOAD, "new"), act("n2", m.UPLOAD, "new"),
                act("d1", m.DELETE_REMOTE, "deleted", local=False)]
-    inp.send_text(ENTER)  # deletions: all
-    inp.send_text(DOWN + ENTER + SPACE + ENTER)  # new: choose, untick n1
+    type_keys(inp,
+              ENTER,  # deletions: all
+              DOWN + ENTER + SPACE + ENTER)  # new: choose, untick n1
     approved, declined = prompts.choose_groups(actions, input=inp, output=out)
     assert [a.path for a in approved] == ["d1", "n2"]
     assert [a.path for a in declined] == ["n1"]
@@ -400,8 +408,9 @@ def test_choose_conflicts_offers_both_only_when_both_exist(pipe):
     inp, out = pipe
     conflicts = [act("c1", m.CONFLICT, "conflict"),
                  act("c2", m.CONFLICT, "conflict", remote=False)]
-    inp.send_text("b")  # c1: keep both
-    inp.send_text("b" + "B" + ENTER)  # c2: no "both" to choose, so b and B do nothing
+    type_keys(inp,
+              "b",  # c1: keep both
+              "b" + "B" + ENTER)  # c2: no "both" to choose, so b and B do nothing
     assert prompts.choose_conflicts(conflicts, input=inp, output=out) == {
         "c1": m.BOTH, "c2": m.SKIP}
 
@@ -415,7 +424,7 @@ def test_a_capital_answers_every_remaining_conflict(pipe, capsys):
                  act("c4", m.CONFLICT, "conflict")]
     # c1: keep local; c2: B (both, for all remaining where both exist); c3 has one
     # version, so it is still asked: S skips it and c4
-    inp.send_text("l" + "B" + "S")
+    type_keys(inp, "l" + "B" + "S")
     assert prompts.choose_conflicts(conflicts, input=inp, output=out) == {
         "c1": m.KEEP_LOCAL, "c2": m.BOTH, "c3": m.SKIP, "c4": m.SKIP}
     assert "Conflict 4 of 4: c4: skip (as chosen for all remaining)" in capsys.readouterr().out
@@ -437,7 +446,7 @@ def test_diff_shows_the_changed_lines_then_asks_again(pipe, capsys, tmp_path):
 
     a = Action("sub/s.csv", m.CONFLICT, "changed locally, changed on remote by alice",
                "conflict", fs("b"), fs("", local), fs("", remote))
-    inp.send_text("d" + "r")
+    type_keys(inp, "d" + "r")
     assert prompts.choose_conflicts([a], input=inp, output=out, data_dir=tmp_path,
                                     fetch_remote=fetch) == {"sub/s.csv": m.KEEP_REMOTE}
     printed = capsys.readouterr().out.splitlines()
