@@ -263,6 +263,19 @@ def test_conflict_prompt_enter_skips_and_changes_nothing(local_team):
     assert local_team.archive() == archived, "no remote version was replaced"
 
 
+def test_conflict_diff_through_the_cli_then_skip(team):
+    conflict_both(team)
+    bob = team.bob
+    child = spawn(bob)
+    answer(child, "s.csv: keep [l]ocal", "d")
+    child.expect_exact("-s.csv,bob's")
+    child.expect_exact("+s.csv,alice's version")
+    answer(child, "s.csv: keep [l]ocal", "s")
+    assert finish(child) == 3
+    assert bob.read("s.csv") == b"s.csv,bob's\n"
+    assert team.remote_files()["s.csv"] == b"s.csv,alice's version\n"
+
+
 def test_ctrl_c_at_a_prompt_does_nothing(local_team):
     alice = local_team.alice
     alice.write("a.csv", "1")
