@@ -44,7 +44,7 @@ class TqdmProgress(Progress):
             if self._bar is None:
                 self._bar = tqdm(total=max(total, 1), desc=self._desc, file=sys.stderr,
                                  dynamic_ncols=True, mininterval=0.2, leave=False,
-                                 bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+                                 bar_format="{desc} {percentage:3.0f}%|{bar}|")
             else:
                 self._bar.total = max(total, 1)
             self._label(force=True)
@@ -58,8 +58,9 @@ class TqdmProgress(Progress):
         self._shown = now
         done, rate = self._bar.n, self._bar.n / max(now - self._started, 1e-6)
         files = f"{self._files_done}/{self._files} files, " if self._files else ""
-        self._bar.set_postfix_str(f"{files}{human(done)}/{human(self._bar.total)}, "
-                                  f"{human(int(rate))}/s", refresh=force)
+        self._bar.set_description_str(f"{self._desc}: {files}{human(done)}/"
+                                      f"{human(self._bar.total)}, {human(int(rate))}/s",
+                                      refresh=force)
 
     def advance(self, n: int) -> None:
         if n:

@@ -64,7 +64,7 @@ def plan_lines(plan, *, verbose: bool = False, color: bool = False) -> list[str]
 
 
 _DONE = {m.UPLOAD: "uploaded", m.DOWNLOAD: "downloaded", m.DELETE_REMOTE: "deleted on remote",
-         m.DELETE_LOCAL: "deleted locally", m.CONFLICT: "conflicts resolved"}
+         m.DELETE_LOCAL: "deleted locally", m.CONFLICT: "conflict(s) resolved"}
 _PLANNED = {m.UPLOAD: ("upload", "uploads"), m.DOWNLOAD: ("download", "downloads"),
             m.DELETE_REMOTE: ("deletion on the remote", "deletions on the remote"),
             m.DELETE_LOCAL: ("local deletion", "local deletions"),
@@ -73,7 +73,8 @@ _PLANNED = {m.UPLOAD: ("upload", "uploads"), m.DOWNLOAD: ("download", "downloads
 
 def counts_text(counts: dict, done: bool = False) -> str:
     if done:
-        parts = [f"{n} {_DONE[k]}" for k, n in counts.items() if n]
+        parts = [f"{n} {_DONE[k].replace('(s)', 's' if n != 1 else '')}"
+                 for k, n in counts.items() if n]
     else:
         parts = [f"{n} {_PLANNED[k][n != 1]}" for k, n in counts.items() if n]
     if parts:
