@@ -205,8 +205,12 @@ def main(argv=None) -> int:
         return _dispatch(args)
     except S3SyncMirrorError as exc:
         if as_json:
-            print(json.dumps({"actions": [], "summary": {"exit_code": exc.exit_code},
-                              "error": str(exc)}))
+            result = getattr(exc, "result", None)
+            payload = result.to_dict() if result is not None else {"actions": [],
+                                                                    "summary": {}}
+            payload["summary"]["exit_code"] = exc.exit_code
+            payload["error"] = str(exc)
+            print(json.dumps(payload, ensure_ascii=False))
         else:
             print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -12,6 +12,7 @@ from . import confirm, detect, insync, layout
 from . import model as m
 from .execute import Context, Executor, Interrupted
 from .localfs import Replica
+from .errors import MaxDeleteExceeded
 from .model import Plan, SyncResult
 from .options import Options
 from .record import announce_deletions, record
@@ -36,8 +37,9 @@ def run_sync(settings, opts: Options) -> SyncResult:
     opts.validate()
     t0 = time.monotonic()
     out = Reporter(json=opts.json, quiet=opts.quiet)
-    with open_session(settings, writes=opts.mode == "sync", jobs=opts.job_count,
-                      out=out) as s:
+    # A run that cannot approve anything (no terminal, no --yes) writes nothing at all.
+    writes = opts.mode == "sync" and (opts.yes or _interactive(opts))
+    with open_session(settings, writes=writes, jobs=opts.job_count, out=out) as s:
         s.prepare()
         result, t_done, carried_out = _sync(s, opts)
     result.elapsed = t_done - t0
@@ -68,7 +70,11 @@ def _sync(s, opts: Options):
     show_plan(s.out, plan, result.remote, s.data_dir.name, opts.verbose > 0)
     if opts.mode == "status":
         return result, time.monotonic(), False
-    approved, unconfirmed, policy = _confirm(s, opts, base, found, plan)
+    try:
+        approved, unconfirmed, policy = _confirm(s, opts, base, found, plan)
+    except MaxDeleteExceeded as exc:
+        exc.result = result  # --json still shows the refused plan
+        raise
     if opts.mode == "dry-run":
         for line in dry_run_lines(approved):
             s.out.say(line)
@@ -95,14 +101,19 @@ def _sync(s, opts: Options):
     return result, time.monotonic(), True
 
 
+def _interactive(opts: Options) -> bool:
+    """Whether a person can answer prompts (never under --json)."""
+    if opts.json:
+        return False
+    return opts.interactive if opts.interactive is not None else sys.stdin.isatty()
+
+
 def _confirm(s, opts: Options, base, found, plan):
     """(approved actions, how many left unconfirmed, the policy)."""
     confirm.guard_deletes(plan, len(found.scanned.files), len(found.remote.files),
                           max_delete=opts.max_delete, force=opts.force)
-    interactive = False if opts.json else (
-        opts.interactive if opts.interactive is not None else sys.stdin.isatty())
-    policy = confirm.Policy.of(yes=opts.yes, dry_run=opts.dry_run, interactive=interactive,
-                               conflict=opts.conflict)
+    policy = confirm.Policy.of(yes=opts.yes, dry_run=opts.dry_run,
+                               interactive=_interactive(opts), conflict=opts.conflict)
     answers = confirm.Answers()
     if policy.ask:
         from . import prompts

@@ -27,7 +27,7 @@ The step language: one step per line, words split like a shell's (quotes, no exp
 A tree is each member's data files and trash, the remote's data files, its archive
 (``.S3/deleted/``) and who last edited each file by ``versions_remote.csv``. Contents are shown
 as text, or ``sha256:<hex>`` when not short UTF-8. Run-specific parts are normalised:
-timestamps become ``<time>``, durations ``<secs>``, the remote's address ``<remote>``, a
+timestamps become ``<time>``, durations ``<secs>``, transfer rates ``<rate>``, the remote's address ``<remote>``, a
 member's repo ``<who>``; the archive and the trash drop their per-run folder (the archive
 keeps the user who archived).
 
@@ -55,6 +55,7 @@ VOLATILE = [  # (pattern, replacement), applied in order after the literal repla
     (STAMP, "<time>"),
     (re.compile(r"(<time>-[\w.-]+?-)[0-9a-f]{4,32}\b"), r"\1<run>"),
     (re.compile(r"\b\d+\.\d+ s\b"), "<secs> s"),
+    (re.compile(r"\(\d+(\.\d+)? (B|KiB|MiB|GiB|TiB)/s\)"), "(<rate>)"),
 ]
 # The local sync state files a user would name; cache/, tmp/, trash/ and the run lock are
 # the tool's internals, and ``state`` leaves them out.
