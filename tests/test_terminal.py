@@ -168,30 +168,27 @@ def test_the_plan_table_stays_aligned_past_long_paths(tmp_path):
     assert "Plan: 2 uploads." in r.stdout
 
 
-def test_dry_run_words_match_the_plan(tmp_path):
+def _alice_deletes_a(tmp_path):
+    """Three files shared by alice and bob; then alice deletes a.csv and syncs."""
     team = _team(tmp_path)
     alice, bob = team.alice, team.bob
-    alice.write("a.csv", "1")
-    alice.write("b.csv", "2")
-    alice.write("c.csv", "3")
+    for i, name in enumerate(("a.csv", "b.csv", "c.csv")):
+        alice.write(name, str(i))
     alice.sync()
     bob.sync()
     alice.delete("a.csv")
     alice.sync()
+    return bob
+
+
+def test_dry_run_words_match_the_plan(tmp_path):
+    bob = _alice_deletes_a(tmp_path)
     r = bob.run("--dry-run", "--yes", check_rc=0)
     assert "would delete locally: a.csv" in r.stdout and "delete local:" not in r.stdout
 
 
 def test_deleted_local_log_records_who_deleted(tmp_path):
-    team = _team(tmp_path)
-    alice, bob = team.alice, team.bob
-    alice.write("a.csv", "1")
-    alice.write("b.csv", "2")
-    alice.write("c.csv", "3")
-    alice.sync()
-    bob.sync()
-    alice.delete("a.csv")
-    alice.sync()
+    bob = _alice_deletes_a(tmp_path)
     bob.sync()
     log = (bob.data / ".S3" / "deleted_local.csv").read_text()
     assert "a.csv,bob," in log
