@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import layout
 from .config import CONFIG_NAME, MIRROR, repo_name
 from .errors import UsageError
 from .platforms import registry
@@ -29,7 +30,7 @@ data_dir: {data_dir}
 # Recorded as "Edited By"; null = git's user.name, else your login name.
 user: null
 # Files the whole team leaves out of the sync (gitignore-style); each clone may add its
-# own in {data_dir}/.S3/ignore_remote.txt.
+# own in {data_dir}/{ignore_file}.
 ignore: ["*.tmp", ".DS_Store"]
 # Optional: where code objects keep their artifacts (see the README, "Mirrored paths").
 # mirrors:
@@ -58,13 +59,19 @@ def init_repo(repo_root: Path, *, provider: str = "local", tenant: str | None = 
                          f"not {provider!r}")
     if namespace == MIRROR:  # written out, so clones in other folders agree
         namespace = f"{repo_name(repo_root)}/{data_dir.strip('/')}"
+    made = None
     if tenant is None:
         tenant = f"../{repo_root.name}-remote" if provider == "local" else "your-bucket-name"
-    cfg.write_text(TEMPLATE.format(provider=provider, tenant=_yaml_scalar(tenant),
+        if provider == "local":  # a folder remote must exist; a default one is made here
+            made = (repo_root / tenant).resolve()
+            made.mkdir(parents=True, exist_ok=True)
+    cfg.write_text(TEMPLATE.format(ignore_file=f"{layout.STATE_DIR}/{layout.IGNORE_FILE}",
+                                   provider=provider, tenant=_yaml_scalar(tenant),
                                    namespace=_yaml_scalar(namespace),
                                    endpoint_url=_yaml_scalar(endpoint_url),
                                    data_dir=_yaml_scalar(data_dir)), encoding="utf-8")
-    done = [f"wrote {cfg}"]
+    done = [f"wrote {cfg}"] + ([f"made the remote folder {made} (point storage.tenant at "
+                                f"your team's share)"] if made else [])
     (repo_root / data_dir).mkdir(parents=True, exist_ok=True)
     gitignore = repo_root / ".gitignore"
     entry = f"/{data_dir.strip('/')}/"

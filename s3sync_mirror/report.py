@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
+from . import layout
 from . import model as m
 
 SHOW_PER_KIND = 40  # beyond this many of a kind, the table says "... and N more" (-v: all)
@@ -137,7 +138,8 @@ NO_TERMINAL = ("No terminal to confirm on: nothing was done. Run in a terminal, 
 
 
 def too_many_deletions(side: str, n: int, total: int, pct: float, limit: float) -> str:
-    kept = ".S3/trash/" if side == "local" else "the remote archive, .S3/deleted/"
+    kept = f"{layout.STATE_DIR}/{layout.TRASH}/" if side == "local" \
+        else f"the remote archive, {layout.ARCHIVE_ROOT}/"
     return (f"this sync would delete {n} of the {total} {side} files ({pct:.0f}%), more than "
             f"--max-delete {limit:g}%. Nothing was changed. If that is what you want, run "
             f"again with --force (deleted files are kept in {kept}).")

@@ -242,3 +242,24 @@ def test_the_teams_ignore_list_in_the_config_applies_to_every_member(tmp_path):
     bob.sync()
     assert bob.files() == {"keep.csv": b"k", "mine.tmp": b"b"}
     assert team.remote_files() == {"keep.csv": b"k"}
+
+
+def test_init_writes_the_resolved_namespace_and_a_working_config(tmp_path):
+    repo = tmp_path / "proj-carol"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "remote", "add", "origin",
+                    "git@example.com:team/project.git"], check=True)
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([sys.executable, "-m", "s3sync_mirror", "init"], cwd=repo, env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    text = (repo / "s3sync_mirror.yml").read_text()
+    assert "namespace: project/Data" in text, text
+    assert "made the remote folder" in r.stdout and (tmp_path / "proj-carol-remote").is_dir()
+    assert "/Data/" in (repo / ".gitignore").read_text()
+    (repo / "Data" / "a.csv").write_text("1")
+    r = subprocess.run([sys.executable, "-m", "s3sync_mirror", "--yes"], cwd=repo, env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (tmp_path / "proj-carol-remote" / "project" / "Data" / "a.csv").read_text() == "1"
