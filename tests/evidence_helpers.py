@@ -3,10 +3,11 @@ team wrote and deleted (``Tracker``), the real CLI run with ``--json`` (``Run``)
 paused or killed from outside once its upload is visible on the remote, and the
 invariants every scenario ends with:
 
-* every version anyone wrote is in someone's Data/, a trash, or the remote archive;
-* no member lost a file nobody deleted (and the remote still holds it);
 * each member's tree equals the remote's (on the paths that member does not ignore or
   leave alone), or the differing path is reported by that member's last run;
+* every version anyone wrote is in someone's Data/, a trash, or the remote archive (or,
+  at a path everyone ignores, still the remote's object);
+* no member lost a file nobody deleted (and the remote still holds it);
 * no path fails forever: a third sync exits 0, or 3 with the conflict reported.
 """
 from __future__ import annotations
@@ -347,36 +348,29 @@ class Tracker:
         return last
 
     # -- the invariants --------------------------------------------------------------------
-    def everything(self) -> set:
-        """Every content kept: members' Data/ and trash, the remote archive, and the
-        remote's live objects (where a version the others have not fetched yet is; the
-        tree check tells whether they ever will)."""
+    def everything(self, live: bool = False) -> set:
+        """Every content kept: members' Data/ and trash, the remote archive (and with
+        ``live`` the remote's current objects too)."""
         kept = set()
         for m in self.members.values():
             kept.update(disk_files(m.data).values())
             kept.update(trash_files(m.data).values())
-        kept.update(self.team.remote_objects().values())
+        objects = self.team.remote_objects()
+        kept.update(v for k, v in objects.items()
+                    if live or k.startswith(".S3/deleted/"))
         return kept
 
-    def lost_versions(self) -> list:
-        kept = self.everything()
+    def lost_versions(self, live: bool = False) -> list:
+        """Versions written that are nowhere kept (``live``: not even as a current remote
+        object, i.e. gone for good)."""
+        kept = self.everything(live)
         return [where for content, where in self.versions.items() if content not in kept]
 
     def check(self, last: Optional[dict] = None, *, remote_files: Optional[dict] = None) -> None:
-        """All four invariants (``last``: each member's last run, from ``settle``)."""
-        lost = self.lost_versions()
-        assert not lost, f"versions lost (in no Data/, trash or archive): {lost}"
+        """All four invariants (``last``: each member's last run, from ``settle``); the
+        trees first, so that a version merely not fetched shows as that."""
         remote = self.team.remote_files() if remote_files is None else remote_files
         hides = {n: hidden_for(m) for n, m in self.members.items()}
-        for name, m in self.members.items():
-            gone = sorted(p for p in self.had[name] - self.deleted
-                          if not os.path.lexists(m.data / p))
-            assert not gone, f"{name} lost files nobody deleted: {gone}"
-        everyone_had = set().union(*self.had.values())
-        for p in sorted(everyone_had - self.deleted):
-            holders = [n for n in self.members if p in self.had[n] and not hides[n](p)]
-            if holders:
-                assert p in remote, f"{p} (had by {holders}) vanished from the remote"
         for name, m in self.members.items():
             hide = hides[name]
             mine = {p: c for p, c in disk_files(m.data).items() if not hide(p)}
@@ -390,6 +384,19 @@ class Tracker:
                 f"{name}'s tree differs from the remote's at {unreported}, and its last run "
                 f"does not report them\nhere: {_short(mine, unreported)}\n"
                 f"remote: {_short(theirs, unreported)}")
+        # After the tree check, a version still only on the remote is at a path every
+        # member ignores: kept, not lost.
+        lost = self.lost_versions(live=True)
+        assert not lost, f"versions lost (in no Data/, trash, archive or object): {lost}"
+        for name, m in self.members.items():
+            gone = sorted(p for p in self.had[name] - self.deleted
+                          if not os.path.lexists(m.data / p))
+            assert not gone, f"{name} lost files nobody deleted: {gone}"
+        everyone_had = set().union(*self.had.values())
+        for p in sorted(everyone_had - self.deleted):
+            holders = [n for n in self.members if p in self.had[n] and not hides[n](p)]
+            if holders:
+                assert p in remote, f"{p} (had by {holders}) vanished from the remote"
 
 
 def _short(files: dict, paths) -> dict:

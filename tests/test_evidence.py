@@ -6,7 +6,8 @@ Each scenario ends the same way (``Tracker.settle`` and ``Tracker.check``, in
 tests/evidence_helpers.py): every member syncs twice (``--yes``, with ``--conflict`` where
 a conflict must be resolved), then once more, and then
 
-* every version anyone wrote is in someone's Data/, a trash, or the remote archive;
+* every version anyone wrote is in someone's Data/, a trash, or the remote archive (or,
+  at a path everyone ignores, still the remote's object);
 * no member lost a file nobody deleted, and the remote still holds it;
 * each member's tree is the remote's (on what that member does not ignore or leave alone),
   or the differing path is reported by its last run;
@@ -31,8 +32,8 @@ from s3sync_mirror.errors import PreconditionFailed
 from s3sync_mirror.platforms.local import LocalConnection
 
 from .conftest import Member
-from .evidence_helpers import (Tracker, cli, disk_files, finish, popen_sync, remote_holds,
-                               set_ignore, stop_when_visible, trash_files, wait_for)
+from .evidence_helpers import (Tracker, disk_files, finish, popen_sync, remote_holds,
+                               set_ignore, stop_when_visible, wait_for)
 
 NAMES = ("alice", "bob", "carol")
 OLD_NS = 1_600_000_000 * 10**9  # 2020: old enough for the quick no-change check to trust
