@@ -92,7 +92,8 @@ def detect(s, base: dict, walked=None, remote_etag=None) -> Detected:
         else:
             scanned = ScanResult(files={})
         rs = fut.result()
-    evidence.verify(s.remote, rs, base, jobs=s.jobs, tmp_dir=s.layout.tmp)
+    evidence.verify(s.remote, rs, base, local=scanned.files, jobs=s.jobs,
+                    tmp_dir=s.layout.tmp)
     return Detected(scanned, rs, notes + scanned.warnings)
 
 
@@ -124,29 +125,57 @@ def _case_clashes(paths) -> dict:
 
 
 def _file_folder(local: dict, base: dict, remote: dict, deleted) -> dict:
-    """Remote files that cannot be placed here because a name is a file on one side and a
-    folder on the other (S3 holds both ``a.csv`` and ``a.csv/x``; a disk cannot)."""
-    def leaving(q: str) -> bool:  # deleted here by this run (the remote recorded it)
+    """Paths that cannot be placed on one side because a name is a file on one side and a
+    folder on the other (S3 holds both ``a.csv`` and ``a.csv/x``; a disk or a folder
+    remote cannot)."""
+    def leaving_here(q: str) -> bool:  # deleted here by this run (the remote recorded it)
         b = base.get(q)
         return q not in remote and q in deleted and b is not None \
             and b.checksum == local[q].checksum
 
+    def leaving_there(q: str) -> bool:  # deleted on the remote by this run
+        b = base.get(q)
+        return q not in local and b is not None and b.checksum == remote[q].checksum
+
+    def moving(p: str, here: dict, there: dict) -> bool:  # p goes from here to there
+        b, t = base.get(p), there.get(p)
+        return (t is None or t.checksum != here[p].checksum) and \
+            (b is None or b.checksum != here[p].checksum)
+
     out = {}
-    here_folders = None
     for p in remote:
-        if p in local or (base.get(p) is not None and base[p].checksum == remote[p].checksum):
-            continue  # here already, or deleted here: nothing arrives
-        clash = next((f for f in folders_of(p) if f in local and not leaving(f)), None)
+        if p in local or not moving(p, remote, local):
+            continue
+        clash = next((f for f in folders_of(p) if f in local and not leaving_here(f)), None)
         if clash is not None:
             out[p] = ("blocked", f"{p}: {clash} is a file here but a folder on the remote: "
                                  f"resolve {clash} first (keep the remote side), or rename "
                                  f"one of them")
+    out.update(_new_file_meets_folder(local, base, remote))
+    for p in local:
+        if not moving(p, local, remote):
             continue
-        if here_folders is None:
-            here_folders = {f for q in local if not leaving(q) for f in folders_of(q)}
-        if p in here_folders:
-            out[p] = ("blocked", f"{p}: a file on the remote but a folder here: rename one "
-                                 f"of them")
+        clash = next((f for f in folders_of(p) if f in remote and not leaving_there(f)), None)
+        if clash is not None:
+            out[p] = ("blocked", f"{p}: {clash} is a file on the remote but a folder here: "
+                                 f"resolve {clash} first (keep yours deletes it there), or "
+                                 f"rename one of them")
+    return out
+
+
+def _new_file_meets_folder(local: dict, base: dict, remote: dict) -> dict:
+    """A new file on one side where the other side has a folder of that name."""
+    out = {}
+    for here, there, where in ((remote, local, "here"), (local, remote, "on the remote")):
+        folders = None
+        for p in here:
+            if p in there or p in base:
+                continue
+            if folders is None:
+                folders = {f for q in there for f in folders_of(q)}
+            if p in folders:
+                out[p] = ("blocked", f"{p}: a file on one side but a folder {where}: rename "
+                                     f"one of them")
     return out
 
 
@@ -168,6 +197,10 @@ def plan_for(s, base: dict, found: Detected, scope) -> Plan:
     seen_remote = visible(found.remote.files, ignored)
     stop = blocked(found.scanned, seen_base, seen_remote, s.data_dir, found.remote.deleted) \
         if s.data_dir.is_dir() else {}
+    for p, who in found.remote.deleted_here.items():
+        stop[p] = ("blocked", f"{p}: {who or 'a member'} deleted this very version from the "
+                              f"remote, and this clone has no baseline to tell more: delete "
+                              f"it here, or rename it to share it again")
     return make_plan(seen_base, found.scanned.files, seen_remote, scope=scope, blocked=stop,
                      deleted_remote=found.remote.deleted)
 

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping, Optional
 
 from . import layout, state
+from .clock import ns_from_iso
 from .errors import RemoteNotFound
 from .model import FileState
 
@@ -44,18 +45,36 @@ def observed(remote, path: str, tmp_dir=None) -> Optional[FileState]:
     return FileState.listed(digest, obj.size, obj.modified, obj.etag)
 
 
-def verify(remote, rs, base: Mapping[str, FileState], *, jobs: int = 8,
-           tmp_dir=None) -> None:
+def verify(remote, rs, base: Mapping[str, FileState], *, local: Mapping = None,
+           jobs: int = 8, tmp_dir=None) -> None:
     """Repair ``rs`` (a remote_state.RemoteState) where the objects contradict it, and
-    set ``rs.deleted`` to the paths whose deletion is recorded."""
+    set ``rs.deleted`` to the paths whose deletion is recorded. Also set
+    ``rs.deleted_here`` to the local files this clone never synced that are a version the
+    team deleted after the file was last written here (a stale copy: a copied clone or
+    baseline): they are not uploaded again on no evidence."""
     missing = [p for p in base if p not in rs.files]
-    if not missing:
+    unsynced = [p for p in (local or ()) if p not in rs.files and p not in base]
+    if not missing and not unsynced:
         return
     rows = deletion_log(remote)
-    if not rs.rebuilt:  # a rebuilt state is the listing itself: nothing more to look at
+    if missing and not rs.rebuilt:  # a rebuilt state is the listing itself
         with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(missing)))) as pool:
             found = list(pool.map(lambda p: observed(remote, p, tmp_dir), missing))
         for p, st in zip(missing, found):
             if st is not None:
                 rs.repaired(p, st)
     rs.deleted = recorded(rows, {p: base[p] for p in missing if p not in rs.files})
+    rs.deleted_here = stale_copies(rows, {p: local[p] for p in unsynced})
+
+
+def stale_copies(rows, local: Mapping[str, FileState]) -> dict:
+    """{path: who deleted it} for the files of ``local`` whose very content the log
+    records as deleted after the file's mtime."""
+    out = {}
+    for row in rows:
+        st = local.get(row["File"])
+        when = ns_from_iso(str(row["Time Edited"]))
+        if st is not None and row["Checksum"] == st.checksum and when is not None \
+                and st.mtime_ns < when:
+            out[row["File"]] = str(row["Edited By"] or "")
+    return out

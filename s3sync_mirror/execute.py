@@ -262,8 +262,7 @@ class Executor:
         except ChangedDuringSync as exc:
             return Outcome(a, m.FAILED, error=str(exc), retryable=True)
         except (PreconditionFailed, RemoteNotFound) as exc:
-            if isinstance(exc, RemoteNotFound) and a.kind != m.DOWNLOAD:
-                return Outcome(a, m.FAILED, error=str(exc))
+            # The object is not what the state says: what it really is repairs the state.
             return Outcome(a, m.FAILED, error=str(exc), retryable=True,
                            observed=self._observe(a.path, exc))
         except RemoteUnreachable as exc:

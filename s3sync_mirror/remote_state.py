@@ -37,6 +37,8 @@ class RemoteState:
     #                                              before this run repaired it
     deleted: dict = field(default_factory=dict)  # path -> who deleted it, as the remote
     #                                               records (evidence.py)
+    deleted_here: dict = field(default_factory=dict)  # local files, with no baseline, that
+    #                                                    are a version the team deleted
 
     @property
     def as_read(self) -> Mapping:

@@ -155,6 +155,12 @@ def not_as_recorded(path: str, state_name: str, gone: bool) -> str:
             f"state now describes it, nothing was downloaded: run again")
 
 
+def foreign_baseline(path) -> str:
+    return (f"{path} was made for another remote, clone or folder (a copied clone or file?): "
+            f"this run syncs as a first sync: equal files are recorded, files that differ "
+            f"become conflicts, nothing is deleted")
+
+
 def changed_by_others(n: int) -> str:
     return (f"The remote changed during this sync ({n} file(s) by others): run again to "
             f"bring those changes here.")

@@ -87,6 +87,10 @@ def open_session(settings, *, writes: bool = True, jobs: int = DEFAULT_JOBS,
     session; the connection is closed and the lock released on the way out."""
     statedir = StateDir(settings.data_dir, read_only=not writes)
     with connect(settings, jobs=jobs) as remote:
+        if writes and not statedir.root.exists():
+            # A first run here: reach the remote before making anything locally, so a
+            # missing bucket or an unreachable server leaves the clone as it was.
+            next(iter(remote.list(layout.STATE_DIR + "/")), None)
         if writes:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         with statedir.run_lock() if writes else nullcontext():

@@ -245,30 +245,6 @@ def test_04_an_older_remote_state_put_back(make_team, remote_kind):
         assert disk_files(team.members[name].data) == final, name
 
 
-def test_04_an_older_remote_state_put_back_while_the_uploader_is_away(make_team, remote_kind):
-    """The same, but bob, who made the changes, does not sync again for a while: carol,
-    whose baseline is what the old copy says, still gets bob's edit and new file (or is
-    told why not) before bob comes back."""
-    team, t = start(make_team)
-    bob, carol = team.bob, team.carol
-    old = remote_state_text(team)
-    f1 = t.write(bob, "f1.csv")
-    n1 = t.write(bob, "new/n1.csv")
-    t.sync(bob, rc=0)
-    team.put_remote(".S3/versions_remote.csv", old)
-    runs = [t.sync(carol, rc=(0, 1)) for _ in range(3)]
-    for r in runs:
-        no_deletions(r)
-    files = disk_files(carol.data)
-    told = any(r.mentions("f1.csv") and r.mentions("new/n1.csv") for r in runs)
-    assert (files.get("f1.csv"), files.get("new/n1.csv")) == (f1, n1) or told, (
-        f"carol synced three times against the put-back state and neither got bob's "
-        f"f1.csv / new/n1.csv nor was told: she has f1.csv={files.get('f1.csv')!r}, "
-        f"new/n1.csv={files.get('new/n1.csv')!r}\n{runs[-1]}")
-    last = t.settle()
-    t.check(last)
-
-
 # -- 5 ------------------------------------------------------------------------------------
 def test_05_a_copied_clone_and_a_clone_in_another_folder(make_team, remote_kind):
     """alice's whole repo copied (``copytree(symlinks=True)``) to a folder of another name
