@@ -208,3 +208,24 @@ def test_the_executor_carries_out_only_the_approved_actions(tmp_path):
     assert [(o.action.path, o.status) for o in outcomes] == [("up.txt", m.DONE)]
     assert left == 1
     assert sorted(o.key for o in remote.list() if not layout.is_state_key(o.key)) == ["up.txt"]
+
+
+# -- the progress bar --------------------------------------------------------------------
+def test_the_progress_bar_counts_files_and_iec_bytes(monkeypatch):
+    import io
+    import sys
+
+    from s3sync_mirror.progress import TqdmProgress, make
+
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    bar = TqdmProgress("sync")
+    bar.set_size(3 << 20, 2)
+    bar.advance(1 << 20)
+    bar.file_done()
+    bar._label(force=True)
+    shown = err.getvalue()
+    bar.close()
+    assert "sync: 1/2 files, 1.0 MiB/3.0 MiB" in shown, shown
+    assert "MB" not in shown.replace("MiB", "")
+    assert type(make("sync", enabled=False)).__name__ == "Progress"  # silent off a terminal
