@@ -164,7 +164,12 @@ def _file_folder(local: dict, base: dict, remote: dict, deleted) -> dict:
 
 
 def _new_file_meets_folder(local: dict, base: dict, remote: dict) -> dict:
-    """A new file on one side where the other side has a folder of that name."""
+    """A new file on one side where the other side has a folder of that name (that this
+    run does not empty: files deleted on the other side's word do not count)."""
+    def staying(q: str, here: dict, there: dict) -> bool:
+        b = base.get(q)
+        return not (q not in here and b is not None and b.checksum == there[q].checksum)
+
     out = {}
     for here, there, where in ((remote, local, "here"), (local, remote, "on the remote")):
         folders = None
@@ -172,7 +177,7 @@ def _new_file_meets_folder(local: dict, base: dict, remote: dict) -> dict:
             if p in there or p in base:
                 continue
             if folders is None:
-                folders = {f for q in there for f in folders_of(q)}
+                folders = {f for q in there if staying(q, here, there) for f in folders_of(q)}
             if p in folders:
                 out[p] = ("blocked", f"{p}: a file on one side but a folder {where}: rename "
                                      f"one of them")
