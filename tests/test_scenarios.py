@@ -19,6 +19,13 @@ import pytest
 from .conftest import ROOT
 
 
+@pytest.fixture(params=["local"])
+def remote_kind(request):
+    """These walks run on the folder remote: the golden scenarios (tests/scenarios/, played
+    by test_golden.py) walk the same cases on both remotes, so CI pays for S3 once."""
+    return request.param
+
+
 def no_file_lost(team, *contents: bytes) -> None:
     """Every version named is still somewhere: a data folder, the remote, the archive or
     a trash."""
