@@ -142,24 +142,23 @@ def _file_folder(local: dict, base: dict, remote: dict, deleted) -> dict:
         return (t is None or t.checksum != here[p].checksum) and \
             (b is None or b.checksum != here[p].checksum)
 
-    out = {}
-    for p in remote:
-        if p in local or not moving(p, remote, local):
-            continue
-        clash = next((f for f in folders_of(p) if f in local and not leaving_here(f)), None)
-        if clash is not None:
-            out[p] = ("blocked", f"{p}: {clash} is a file here but a folder on the remote: "
-                                 f"resolve {clash} first (keep the remote side), or rename "
-                                 f"one of them")
+    def under_a_file(here: dict, there: dict, leaving, where: str, fix: str) -> dict:
+        """Files arriving from ``here`` whose folder is a file staying ``there``."""
+        found = {}
+        for p in here:
+            if not moving(p, here, there):
+                continue
+            clash = next((f for f in folders_of(p) if f in there and not leaving(f)), None)
+            if clash is not None:
+                found[p] = ("blocked", f"{p}: {clash} is a file {where}: resolve {clash} "
+                                       f"first ({fix}), or rename one of them")
+        return found
+
+    out = under_a_file(remote, local, leaving_here, "here but a folder on the remote",
+                       "keep the remote side")
     out.update(_new_file_meets_folder(local, base, remote))
-    for p in local:
-        if not moving(p, local, remote):
-            continue
-        clash = next((f for f in folders_of(p) if f in remote and not leaving_there(f)), None)
-        if clash is not None:
-            out[p] = ("blocked", f"{p}: {clash} is a file on the remote but a folder here: "
-                                 f"resolve {clash} first (keep yours deletes it there), or "
-                                 f"rename one of them")
+    out.update(under_a_file(local, remote, leaving_there, "on the remote but a folder here",
+                            "keep yours deletes it there"))
     return out
 
 
