@@ -29,6 +29,7 @@ from s3sync_mirror.platforms.base import Cancelled, Transfer
 from s3sync_mirror.platforms.local import LocalConnection
 
 from .conftest import RELIABILITY_NOTES, ROOT, Team, parse_csv
+from .test_bigfile import sha_file, write_big
 
 MIB = 1 << 20
 BIG_MIB = int(os.environ.get("S3SYNC_INTERRUPT_MIB", "192"))
@@ -50,27 +51,6 @@ if rate:
 from s3sync_mirror.cli import main
 sys.exit(main(sys.argv[1:]))
 """
-
-
-def write_big(path: Path, mib: int) -> str:
-    """``mib`` MiB of varied bytes (one random MiB, each copy numbered); their SHA-256."""
-    h = hashlib.sha256()
-    block = os.urandom(MIB)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        for i in range(mib):
-            chunk = i.to_bytes(8, "little") + block[8:]
-            h.update(chunk)
-            f.write(chunk)
-    return h.hexdigest()
-
-
-def sha_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(4 * MIB), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # -- the remote seen from outside, without reading the big file ----------------------------
