@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from .emu_blob import blob_emulator  # noqa: F401  (fixtures, see emulators.py)
+from .emu_gcs import gcs_emulator  # noqa: F401
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # What the reliability tests tried, by kind; written as JSON at the end of the session when
@@ -198,8 +201,9 @@ class Team:
     """Members sharing one remote, and a view of that remote from the outside."""
 
     def __init__(self, kind: str, tmp: Path, bucket: str | None = None,
-                 endpoint: str | None = None, names=("alice", "bob")):
+                 endpoint: str | None = None, names=("alice", "bob"), emulator=None):
         self.kind = kind
+        self.emulator = emulator  # gcs, blob: the emulator (tests/emulators.py's interface)
         self.tmp = tmp
         self.bucket = bucket
         self.endpoint = endpoint
@@ -216,8 +220,9 @@ class Team:
         raise AttributeError(name)
 
     def config_text(self, user: str) -> str:
-        if self.kind == "s3":
-            storage = f"  provider: s3\n  tenant: {self.bucket}\n  endpoint_url: {self.endpoint}\n"
+        if self.kind in ("s3", "gcs", "blob"):
+            storage = (f"  provider: {self.kind}\n  tenant: {self.bucket}\n"
+                       f"  endpoint_url: {self.endpoint}\n")
         else:
             storage = f"  provider: local\n  tenant: {self.remote_root}\n"
         return f"storage:\n{storage}  namespace: MIRROR\ndata_dir: Data\nuser: {user}\n"
@@ -227,7 +232,9 @@ class Team:
         repo.mkdir(parents=True)
         (repo / "s3sync_mirror.yml").write_text(self.config_text(name))
         env = dict(AWS_ENV)
-        if self.endpoint:
+        if self.emulator is not None:
+            env.update(self.emulator.env)
+        elif self.endpoint:
             env["AWS_ENDPOINT_URL"] = self.endpoint
         return Member(name, repo, env)
 
@@ -248,6 +255,8 @@ class Team:
     def remote_objects(self) -> dict:
         """{key relative to the prefix: bytes}, .S3/ included."""
         out = {}
+        if self.emulator is not None:
+            return self.emulator.objects(self.bucket, self.prefix)
         if self.kind == "s3":
             s3 = self._s3()
             pages = s3.get_paginator("list_objects_v2").paginate(
@@ -276,7 +285,9 @@ class Team:
 
     def put_remote(self, key: str, data: bytes) -> None:
         """Write straight into the remote, as a hostile or careless third party would."""
-        if self.kind == "s3":
+        if self.emulator is not None:
+            self.emulator.put(self.bucket, f"{self.prefix}/{key}", data)
+        elif self.kind == "s3":
             self._s3().put_object(Bucket=self.bucket, Key=f"{self.prefix}/{key}", Body=data)
         else:
             p = self.remote_root / self.prefix / key
@@ -311,6 +322,9 @@ def make_team(request, tmp_path, remote_kind):
         if remote_kind == "s3":
             endpoint = request.getfixturevalue("aws_env")
             return Team("s3", home, new_bucket(endpoint), endpoint, names)
+        if remote_kind in ("gcs", "blob"):  # tests/emulators.py
+            emu = request.getfixturevalue(f"{remote_kind}_emulator")
+            return Team(remote_kind, home, emu.new_tenant(), emu.endpoint, names, emu)
         return Team("local", home, names=names)
     return make
 

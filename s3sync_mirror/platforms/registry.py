@@ -22,6 +22,7 @@ class Provider:
     tenant_help: str  # what the tenant is, for init's template and messages
     connection: str = ""  # "module:Class" under platforms/, "" when only paths are known
     client: str = ""  # the client library the connection imports
+    extra: str = ""  # the pip extra that installs ``client``
     check_tenant: Optional[Callable] = None  # (tenant, base folder) -> (tenant, problem, fix)
 
     @property
@@ -56,6 +57,20 @@ def _bucket(tenant: str, base: Path):
     return tenant, None, None
 
 
+_CONTAINER = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
+
+
+def _container(tenant: str, base: Path):
+    if tenant.startswith("az://") or "/" in tenant:
+        return tenant, f"{tenant!r} is not a container name", (
+            "give the container name only, e.g. `team-data`; the blob prefix goes in "
+            "`namespace`, the account in AZURE_STORAGE_CONNECTION_STRING or endpoint_url")
+    if not _CONTAINER.match(tenant):
+        return tenant, f"{tenant!r} is not a valid container name", \
+            "use 3-63 lowercase letters, digits or single '-', starting with a letter or digit"
+    return tenant, None, None
+
+
 def _folder(tenant: str, base: Path):
     return str((base / Path(tenant).expanduser()).resolve()), None, None
 
@@ -63,6 +78,10 @@ def _folder(tenant: str, base: Path):
 def _connect_s3(cls, settings, jobs: int):
     return cls(settings.tenant, settings.prefix, endpoint_url=settings.endpoint_url,
                profile=settings.profile, region=settings.region, jobs=jobs)
+
+
+def _connect_cloud(cls, settings, jobs: int):
+    return cls(settings.tenant, settings.prefix, endpoint_url=settings.endpoint_url, jobs=jobs)
 
 
 def _connect_local(cls, settings, jobs: int):
@@ -82,12 +101,14 @@ PROVIDERS = {
     "local": Provider("local", "Local", "", "the remote folder (absolute, or relative to "
                       "this file)", "local:LocalConnection", "", _folder),
     "s3": Provider("s3", "S3", "s3://", "the bucket name", "s3:S3Connection", "botocore",
-                   _bucket),
-    # Known for mirrored paths; not yet a sync remote.
-    "gcs": Provider("gcs", "GCS", "gs://", "the bucket name"),
-    "blob": Provider("blob", "Blob", "az://", "the container name"),
+                   check_tenant=_bucket),
+    "gcs": Provider("gcs", "GCS", "gs://", "the bucket name", "gcs:GCSConnection",
+                    "google.cloud.storage", "gcs", _bucket),
+    "blob": Provider("blob", "Blob", "az://", "the container name", "blob:BlobConnection",
+                     "azure.storage.blob", "blob", _container),
 }
-_CONNECT = {"local": _connect_local, "s3": _connect_s3}
+_CONNECT = {"local": _connect_local, "s3": _connect_s3, "gcs": _connect_cloud,
+            "blob": _connect_cloud}
 
 
 def get(name: str) -> Optional[Provider]:
@@ -107,7 +128,20 @@ def supported_platforms() -> list[str]:
     return [p.platform for p in PROVIDERS.values() if p.available]
 
 
+def missing_client(provider: Provider) -> Optional[str]:
+    """The message for a provider whose client library is not installed, else None."""
+    if not provider.syncs or provider.available:
+        return None
+    return (f"provider {provider.name} needs its client library ({provider.client}), which is "
+            f"not installed. Fix: pip install 's3sync_mirror[{provider.extra}]'")
+
+
 def connect(settings, jobs: int = 16):
     """The connection to the remote ``settings`` describe."""
     provider = PROVIDERS[settings.provider]
+    problem = missing_client(provider)
+    if problem:
+        from ..errors import ConfigError
+
+        raise ConfigError(problem)
     return _CONNECT[provider.name](provider.connection_class(), settings, jobs)
