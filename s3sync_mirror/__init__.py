@@ -10,7 +10,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "run": "api", "smart_sync": "api", "reset_confirm": "api",
     "get_supported_platforms": "platforms", "DataPlatformConnection": "platforms",
-    "S3Connection": "platforms", "LocalConnection": "platforms",
+    "S3Connection": "platforms", "LocalConnection": "platforms", "GCSConnection": "platforms",
+    "BlobConnection": "platforms",
     "FSMirror": "mirror", "load_config": "mirror",
     "SyncResult": "model", "Options": "options",
     "S3SyncMirrorError": "errors", "ConfigError": "errors", "UsageError": "errors",

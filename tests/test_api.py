@@ -9,12 +9,31 @@ from s3sync_mirror.errors import ConfigError, SyncFailed, UsageError
 
 
 def test_exports():
-    assert s3sync_mirror.get_supported_platforms() == ["Local", "S3"]
+    assert s3sync_mirror.get_supported_platforms() == ["Local", "S3", "GCS", "Blob"]
     from s3sync_mirror import DataPlatformConnection, LocalConnection, S3Connection
     assert issubclass(LocalConnection, DataPlatformConnection)
     assert issubclass(S3Connection, DataPlatformConnection)
     for name in ("run", "smart_sync", "reset_confirm", "FSMirror", "load_config"):
         assert callable(getattr(s3sync_mirror, name))
+
+
+@pytest.mark.parametrize("provider,tenant,client", [
+    ("gcs", "team-bucket", "google.cloud.storage"), ("blob", "team-data", "azure.storage.blob")])
+def test_a_provider_without_its_client_library_is_exit_2_with_the_pip_command(
+        tmp_path, monkeypatch, provider, tenant, client):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == client else real(name, *a))
+    platform = {"gcs": "GCS", "blob": "Blob"}[provider]
+    assert platform not in s3sync_mirror.get_supported_platforms()
+    (tmp_path / "s3sync_mirror.yml").write_text(
+        f"storage: {{provider: {provider}, tenant: {tenant}, namespace: p/Data}}\n")
+    with pytest.raises(ConfigError) as e:
+        s3sync_mirror.run(tmp_path, yes=True, quiet=True)
+    assert e.value.exit_code == 2
+    assert f"pip install 's3sync_mirror[{provider}]'" in str(e.value)
 
 
 def test_run_returns_actions_and_outcomes(local_team, monkeypatch):

@@ -67,7 +67,8 @@ def test_git_user_name_is_the_default_user(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("text,fragments", [
-    ("storage: {provider: gcs, tenant: x}\n", ["storage.provider", "gcs", "s3", "local"]),
+    ("storage: {provider: gcs, tenant: x}\n", ["storage.tenant", "not a valid bucket name"]),
+    ("storage: {provider: blob, tenant: Team_Data}\n", ["storage.tenant", "container name"]),
     ("storage: {provider: s3}\n", ["storage.tenant", "missing"]),
     ("storage: {provider: s3, tenant: x\n", ["not valid YAML"]),
     ("storage: {provider: s3, tenant: bkt}\ncolour: blue\n", ["colour", "unknown key"]),

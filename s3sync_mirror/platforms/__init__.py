@@ -22,4 +22,5 @@ def __getattr__(name):  # connections import lazily: a cloud client only when it
 
 
 __all__ = ["DataPlatformConnection", "RemoteObject", "LocalConnection", "S3Connection",
+           "GCSConnection", "BlobConnection",
            "get_supported_platforms", "connect", "PLATFORMS"]

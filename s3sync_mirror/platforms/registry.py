@@ -99,7 +99,7 @@ def _connect_local(cls, settings, jobs: int):
 
 PROVIDERS = {
     "local": Provider("local", "Local", "", "the remote folder (absolute, or relative to "
-                      "this file)", "local:LocalConnection", "", _folder),
+                      "this file)", "local:LocalConnection", "", check_tenant=_folder),
     "s3": Provider("s3", "S3", "s3://", "the bucket name", "s3:S3Connection", "botocore",
                    check_tenant=_bucket),
     "gcs": Provider("gcs", "GCS", "gs://", "the bucket name", "gcs:GCSConnection",
