@@ -1,0 +1,86 @@
+"""Google Cloud Storage and Azure Blob remotes, through the real CLI, on the emulators the
+tests start themselves (fake-gcs-server, Azurite; tests/emulators.py): the team scenarios
+of tests/test_scenarios.py played again on each provider, ten rounds of two members syncing
+at once with no lost update, and no credential printed or written. The backend contract of
+each provider is in tests/test_contract_gcs.py and tests/test_contract_blob.py."""
+from __future__ import annotations
+
+import pytest
+
+from .conftest import RELIABILITY
+from .test_races import race
+from .test_scenarios import (  # noqa: F401  (collected again here, on gcs and blob)
+    test_bob_receives_new_changed_and_deleted_files, test_conflict_keep_both_keeps_both_on_both_sides,
+    test_conflict_keep_local, test_conflict_keep_remote, test_edit_here_delete_there_both_ways,
+    test_first_sync_of_a_populated_folder_then_a_fresh_clone,
+    test_first_sync_of_two_populated_clones_never_overwrites)
+
+ROUNDS = 10
+
+
+@pytest.fixture(params=["gcs", "blob"])
+def remote_kind(request):
+    return request.param
+
+
+def test_the_config_names_the_cloud(team):
+    text = (team.alice.repo / "s3sync_mirror.yml").read_text()
+    assert f"provider: {team.kind}" in text
+    team.alice.write("a.csv", "1")
+    r = team.alice.run("status", check_rc=0)
+    scheme = {"gcs": "gs://", "blob": "az://"}[team.kind]
+    assert f"{scheme}{team.bucket}/repo/Data" in r.stdout + r.stderr
+
+
+def test_two_members_syncing_at_once_ten_rounds_lose_no_update(team):
+    members = [team.alice, team.bob]
+    for m in members:
+        m.write(f"{m.name}/edit.csv", "v0")
+        m.write(f"{m.name}/gone-0.csv", "bye")
+    for m in members + members:
+        m.sync()
+    expected = {}
+    for rnd in range(ROUNDS):
+        for m in members:
+            m.write(f"{m.name}/new-{rnd}.csv", f"{m.name} new {rnd}")
+            m.write(f"{m.name}/edit.csv", f"{m.name} edit {rnd}")
+            m.delete(f"{m.name}/gone-{rnd}.csv")
+            m.write(f"{m.name}/gone-{rnd + 1}.csv", f"bye {rnd}")
+            expected[f"{m.name}/new-{rnd}.csv"] = f"{m.name} new {rnd}".encode()
+            expected[f"{m.name}/edit.csv"] = f"{m.name} edit {rnd}".encode()
+        for name, (rc, out, err) in race(members).items():
+            assert rc == 0, f"round {rnd}, {name}: rc={rc}\n{out}\n{err}"
+        remote, state = team.remote_files(), team.remote_state()
+        for path, content in expected.items():
+            assert remote.get(path) == content, f"round {rnd}: {path} lost on the remote"
+            assert state[path]["Checksum"], f"round {rnd}: {path} lost from the state"
+        for m in members:
+            assert f"{m.name}/gone-{rnd}.csv" not in remote
+        assert set(state) == set(remote), "the state lists exactly the remote files"
+        RELIABILITY[f"concurrent syncs, {team.kind} remote, 2 members"] += 2
+    archived = set(team.archive().values())
+    assert {f"bye {r}".encode() for r in range(ROUNDS - 1)} <= archived
+    for m in members:
+        m.sync()
+    for m in members:
+        assert m.files() == team.remote_files()
+
+
+@pytest.mark.parametrize("remote_kind", ["blob"])  # GCS's emulator takes no credential
+def test_the_account_key_is_never_printed_or_written(team):
+    (connection_string,) = [v for k, v in team.alice.env.items()
+                            if k == "AZURE_STORAGE_CONNECTION_STRING"]
+    (key,) = [p.split("=", 1)[1] for p in connection_string.split(";")
+              if p.startswith("AccountKey=")]
+    team.alice.write("a.csv", "1")
+    outputs = []
+    for member, args in ((team.alice, ["--yes", "-vv"]), (team.bob, ["--yes", "-vv"]),
+                         (team.bob, ["status", "--json", "-vv"])):
+        r = member.run(*args, check_rc=0)
+        outputs += [r.stdout, r.stderr]
+    written = b"".join(team.remote_objects().values())
+    for m in team.members.values():
+        written += b"".join(p.read_bytes() for p in m.repo.rglob("*") if p.is_file())
+    assert team.bob.read("a.csv") == b"1"
+    assert key not in "".join(outputs)
+    assert key.encode() not in written
