@@ -13,9 +13,11 @@ import pytest
 
 from s3sync_mirror import layout
 from s3sync_mirror.errors import (ChecksumMismatch, ConfigError, PreconditionFailed,
-                                  RemoteError, RemoteNotFound, RemoteUnreachable)
+                                  RemoteError, RemoteNotFound, RemotePermissionError,
+                                  RemoteUnreachable)
 from s3sync_mirror.platforms import GCSConnection
 from s3sync_mirror.platforms.base import Cancelled
+from s3sync_mirror.platforms.gcserrors import classify, gcs_errors
 
 from .test_contract import BIG, MIB, RACES, ConnectionContract, fetch, sha, upload
 
@@ -208,3 +210,103 @@ def test_a_lost_race_is_the_same_exception_as_on_the_other_remotes(conn, tmp_pat
     with pytest.raises(RemoteError) as exc:
         race(conn, tmp_path, size)
     assert type(exc.value) is expected
+
+
+def throttle(monkeypatch, conn, times: int) -> list:
+    """The next ``times`` requests of ``conn`` are answered 503 without reaching the server;
+    returns the list of every request's URL, answered or not."""
+    import requests
+
+    session, seen = conn.transport, []
+    real = session.request
+
+    def request(*args, **kw):
+        seen.append(kw.get("url") or args[1])
+        if len(seen) > times:
+            return real(*args, **kw)
+        r = requests.Response()
+        r.status_code, r.reason, r.url = 503, "Service Unavailable", seen[-1]
+        r.request = requests.Request(kw.get("method") or args[0], seen[-1]).prepare()
+        r._content = b'{"error": {"code": 503, "message": "slow down"}}'
+        return r
+
+    monkeypatch.setattr(session, "request", request)
+    return seen
+
+
+def test_throttling_is_retried_with_backoff(monkeypatch, gcs_env):
+    conn = gcs_env.connection(gcs_env.new_tenant(), "p", retry_deadline=5)
+    seen = throttle(monkeypatch, conn, 1)
+    etag = conn.put_bytes("s", b"1", if_none_match=True)  # a media upload
+    assert seen.count(seen[0]) == 2, "sent again"
+    seen = throttle(monkeypatch, conn, 1)
+    assert conn.head("s").etag == etag  # a JSON API call
+    assert seen.count(seen[0]) == 2, "sent again"
+    conn.close()
+    hasty = gcs_env.connection(conn.bucket, "p", retry_deadline=0)
+    throttle(monkeypatch, hasty, 1)
+    with pytest.raises(RemoteError) as exc:
+        hasty.get_bytes("s")
+    assert str(exc.value) == (f"s: {gcs_env.endpoint} is throttling or unavailable (HTTP 503) "
+                              f"even after retries: run again later, or with fewer --jobs")
+    hasty.close()
+
+
+@pytest.mark.parametrize("status,code,conditional,expected,fix", [
+    (404, "notFound", False, RemoteNotFound, "run the sync again"),
+    (404, "notFound", True, PreconditionFailed, "run the sync again"),
+    (404, "NoSuchBucket", True, RemoteNotFound, "storage.tenant"),
+    (412, "conditionNotMet", True, PreconditionFailed, "run the sync again"),
+    (409, "conflict", True, PreconditionFailed, "run the sync again"),
+    (401, "required", False, RemotePermissionError, "gcloud auth application-default login"),
+    (403, "forbidden", False, RemotePermissionError, "GOOGLE_APPLICATION_CREDENTIALS"),
+    (0, "RefreshError", False, RemotePermissionError, "gcloud auth application-default login"),
+    (0, "DataCorruption", False, ChecksumMismatch, "run again"),
+    (429, "rateLimitExceeded", False, RemoteError, "fewer --jobs"),
+    (503, "backendError", False, RemoteError, "fewer --jobs"),
+    (0, "ConnectionError", False, RemoteUnreachable, "storage.endpoint_url"),
+    (0, "ReadTimeout", False, RemoteUnreachable, "storage.endpoint_url"),
+    (0, "SomethingElse", False, RemoteError, "run again"),
+    (500, "internalError", False, RemoteError, "run again later"),
+    (400, "invalid", False, RemoteError, "run again"),
+])
+def test_classify(status, code, conditional, expected, fix):
+    exc = classify(status, code, conditional, "a/f.csv", bucket="team",
+                   endpoint="http://127.0.0.1:4443", message="the server's words")
+    assert type(exc) is expected
+    text = str(exc)
+    if code != "NoSuchBucket":
+        assert text.startswith("a/f.csv: "), text
+    assert fix in text, text
+
+
+def test_classify_without_an_endpoint_names_google():
+    text = str(classify(0, "ConnectionError", what="f"))
+    assert text == ("f: cannot reach Google Cloud Storage (ConnectionError): check your "
+                    "network connection (and any proxy settings)")
+    assert "does not exist at Google Cloud Storage" in str(classify(404, "NoSuchBucket",
+                                                                    bucket="b"))
+
+
+def test_library_exceptions_are_translated():
+    import requests
+    from google.api_core import exceptions as api
+    from google.auth.exceptions import RefreshError
+
+    cases = [(api.Forbidden("no"), RemotePermissionError),
+             (api.NotFound("gone"), RemoteNotFound),
+             (api.PreconditionFailed("lost"), PreconditionFailed),
+             (api.RetryError("gave up", api.TooManyRequests("slow")), RemoteError),
+             (RefreshError("expired"), RemotePermissionError),
+             (requests.exceptions.ConnectionError("refused"), RemoteUnreachable)]
+    for raised, expected in cases:
+        with pytest.raises(expected):
+            with gcs_errors("f", bucket="b", endpoint="http://h:1"):
+                raise raised
+    with pytest.raises(KeyError):  # not the libraries': left alone
+        with gcs_errors("f"):
+            raise KeyError("bug")
+    with pytest.raises(RemoteNotFound) as exc:  # a 404, the bucket itself missing
+        with gcs_errors("f", bucket="b", endpoint="http://h:1", bucket_exists=lambda: False):
+            raise api.NotFound("gone")
+    assert str(exc.value).startswith("bucket 'b' does not exist at http://h:1")

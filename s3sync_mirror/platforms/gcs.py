@@ -16,10 +16,11 @@ SHA-256, so a file edited mid-upload is never stored. The content's SHA-256 is k
 object's metadata (``sha256``).
 
 fake-gcs-server (the tests' emulator) checks ``ifGenerationMatch`` on simple and multipart
-uploads only, not on resumable uploads, deletes or rewrites (copies). Those still carry the
-native condition (what Google checks, atomically), and the connection first checks it
-itself with a metadata GET (``_check``), so a condition that no longer holds is refused
-there too, although not atomically. Every failure is translated by ``gcserrors``.
+uploads only, not on resumable uploads, deletes, rewrites (copies) or reads. Those still
+carry the native condition (what Google checks, atomically), and the connection first
+checks it itself with a metadata GET (``check``), so a condition that no longer holds is
+refused there too, although not atomically; reads pin the generation they expect.
+Every failure is translated by ``gcserrors``.
 """
 from __future__ import annotations
 
