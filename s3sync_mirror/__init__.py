@@ -13,6 +13,8 @@ _EXPORTS = {
     "S3Connection": "platforms", "LocalConnection": "platforms", "GCSConnection": "platforms",
     "BlobConnection": "platforms",
     "FSMirror": "mirror", "load_config": "mirror",
+    "log": "histapi", "restore": "histapi", "read_version": "histapi", "manifest": "histapi",
+    "tag": "histapi", "tags": "histapi",
     "SyncResult": "model", "Options": "options",
     "S3SyncMirrorError": "errors", "ConfigError": "errors", "UsageError": "errors",
     "StateError": "errors", "UnsafePathError": "errors", "RemoteError": "errors",

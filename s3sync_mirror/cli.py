@@ -11,7 +11,10 @@ from pathlib import Path
 from . import __version__
 from .errors import EXIT_OK, EXIT_UNCONFIRMED, S3SyncMirrorError, UsageError
 
-COMMANDS = ("sync", "status", "reset", "init", "mirror")
+from .histcmd import COMMANDS as HISTORY_COMMANDS
+from .histcmd import VALUED as HISTORY_VALUED
+
+COMMANDS = ("sync", "status", *HISTORY_COMMANDS, "reset", "init", "mirror")
 
 DESCRIPTION = """\
 Share a data folder with your team through an S3 prefix or a shared folder, the way you
@@ -20,7 +23,7 @@ since YOUR last sync, shows the plan, asks you to confirm, carries it out in par
 verifies every byte (SHA-256) and records the new state in <data_dir>/.S3/.
 
 Nothing is lost: remote files that a sync overwrites or deletes are archived in the
-remote's .S3/deleted/; local ones go to <data_dir>/.S3/trash/. A file changed on both
+remote's .S3/archive/ (see `log`, `restore`); local ones go to <data_dir>/.S3/trash/. A file changed on both
 sides is a conflict, never a silent overwrite."""
 
 EPILOG = """\
@@ -31,6 +34,8 @@ examples:
   s3sync-mirror --conflict both     resolve every conflict by keeping both versions
   s3sync-mirror sync Data/raw       limit the run to one folder
   s3sync-mirror --json --dry-run    the plan as one JSON object
+  s3sync-mirror log raw/a.csv       every version of a file: who, when, where kept
+  s3sync-mirror restore raw/a.csv --version 2   bring back the version before the newest
   s3sync-mirror init                write a commented s3sync_mirror.yml
   s3sync-mirror mirror etl.jobs:lift  where an artifact of that code object lives
 
@@ -93,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="show the plan only; change nothing",
                        description="Show what a sync would do. Changes nothing.")
     _sync_options(p, status=True)
+    from .histcmd import add_commands
+
+    add_commands(sub, common, fmt)
     _reset_command(sub, common)
     _init_command(sub)
     _mirror_command(sub, common)
@@ -174,7 +182,7 @@ def _refuse_misspelt(word: str) -> None:
                          f"see --help)")
 
 
-_VALUED = {"--config", "--conflict", "--max-delete", "-j", "--jobs"}
+_VALUED = {"--config", "--conflict", "--max-delete", "-j", "--jobs", *HISTORY_VALUED}
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
@@ -240,6 +248,10 @@ def _dispatch(args) -> int:
     if args.command == "reset":
         return EXIT_OK if api.reset_confirm(".", remote=args.remote, yes=args.yes,
                                             config=args.config) else EXIT_UNCONFIRMED
+    if args.command in HISTORY_COMMANDS:
+        from .histcmd import dispatch
+
+        return dispatch(args)
     if args.command == "mirror":
         from .mirror import describe_object
 

@@ -31,3 +31,30 @@ def now_iso() -> str:
 def run_stamp() -> str:
     """``20261121T140305Z``: when a run started, in the names of its folders."""
     return time.strftime(STAMP, time.gmtime())
+
+
+def parse_when(text: str, end_of_day: bool = False) -> str:
+    """A time the user typed, as ISO 8601 UTC: ``2026-11-20``, ``2026-11-20T14:30``,
+    ``2026-11-20T14:30:05Z``, or an age: ``90m``, ``12h``, ``7d``, ``2w`` ago. A date alone
+    is its first second, or with ``end_of_day`` its last (``--at 2026-11-20``: as it was
+    that evening)."""
+    import re
+
+    from .errors import UsageError
+
+    t = str(text).strip()
+    age = re.fullmatch(r"(\d+)\s*([mhdw])", t)
+    if age:
+        seconds = int(age.group(1)) * {"m": 60, "h": 3600, "d": 86400, "w": 604800}[age.group(2)]
+        return time.strftime(ISO, time.gmtime(time.time() - seconds))
+    for fmt, width in (("%Y-%m-%dT%H:%M:%S", 19), ("%Y-%m-%dT%H:%M", 16), ("%Y-%m-%d", 10)):
+        try:
+            parsed = time.strptime(t.rstrip("Z").replace(" ", "T")[:width], fmt)
+        except ValueError:
+            continue
+        if len(t.rstrip("Z")) == width:
+            if width == 10 and end_of_day:
+                return time.strftime("%Y-%m-%dT23:59:59Z", parsed)
+            return time.strftime(ISO, parsed)
+    raise UsageError(f"{text!r} is not a time: write 2026-11-20, 2026-11-20T14:30 (UTC) or an "
+                     f"age such as 90m, 12h, 7d")

@@ -125,9 +125,23 @@ class Executor:
         self.ctx.progress.advance(n)
 
     def _archive(self, path: str, rem: FileState) -> str:
-        """Copy the remote file about to be overwritten or deleted into the archive."""
-        key = layout.archive_key(self.ctx.run, path)
-        self.ctx.remote.copy(path, key, if_match=rem.etag or None, size_hint=rem.size)
+        """Keep the remote file about to be overwritten or deleted in the archive, under
+        its SHA-256: copied server-side unless that content is archived already (then
+        only checked to be still the version the plan saw). Raises RemoteNotFound or
+        PreconditionFailed when the object is not that version any more."""
+        remote, key = self.ctx.remote, layout.content_key(rem.checksum)
+        if remote.head(key) is None:
+            try:
+                remote.copy(path, key, if_match=rem.etag or None, size_hint=rem.size)
+                return key
+            except PreconditionFailed:
+                if remote.head(key) is None:  # not a teammate archiving the same bytes
+                    raise
+        live = remote.head(path)
+        if live is None:
+            raise RemoteNotFound(f"{path}: not on the remote any more")
+        if rem.etag and live.etag != rem.etag:
+            raise PreconditionFailed(f"{path}: changed on the remote during this sync")
         return key
 
     # -- the operations ------------------------------------------------------------------

@@ -19,6 +19,8 @@ DELETED_REMOTE = "deleted_remote.csv"  # also the remote deletion log's name
 DELETED_LOCAL = "deleted_local.csv"
 IGNORE_FILE = "ignore_remote.txt"
 JOURNAL = "journal.csv"  # uploads sent but not yet committed
+HISTORY_PENDING = "history_pending.csv"  # this run's history rows until they are on the remote
+RESTORED = "restored.csv"  # versions `restore` put here, until a sync shares them
 CHECKED_REMOTES = "remote_checked.txt"  # remotes found to honour conditional writes
 RUN_LOCK = "sync.lock"
 CLONE_ID = "clone_id"  # this clone's random id: its baseline is marked with it
@@ -27,7 +29,11 @@ TMP, TRASH, CACHE = "tmp", "trash", "cache"
 # Remote, relative to the remote root (the prefix or the remote folder)
 VERSIONS_KEY = f"{STATE_DIR}/{VERSIONS_REMOTE}"
 DELETED_KEY = f"{STATE_DIR}/{DELETED_REMOTE}"
-ARCHIVE_ROOT = f"{STATE_DIR}/deleted"
+ARCHIVE_ROOT = f"{STATE_DIR}/deleted"  # the archive as runs before the history kept it
+CONTENT_ROOT = f"{STATE_DIR}/archive"  # the archive: each replaced version once, by SHA-256
+HISTORY_ROOT = f"{STATE_DIR}/history"  # the history index: one segment per run
+LEGACY_HISTORY = f"{HISTORY_ROOT}/legacy-archive.csv"  # ARCHIVE_ROOT, indexed once
+TAGS_ROOT = f"{STATE_DIR}/tags"
 REMOTE_TMP = f"{STATE_DIR}/tmp"
 REMOTE_LOCK = f"{STATE_DIR}/lock"
 PROBE_KEY = f"{STATE_DIR}/conditional-write-probe"
@@ -55,15 +61,30 @@ def baseline_owner(remote_url: str, clone_id: str, data_dir: Path) -> str:
 
 
 def archive_key(run: str, path: str) -> str:
-    """Where a sync keeps the remote version of ``path`` it replaced or deleted."""
+    """Where runs before the history index kept a replaced version (still read)."""
     return f"{ARCHIVE_ROOT}/{run}/{path}"
+
+
+def content_key(checksum: str) -> str:
+    """Where the archive keeps the content with this SHA-256: once, whoever archived it."""
+    return f"{CONTENT_ROOT}/{checksum[:2]}/{checksum}"
+
+
+def history_key(run: str) -> str:
+    """One run's segment of the history index."""
+    return f"{HISTORY_ROOT}/{run}.csv"
+
+
+def tag_key(name: str) -> str:
+    return f"{TAGS_ROOT}/{name}.csv"
 
 
 # Layout attribute -> file or folder name in the local state folder.
 FILES = {"versions_local": VERSIONS_LOCAL, "versions_remote": VERSIONS_REMOTE,
          "remote_etag": REMOTE_ETAG, "deleted_remote": DELETED_REMOTE,
          "deleted_local": DELETED_LOCAL, "ignore_file": IGNORE_FILE, "journal": JOURNAL,
-         "checked_remotes": CHECKED_REMOTES, "run_lock": RUN_LOCK, "clone_id": CLONE_ID,
+         "checked_remotes": CHECKED_REMOTES, "history_pending": HISTORY_PENDING,
+         "restored": RESTORED, "run_lock": RUN_LOCK, "clone_id": CLONE_ID,
          "tmp": TMP, "trash": TRASH, "cache": CACHE}
 
 

@@ -24,7 +24,7 @@ from .report import human
 
 GROUPS = (
     (m.DELETE_LOCAL, "deleted", "Deleted on the remote: delete locally (kept in .S3/trash/)"),
-    (m.DELETE_REMOTE, "deleted", "Deleted here: delete on the remote (kept in its .S3/deleted/)"),
+    (m.DELETE_REMOTE, "deleted", "Deleted here: delete on the remote (kept in its .S3/archive/)"),
     (m.UPLOAD, "new", "New here: upload"),
     (m.DOWNLOAD, "new", "New on the remote: download"),
     (m.UPLOAD, "modified", "Changed here: upload (the remote copy is archived)"),
@@ -209,7 +209,7 @@ def conflict_options(a) -> list[tuple[str, str, str]]:
     if a.local is not None and a.remote is not None:
         return [
             ("l", m.KEEP_LOCAL, "keep local:  upload yours (the remote version is archived "
-                                "in .S3/deleted/)"),
+                                "in .S3/archive/)"),
             ("r", m.KEEP_REMOTE, "keep remote: download it (yours goes to .S3/trash/)"),
             ("b", m.BOTH, "keep both:   the remote version keeps the name; yours is renamed "
                           f"{_both_name(a.path)}, on both sides"),
@@ -220,7 +220,7 @@ def conflict_options(a) -> list[tuple[str, str, str]]:
         remote = "keep remote: delete it here (moved to .S3/trash/)"
     else:  # deleted here, changed on the remote
         local = ("keep local:  delete it on the remote too (the remote version is archived "
-                 "in .S3/deleted/)")
+                 "in .S3/archive/)")
         remote = "keep remote: download it again (nothing here to trash)"
     return [("l", m.KEEP_LOCAL, local), ("r", m.KEEP_REMOTE, remote),
             ("s", m.SKIP, "skip:        change nothing now; the next sync asks again")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import NamedTuple, Optional
 
-from . import layout, remote_state, report
+from . import history, layout, remote_state, report
 from . import model as m
 from .commit import changes_remote, new_baseline
 from .clock import now_iso
@@ -65,7 +65,7 @@ def announce_deletions(s, run: str, approved) -> None:
     evidence a local deletion needs). A row whose deletion does not happen is harmless:
     the object is still there, so nobody deletes on its word."""
     stamp = now_iso()
-    rows = [log_row(a.path, a.remote, s.user, stamp, layout.archive_key(run, a.path))
+    rows = [log_row(a.path, a.remote, s.user, stamp, layout.content_key(a.remote.checksum))
             for a in approved if a.kind == m.DELETE_REMOTE]
     remote_state.append_deleted(s.remote, s.statedir, rows)
 
@@ -79,8 +79,9 @@ def _fold_observed(rs, outcomes) -> None:
             rs.repaired(o.action.path, o.observed[0])
 
 
-def record(s, journal, base: dict, found, plan, outcomes) -> Recorded:
-    """Commit the remote state, the deletion logs and the baseline after ``outcomes``."""
+def record(s, journal, base: dict, found, plan, outcomes, rows=("", {})) -> Recorded:
+    """Commit the remote state, the history, the deletion logs and the baseline after
+    ``outcomes``; ``rows`` is (run, the history rows announced for it)."""
     warnings: list = []
     _fold_observed(found.remote, outcomes)
     committed, rejected, agrees, etag = _commit_remote(s, found.remote, outcomes, plan,
@@ -92,8 +93,21 @@ def record(s, journal, base: dict, found, plan, outcomes) -> Recorded:
         s.statedir.save_baseline(new_base, s.owner)
     if committed:
         journal.clear()
+    _publish_history(s, rows, fixed)
     s.statedir.append_deleted_local(_deletion_rows(s, fixed, m.DELETE_LOCAL, "local"))
     return Recorded(fixed, new_base, agrees, etag, warnings)
+
+
+def _publish_history(s, rows, outcomes) -> None:
+    run, by_path = rows
+    if not by_path:
+        return
+    try:
+        history.flush(s.remote, s.statedir, run, by_path, outcomes)
+    except S3SyncMirrorError as exc:  # kept pending: the next run publishes it
+        s.out.warn(report.history_not_written(exc))
+        return
+    s.statedir.forget_restored([o.action.path for o in outcomes if o.status == m.DONE])
 
 
 def _check_conditional_writes(s) -> None:

@@ -139,7 +139,7 @@ NO_TERMINAL = ("No terminal to confirm on: nothing was done. Run in a terminal, 
 
 def too_many_deletions(side: str, n: int, total: int, pct: float, limit: float) -> str:
     kept = f"{layout.STATE_DIR}/{layout.TRASH}/" if side == "local" \
-        else f"the remote archive, {layout.ARCHIVE_ROOT}/"
+        else f"the remote archive, {layout.CONTENT_ROOT}/"
     return (f"this sync would delete {n} of the {total} {side} files ({pct:.0f}%), more than "
             f"--max-delete {limit:g}%. Nothing was changed. If that is what you want, run "
             f"again with --force (deleted files are kept in {kept}).")
@@ -164,6 +164,16 @@ def foreign_baseline(path) -> str:
 def changed_by_others(n: int) -> str:
     return (f"The remote changed during this sync ({n} file(s) by others): run again to "
             f"bring those changes here.")
+
+
+def deleted_meanwhile(path: str, who: str) -> str:
+    return (f"{path}: deleted on the remote by {who or 'a teammate'} during this sync; "
+            f"nothing to download")
+
+
+def history_not_written(exc) -> str:
+    return (f"could not add this run to the history index ({exc}); it is kept in this "
+            f"clone and added by the next sync.")
 
 
 def ignores_conditions(url: str) -> str:

@@ -8,7 +8,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import cached_property
 
-from . import layout, report
+from . import history, layout, report
 from .clock import run_stamp
 from .layout import Layout
 from .options import DEFAULT_JOBS
@@ -49,6 +49,8 @@ class Session:
         if self.writes:
             self.statedir.ensure()
             self.statedir.clean_tmp()
+            if self.layout.history_pending.exists():  # a killed run's history rows
+                history.recover(self.remote, self.statedir)
 
     @cached_property
     def owner(self) -> str:

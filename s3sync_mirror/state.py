@@ -118,7 +118,8 @@ def _parse_plain(data: bytes) -> Optional[tuple[dict, set]]:
     header, body = rows[0], rows[1:]
     width = len(header)
     if header[:len(COLUMNS)] != COLUMNS or len(set(header)) != width \
-            or any(len(r) != width for r in body):
+            or any(len(r) != width for r in body) \
+            or any(c in name for name in header for c in ',"\r\n'):  # an unclosed quote
         return None
     col = {c: i for i, c in enumerate(header)}
     for column, rx in _PLAIN_CHECKS.items():

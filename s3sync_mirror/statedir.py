@@ -3,6 +3,7 @@ saving them. The formats themselves are in ``state.py``."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import secrets
 import shutil
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 from . import state, statecache
+from .state import write_atomic
 from .errors import StateError, UsageError
 from .model import FileState
 from .layout import Layout
@@ -189,6 +191,22 @@ class StateDir:
     def mark_remote_checked(self, url: str) -> None:
         with open(self.checked_remotes, "a", encoding="utf-8") as f:
             f.write(url + "\n")
+
+    def restored(self) -> dict:
+        """{path: SHA-256} of the versions ``restore`` put here and no sync shared yet."""
+        try:
+            return json.loads(self.layout.restored.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def mark_restored(self, done: dict) -> None:
+        write_atomic(self.layout.restored, json.dumps({**self.restored(), **done}).encode())
+
+    def forget_restored(self, paths) -> None:
+        known = self.restored()
+        left = {p: c for p, c in known.items() if p not in set(paths)}
+        if left != known:
+            write_atomic(self.layout.restored, json.dumps(left).encode())
 
     def ignore_patterns(self) -> list[str]:
         data = self._read(self.ignore_remote)

@@ -8,7 +8,7 @@ import sys
 import time
 from typing import NamedTuple
 
-from . import confirm, detect, insync, layout
+from . import confirm, detect, evidence, history, insync, layout, report
 from . import model as m
 from .execute import Context, Executor, Interrupted
 from .localfs import Replica
@@ -126,18 +126,26 @@ def _confirm(s, opts: Options, base, found, plan):
     return approved, left, policy
 
 
-def _execute(s, found, approved) -> tuple[list, bool, object]:
-    """(outcomes, interrupted, journal) of one pass of the executor."""
+class Pass(NamedTuple):
+    outcomes: list
+    interrupted: bool
+    journal: object
+    history: tuple  # (run, {path: history rows}) announced before the run
+
+
+def _execute(s, found, approved) -> Pass:
+    """One pass of the executor, its deletions and history rows announced first."""
     journal = s.statedir.open_journal()
     run = s.new_run()
     announce_deletions(s, run, approved)
+    rows = history.announce(s.statedir, run, approved, s.user, s.statedir.restored())
     ctx = Context(remote=s.remote, replica=Replica(s.layout, run, found.scanned.disk),
                   user=s.user, journal=journal, prior_uploads=journal.load(), jobs=s.jobs,
                   progress=s.out.progress("sync"))
     try:
-        return Executor(ctx).run(approved), False, journal
+        return Pass(Executor(ctx).run(approved), False, journal, (run, rows))
     except Interrupted as exc:
-        return exc.outcomes, True, journal
+        return Pass(exc.outcomes, True, journal, (run, rows))
 
 
 def carry_out(s, base, found, plan, approved) -> Carried:
@@ -147,8 +155,8 @@ def carry_out(s, base, found, plan, approved) -> Carried:
     final: dict = {}
     warnings: list = []
     for attempt in range(REPLANS + 1):
-        outcomes, interrupted, journal = _execute(s, found, approved)
-        done = record(s, journal, base, found, plan, outcomes)
+        outcomes, interrupted, journal, rows = _execute(s, found, approved)
+        done = record(s, journal, base, found, plan, outcomes, rows)
         base, after = done.baseline, (done.baseline, done.remote_etag) if done.agrees else None
         warnings += done.warnings
         final.update((o.action.path, o) for o in done.outcomes)
@@ -163,13 +171,28 @@ def carry_out(s, base, found, plan, approved) -> Carried:
                     and not retry[a.path].resolution and a.kind == retry[a.path].kind]
         if not approved and not plan.records:
             break
-    for path, o in final.items():
-        if o.observed and o.status == m.FAILED and o.action.kind == m.DOWNLOAD:
-            gone = bool(o.observed) and o.observed[0] is None
-            final[path] = m.Outcome(o.action, m.FAILED, retryable=True,
-                                    error=not_as_recorded(path, layout.VERSIONS_REMOTE, gone))
+    _explain_vanished(s, final)
     # Paths changed under this run: its first scan no longer describes the folder.
     return Carried(final, None if attempt else after, interrupted, warnings)
+
+
+def _explain_vanished(s, final: dict) -> None:
+    """A download whose object was gone: deleted by a teammate during this run (their
+    deletion is logged before it happens, so the log says so) is nothing to do; otherwise
+    the remote state is wrong, and the outcome says how."""
+    vanished = {p: o for p, o in final.items() if o.observed and o.status == m.FAILED
+                and o.action.kind == m.DOWNLOAD}
+    if not vanished:
+        return
+    gone = {p: o.action.remote for p, o in vanished.items() if o.observed[0] is None}
+    deleted = evidence.recorded(evidence.deletion_log(s.remote), gone) if gone else {}
+    for path, o in vanished.items():
+        if path in deleted and not s.layout.data_dir.joinpath(*path.split("/")).exists():
+            final[path] = m.Outcome(o.action, m.DONE, error=report.deleted_meanwhile(
+                path, deleted[path]))
+            continue
+        final[path] = m.Outcome(o.action, m.FAILED, retryable=True, error=not_as_recorded(
+            path, layout.VERSIONS_REMOTE, path in gone))
 
 
 def _remember_in_sync(s, opts, found, plan, done: Carried) -> None:

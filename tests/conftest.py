@@ -276,8 +276,10 @@ class Team:
         return {k: v for k, v in self.remote_objects().items() if not k.startswith(".S3/")}
 
     def archive(self) -> dict:
-        return {k[len(".S3/deleted/"):]: v for k, v in self.remote_objects().items()
-                if k.startswith(".S3/deleted/")}
+        """{key under the archive: bytes}: the content archive (.S3/archive/) and the
+        layout before it (.S3/deleted/)."""
+        return {k.split("/", 2)[2]: v for k, v in self.remote_objects().items()
+                if k.startswith((".S3/deleted/", ".S3/archive/"))}
 
     def remote_state(self) -> dict:
         data = self.remote_objects().get(".S3/versions_remote.csv")

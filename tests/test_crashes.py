@@ -83,9 +83,25 @@ def recorded_uploads(team, member) -> dict:
     return out
 
 
+def listed_versions(member, where) -> set:
+    """Every version ``log`` lists for ``member`` must be readable, its bytes verified
+    (a version is listed and present, or not listed); returns their checksums."""
+    from s3sync_mirror import restoring, timeline
+    from s3sync_mirror.config import load_settings
+    from s3sync_mirror.session import open_session
+
+    with open_session(load_settings(member.repo), writes=False) as s:
+        listed = timeline.gather(s)
+        for v in listed:
+            assert restoring.read(s, v), f"{where}: {v.path} v{v.version} listed, not readable"
+    return {v.checksum for v in listed}
+
+
 def check_after_kill(team, expect, versions, where):
     alice, bob = team.alice, team.bob
     import hashlib
+
+    listed_versions(alice, where + " (before the re-run)")
 
     files = alice.files()
     # 1. every data path holds its old or its new content; nothing half-written or extra
@@ -119,8 +135,11 @@ def check_after_kill(team, expect, versions, where):
     # 3. nothing lost: every earlier version is archived or trashed somewhere
     kept = set(team.archive().values()) | set(alice.trash().values()) | \
         set(bob.trash().values())
+    listed = listed_versions(alice, where)
     for v in versions:
         assert v in kept, f"{where}: a version of {len(v)} bytes was lost"
+        assert hashlib.sha256(v).hexdigest() in listed, \
+            f"{where}: a replaced version of {len(v)} bytes is not listed by log"
     RELIABILITY["file versions checked present after a kill"] += len(versions) + len(final)
 
 
@@ -131,7 +150,9 @@ PHASES = [("hashing", "hashing.py:sha256_file"), ("scan", "scan.py:scan"),
           ("between transfers and commit", "commit.py:merge_remote"),
           ("remote state write", "remote_state.py:commit"),
           ("baseline write", "statedir.py:save_baseline"),
-          ("atomic rename", "replace in state.py:write_atomic")]
+          ("atomic rename", "replace in state.py:write_atomic"),
+          ("history announced", "history.py:announce"),
+          ("history published", "history.py:publish")]
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ The step language: one step per line, words split like a shell's (quotes, no exp
 ``tree end`` is implied after the last step.
 
 A tree is each member's data files and trash, the remote's data files, its archive
-(``.S3/deleted/``) and who last edited each file by ``versions_remote.csv``. Contents are shown
+(``.S3/archive/``) and who last edited each file by ``versions_remote.csv``. Contents are shown
 as text, or ``sha256:<hex>`` when not short UTF-8. Run-specific parts are normalised:
 timestamps become ``<time>``, durations ``<secs>``, transfer rates ``<rate>``, the remote's address ``<remote>``, a
 member's repo ``<who>``; the archive and the trash drop their per-run folder (the archive
@@ -59,8 +59,8 @@ VOLATILE = [  # (pattern, replacement), applied in order after the literal repla
 ]
 # The local sync state files a user would name; cache/, tmp/, trash/ and the run lock are
 # the tool's internals, and ``state`` leaves them out.
-LOCAL_INTERNALS = {"cache", "tmp", "trash", "sync.lock"}
-REMOTE_INTERNALS = (".S3/deleted/", ".S3/tmp/", ".S3/lock")
+LOCAL_INTERNALS = {"cache", "tmp", "trash", "sync.lock", "history_pending.csv"}
+REMOTE_INTERNALS = (".S3/deleted/", ".S3/archive/", ".S3/history/", ".S3/tmp/", ".S3/lock")
 
 # What --update-golden wrote this session: {(scenario, file): (remote kind, text)}
 _WRITTEN: dict = {}
@@ -127,14 +127,10 @@ class Scenario:
         """{"<run folder>/<path>": bytes} -> {path: [content, ...]}."""
         return self.versions((k.split("/", 1)[1], v) for k, v in mapping.items())
 
-    def archive(self, mapping: dict) -> dict:
-        """{"<time>-<user>-<run>/<path>": bytes} -> {user: {path: [content, ...]}}."""
-        by_user: dict = {}
-        for key, content in mapping.items():
-            folder, path = key.split("/", 1)
-            user = re.fullmatch(r"\d{8}T\d{6}Z-(.+)-[^-]+", folder)
-            by_user.setdefault(user.group(1) if user else folder, []).append((path, content))
-        return {u: self.versions(by_user[u]) for u in sorted(by_user)}
+    def archive(self, mapping: dict) -> list:
+        """{key under the archive: bytes} -> the archived contents, each once (the archive
+        keeps a content once, under its SHA-256; who replaced what is in the history)."""
+        return sorted({shown(content) for content in mapping.values()})
 
     def trees(self) -> dict:
         team = self.team

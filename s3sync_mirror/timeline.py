@@ -1,0 +1,82 @@
+"""Read everything ``log`` and ``restore`` need: the history index (indexing the previous
+archive layout, ``.S3/deleted/<run>/<path>``, once on first use), the remote state's live
+versions, and this clone's trash; ``versions.assemble`` merges them."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from . import evidence, history, layout, remote_state
+from .clock import iso_from_ns, ns_from_iso
+from .errors import PreconditionFailed
+from .hashing import sha256_file
+from .history import Row
+from .versions import Version, assemble
+
+_RUN = re.compile(r"(\d{8}T\d{6}Z)-(.+)-[0-9a-f]+")
+
+
+def _stamp_iso(stamp: str) -> str:
+    iso = f"{stamp[0:4]}-{stamp[4:6]}-{stamp[6:8]}T{stamp[9:11]}:{stamp[11:13]}:{stamp[13:15]}Z"
+    ns = ns_from_iso(iso)
+    return iso if ns is None else iso_from_ns(ns - 1_000_000_000)
+
+
+def _legacy_rows(remote, objects, deletions: dict, tmp_dir) -> list[Row]:
+    rows = []
+    for o in objects:
+        run, _, path = o.key[len(layout.ARCHIVE_ROOT) + 1:].partition("/")
+        found = _RUN.fullmatch(run)
+        if not path or not found:
+            continue
+        digest = o.sha256 or remote.checksum(o.key, tmp_dir)
+        # The version's own time is not known: it was made before the run replaced it.
+        rows.append(Row(path, "", _stamp_iso(found.group(1)), digest, o.size, "", o.key))
+        d = deletions.get(o.key)
+        if d is not None:
+            rows.append(Row(path, str(d["Edited By"]), str(d["Time Edited"]), digest, o.size,
+                            "deleted", o.key))
+    return rows
+
+
+def index_legacy(remote, tmp_dir=None) -> int:
+    """Index the previous archive layout once (a segment of the history); returns how many
+    rows were written (0 when there was nothing to index or it was done before)."""
+    if remote.head(layout.LEGACY_HISTORY) is not None:
+        return 0
+    objects = list(remote.list(layout.ARCHIVE_ROOT + "/"))
+    if not objects:
+        return 0
+    deletions = {str(r["Where"]): r for r in evidence.deletion_log(remote) if r.get("Where")}
+    rows = _legacy_rows(remote, objects, deletions, tmp_dir)
+    try:
+        remote.put_bytes(layout.LEGACY_HISTORY, history.render(rows), if_none_match=True)
+    except PreconditionFailed:
+        return 0  # a teammate indexed it at the same moment
+    return len(rows)
+
+
+def trash_rows(lay: layout.Layout) -> list[Row]:
+    """This clone's trashed versions: ``.S3/trash/<stamp>-<user>-<run>/<path>``."""
+    rows = []
+    root = Path(lay.trash)
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            p = Path(dirpath, name)
+            run, _, path = p.relative_to(root).as_posix().partition("/")
+            if not path:
+                continue
+            st = p.stat()
+            rows.append(Row(path, "", iso_from_ns(st.st_mtime_ns), sha256_file(p), st.st_size,
+                            "", p.relative_to(lay.data_dir).as_posix(), "trash"))
+    return rows
+
+
+def gather(s) -> list[Version]:
+    """Every version of every file, for a session ``s`` (reads the remote; writes at most
+    the legacy index)."""
+    index_legacy(s.remote, s.layout.tmp if s.layout.tmp.is_dir() else None)
+    rows = history.read_all(s.remote, jobs=s.jobs)
+    live = remote_state.fetch(s.remote, s.statedir, save_cache=False, jobs=s.jobs).files
+    return assemble(rows, live, trash_rows(s.layout))
