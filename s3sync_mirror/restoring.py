@@ -53,7 +53,8 @@ def _tag_versions(s, all_versions, name: str, paths) -> list[Version]:
 
 
 def _is_folder(all_versions, path: str) -> bool:
-    return path in ("", ".") or not any(v.path == path for v in all_versions)
+    folder = path.rstrip("/") + "/"
+    return path in ("", ".") or any(v.path.startswith(folder) for v in all_versions)
 
 
 def choose(s, all_versions, paths, *, version=None, at="", checksum="", tag="") -> list:
@@ -69,6 +70,9 @@ def choose(s, all_versions, paths, *, version=None, at="", checksum="", tag="") 
             wanted = {v.path for v in versions.select(all_versions, [path])}
             out += [v for p in sorted(wanted) if (v := versions.pick(all_versions, p, at=at))]
             continue
+        if not any(v.path == path for v in all_versions):
+            raise UsageError(f"{path}: no such file or folder in the history; `log` lists "
+                             f"what there is")
         v = versions.pick(all_versions, path, version=version, at=at, checksum=checksum)
         if v is None:
             raise UsageError(f"{path}: no such version; `log {path}` lists them")
