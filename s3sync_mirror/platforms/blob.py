@@ -31,8 +31,9 @@ from ..config import CONFIG_NAME
 from ..errors import ConfigError, RemoteError, RemoteNotFound
 from . import blobblocks
 from .base import Advance, DataPlatformConnection, RemoteObject
-from .blobblocks import changed, conditions, quoted, unquoted
+from .blobblocks import changed, conditions
 from .bloberrors import CRED_HELP, ContainerNotFound, azure_errors
+from .parts import quoted, unquoted
 
 MIB = 1 << 20
 BLOCK_SIZE = 8 * MIB

@@ -5,23 +5,20 @@ the whole file hashed to the expected SHA-256) and ranged download (parallel ran
 to one ETag by If-Match, written at their offsets).
 
 The waiting for a buffer slot, the gathering of the blocks and their stopping on a cancel
-are S3's (``s3multipart``): the same ``base.Transfer``, the same bounds. An upload that is
+are S3's and GCS's too (``parts``): the same ``base.Transfer``, the same bounds. An upload that is
 cancelled, fails or does not match its checksum commits nothing: its staged blocks stay
 uncommitted, invisible to every read and listing, and Azure discards them (at the blob's
 next write, or after a week).
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import uuid
-from concurrent.futures import wait
 from typing import Optional
 
 from ..errors import ChecksumMismatch, PreconditionFailed, RemoteError
-from .base import Cancelled, RemoteObject
-from .s3multipart import (CancellableBody, _failing, _gather, _settle, _sha256_of, _take_slot,
-                          quoted, unquoted)
+from .base import RemoteObject
+from .parts import CancellableBody, Parts, download_ranges, quoted, read_parts, unquoted
 
 MIB = 1 << 20
 MAX_BLOCKS = 50_000  # blocks in one blob
@@ -50,49 +47,12 @@ def block_size(conn, size: int) -> int:
 
 
 # -- upload ----------------------------------------------------------------------------------
-def _stage(conn, key: str, blob, block_id: str, buf: bytes, transfer, failed: list) -> None:
-    try:
-        transfer.check()
-        with conn._errors(f"{key} (block {int(block_id[-5:]) + 1})"):
-            blob.stage_block(block_id, CancellableBody(buf, transfer), length=len(buf),
-                             validate_content=True)
-        transfer.advance(len(buf))
-    except BaseException as exc:
-        _failing(exc, failed, transfer)
-        raise
-    finally:
-        conn._part_slots.release()
-
-
-def _stage_blocks(conn, key: str, blob, source, size: int, transfer, futures: list):
-    """Read ``source`` block by block (waiting for a free buffer slot before each read) and
-    stage the blocks in the pool; returns (block ids, SHA-256 hex of the bytes read,
-    count). Stops reading once more than ``size`` bytes came: that is a mismatch anyway."""
-    pool, step, token = conn._pool(), block_size(conn, size), uuid.uuid4().hex
-    whole, sent, ids, failed = hashlib.sha256(), 0, [], []
-    with open(source, "rb") as f:
-        while not failed and sent <= size:
-            try:
-                _take_slot(conn, transfer)
-            except Cancelled:
-                break  # _gather raises why: a block's failure, else the cancel
-            try:
-                buf = f.read(step)
-                if buf:  # ids of one blob must all have the same length
-                    ids.append(f"{token}-{len(ids):05d}")
-                    futures.append(pool.submit(_stage, conn, key, blob, ids[-1], buf,
-                                               transfer, failed))
-            except BaseException:
-                conn._part_slots.release()
-                raise
-            if not buf:
-                conn._part_slots.release()
-                break
-            whole.update(buf)
-            sent += len(buf)
-            del buf
-    _gather(futures, failed, transfer)
-    return ids, whole.hexdigest(), sent
+def _stage(conn, key: str, blob, block_id: str, buf: bytes, transfer) -> str:
+    with conn._errors(f"{key} (block {int(block_id[-5:]) + 1})"):
+        blob.stage_block(block_id, CancellableBody(buf, transfer), length=len(buf),
+                         validate_content=True)
+    transfer.advance(len(buf))
+    return block_id
 
 
 def upload(conn, key: str, source, sha256: str, size: int, if_match: Optional[str],
@@ -102,9 +62,15 @@ def upload(conn, key: str, source, sha256: str, size: int, if_match: Optional[st
     (Ctrl-C) stops the blocks in flight at their next read and drops those not started."""
     from azure.storage.blob import BlobBlock
 
-    blob, futures = conn._blob(key), []
+    blob, token = conn._blob(key), uuid.uuid4().hex
+    blocks = Parts(transfer, conn._pool(), conn._part_slots)
+
+    def stage(index: int, buf: bytes) -> str:  # the ids of one blob all have one length
+        return _stage(conn, key, blob, f"{token}-{index:05d}", buf, transfer)
+
     try:
-        ids, digest, sent = _stage_blocks(conn, key, blob, source, size, transfer, futures)
+        digest, sent = read_parts(blocks, source, block_size(conn, size), size, stage)
+        ids = blocks.gather()
         if sent != size or digest != sha256:
             raise changed(key)
         transfer.check()  # interrupted with every block staged: nothing is committed
@@ -114,31 +80,23 @@ def upload(conn, key: str, source, sha256: str, size: int, if_match: Optional[st
                                        metadata={"sha256": sha256},
                                        **conditions(if_match, if_none_match))
     except BaseException:
-        transfer.cancel()
-        _settle(conn, futures)
+        blocks.stop()
         raise
     return RemoteObject(key, size, unquoted(r["etag"]), sha256=sha256)
 
 
 # -- ranged download -------------------------------------------------------------------------
-def _fetch(conn, key: str, blob, etag: str, fd: int, start: int, length: int, transfer,
-           failed: list) -> None:
-    try:
-        transfer.check()
-        offset, end = start, start + length
-        with conn._errors(f"{key} (bytes {start}-{end - 1})", conditional=True):
-            stream = blob.download_blob(offset=start, length=length,
-                                        **conditions(etag, False))
-            for chunk in stream.chunks():
-                os.pwrite(fd, chunk, offset)
-                offset += len(chunk)
-                transfer.advance(len(chunk))
-        if offset != end:
-            raise RemoteError(f"{key}: short read of bytes {start}-{end - 1}: run the sync "
-                              f"again")
-    except BaseException as exc:
-        _failing(exc, failed, transfer)
-        raise
+def _fetch(conn, key: str, blob, etag: str, transfer, fd: int, start: int, end: int) -> None:
+    offset = start
+    with conn._errors(f"{key} (bytes {start}-{end})", conditional=True):
+        stream = blob.download_blob(offset=start, length=end + 1 - start,
+                                    **conditions(etag, False))
+        for chunk in stream.chunks():
+            os.pwrite(fd, chunk, offset)
+            offset += len(chunk)
+            transfer.advance(len(chunk))
+    if offset != end + 1:
+        raise RemoteError(f"{key}: short read of bytes {start}-{end}: run the sync again")
 
 
 def download(conn, key: str, dest, transfer, if_match: Optional[str]) -> str:
@@ -153,20 +111,8 @@ def download(conn, key: str, dest, transfer, if_match: Optional[str]) -> str:
     if if_match is not None and etag != if_match:
         raise PreconditionFailed(f"{key}: changed on the remote since this sync read it: "
                                  f"run the sync again to take that change into account")
-    step, pool, failed, futures = block_size(conn, size), conn._pool(), [], []
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.ftruncate(fd, size)
-        for start in range(0, size, step):
-            futures.append(pool.submit(_fetch, conn, key, blob, etag, fd, start,
-                                       min(step, size - start), transfer, failed))
-        _gather(futures, failed, transfer)
-    except BaseException:
-        transfer.cancel()
-        for fut in futures:
-            fut.cancel()
-        wait(futures)
-        raise
-    finally:
-        os.close(fd)
-    return _sha256_of(dest, transfer)
+
+    def fetch(fd: int, start: int, end: int) -> None:
+        _fetch(conn, key, blob, etag, transfer, fd, start, end)
+
+    return download_ranges(transfer, conn._pool(), dest, size, block_size(conn, size), fetch)

@@ -13,14 +13,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from concurrent.futures import wait
 from typing import Optional
 
 from ..errors import ChecksumMismatch, RemoteError, RemoteNotFound
 from ..hashing import CHUNK
 from .base import RemoteObject
 from .gcserrors import classify
-from .s3multipart import _failing, _gather, _sha256_of
+from .parts import download_ranges as in_ranges
 
 log = logging.getLogger("s3sync_mirror")
 
@@ -133,22 +132,17 @@ def download_whole(conn, key: str, dest, transfer, if_match: Optional[str]) -> s
     return sink.sha.hexdigest()
 
 
-def _fetch_range(conn, key, url, fd, start: int, end: int, transfer, failed: list) -> None:
+def _fetch_range(conn, key, url, transfer, fd, start: int, end: int) -> None:
     from google.resumable_media.requests import RawDownload
 
-    try:
-        transfer.check()
-        sink = _Sink(fd, start, transfer)
-        download = _retrying(conn, RawDownload(url, stream=sink, start=start, end=end,
-                                               checksum=None))
-        with conn._errors(f"{key} (bytes {start}-{end})"):
-            download.consume(conn.transport, timeout=TIMEOUT)
-        sink.flush()
-        if sink.offset != end + 1:
-            raise RemoteError(f"{key}: short read of bytes {start}-{end}: run the sync again")
-    except BaseException as exc:
-        _failing(exc, failed, transfer)
-        raise
+    sink = _Sink(fd, start, transfer)
+    download = _retrying(conn, RawDownload(url, stream=sink, start=start, end=end,
+                                           checksum=None))
+    with conn._errors(f"{key} (bytes {start}-{end})"):
+        download.consume(conn.transport, timeout=TIMEOUT)
+    sink.flush()
+    if sink.offset != end + 1:
+        raise RemoteError(f"{key}: short read of bytes {start}-{end}: run the sync again")
 
 
 def download_ranges(conn, key: str, dest, transfer, if_match: Optional[str]) -> str:
@@ -162,26 +156,14 @@ def download_ranges(conn, key: str, dest, transfer, if_match: Optional[str]) -> 
     if if_match is not None and obj.etag != if_match:
         raise classify(412, "conditionNotMet", what=key)
     url = conn.media_url(key, generation=obj.etag)
-    pool, failed, futures = conn._pool(), [], []
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+
+    def fetch(fd: int, start: int, end: int) -> None:
+        _fetch_range(conn, key, url, transfer, fd, start, end)
+
     try:
-        os.ftruncate(fd, obj.size)
-        for start in range(0, obj.size, conn.chunk_size):
-            end = min(start + conn.chunk_size, obj.size) - 1
-            futures.append(pool.submit(_fetch_range, conn, key, url, fd, start, end,
-                                       transfer, failed))
-        _gather(futures, failed, transfer)
+        return in_ranges(transfer, conn._pool(), dest, obj.size, conn.chunk_size, fetch)
     except RemoteNotFound as exc:  # the generation was replaced or removed meanwhile
         raise conn.gone(key, obj.etag, exc) from None
-    except BaseException:
-        transfer.cancel()
-        for fut in futures:
-            fut.cancel()
-        raise
-    finally:
-        wait(futures)
-        os.close(fd)
-    return _sha256_of(dest, transfer)
 
 
 # -- resumable upload ------------------------------------------------------------------------

@@ -27,11 +27,12 @@ from typing import Iterator, Optional
 from ..errors import ChecksumMismatch, RemoteNotFound
 from ..hashing import CHUNK, hex_to_b64
 from . import s3crt, s3multipart
+from .parts import CancellableBody, quoted, unquoted
 from ..clock import ISO
 from .base import Advance, DataPlatformConnection, RemoteObject
 from .s3errors import botocore_errors, no_credentials
 from .s3multipart import (COPY_LIMIT, MIB, MULTIPART_THRESHOLD, PART_MEMORY, PART_SIZE,
-                          conditions, quoted, unquoted)
+                          conditions)
 
 __all__ = ["S3Connection", "BotocoreObjects", "MIB", "MULTIPART_THRESHOLD", "PART_SIZE"]
 
@@ -55,7 +56,7 @@ class BotocoreObjects:
         # A body that checks the transfer on each read (botocore then sends it with
         # Expect: 100-continue, a round trip): only worth it for more than a block.
         body = data if transfer is None or len(data) <= CHUNK \
-            else s3multipart.CancellableBody(data, transfer)
+            else CancellableBody(data, transfer)
         with conn._errors(label or key, conditional=if_match is not None or if_none_match), \
                 s3multipart.acting_for(transfer):
             r = conn.client.put_object(Bucket=conn.bucket, Key=key, Body=body,

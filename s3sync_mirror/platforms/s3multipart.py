@@ -12,17 +12,16 @@ the parts not started, and aborts a multipart upload once its parts have stopped
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
 import threading
-from concurrent.futures import wait
 from contextlib import contextmanager
 from typing import Optional
 
 from ..errors import ChecksumMismatch, PreconditionFailed, RemoteError
 from ..hashing import CHUNK, hex_to_b64
 from .base import Cancelled, RemoteObject
+from .parts import CancellableBody, Parts, download_ranges, quoted, read_parts, unquoted
 
 log = logging.getLogger("s3sync_mirror")
 
@@ -33,14 +32,6 @@ MAX_PARTS = 10_000
 PART_MEMORY = 64 * MIB  # part buffers in flight, all transfers together
 COPY_LIMIT = 5 * 1024 * MIB  # CopyObject's limit; larger objects are copied in parts
 COPY_PART = 512 * MIB
-
-
-def quoted(etag: str) -> str:
-    return f'"{etag}"'
-
-
-def unquoted(etag: Optional[str]) -> str:
-    return (etag or "").strip('"')
 
 
 def conditions(if_match: Optional[str], if_none_match: bool) -> dict:
@@ -66,19 +57,6 @@ def _abort(conn, full: str, upload_id: str, what: str) -> None:
 
 
 # -- cancelling ------------------------------------------------------------------------------
-class CancellableBody(io.BytesIO):
-    """A part's bytes as botocore sends them: every read first checks the transfer, so a
-    cancelled upload stops within a few KiB instead of sending the rest of the part."""
-
-    def __init__(self, data: bytes, transfer):
-        super().__init__(data)
-        self._transfer = transfer
-
-    def read(self, size=-1):
-        self._transfer.check()
-        return super().read(size)
-
-
 _acting = threading.local()  # .transfer: the transfer this thread's requests belong to
 
 
@@ -112,88 +90,16 @@ def no_retry_when_cancelled(caught_exception=None, response=None, **_kw) -> None
         raise Cancelled()
 
 
-def _take_slot(conn, transfer) -> None:
-    """A part buffer's slot, waiting while every slot is taken (but not past a cancel)."""
-    while not conn._part_slots.acquire(timeout=0.1):
-        transfer.check()
-    if transfer.cancelled:
-        conn._part_slots.release()
-        transfer.check()
-
-
-def _gather(futures: list, failed: list, transfer) -> list:
-    """The results of the parts, once all have ended; the first real failure among them
-    (not a Cancelled its siblings raised because of it) wins."""
-    wait(futures)
-    if failed:
-        raise failed[0]
-    transfer.check()
-    return [fut.result() for fut in futures]
-
-
-def _settle(conn, futures: list) -> None:
-    """Drop the parts not started (their buffer slots back) and wait for the running ones
-    to stop: they are cancelled, so they stop at their next block."""
-    running = []
-    for fut in futures:
-        if fut.cancel():
-            conn._part_slots.release()
-        else:
-            running.append(fut)
-    wait(running)
-
-
-def _failing(exc: BaseException, failed: list, transfer) -> None:
-    """A part failed: remember why (a Cancelled is no reason) and stop its siblings."""
-    if not isinstance(exc, Cancelled):
-        failed.append(exc)
-    transfer.cancel()
-
-
 # -- upload ----------------------------------------------------------------------------------
-def _send_part(conn, key, full, upload_id, number: int, buf: bytes, transfer,
-               failed: list) -> dict:
-    try:
-        transfer.check()
-        b64 = hex_to_b64(hashlib.sha256(buf).hexdigest())
-        with conn._errors(f"{key} (part {number})"), acting_for(transfer):
-            r = conn.client.upload_part(Bucket=conn.bucket, Key=full, UploadId=upload_id,
-                                        PartNumber=number,
-                                        Body=CancellableBody(buf, transfer),
-                                        ChecksumAlgorithm="SHA256", ChecksumSHA256=b64)
-        transfer.advance(len(buf))
-        return {"PartNumber": number, "ETag": r["ETag"], "ChecksumSHA256": b64}
-    except BaseException as exc:
-        _failing(exc, failed, transfer)
-        raise
-    finally:
-        conn._part_slots.release()
-
-
-def _send_parts(conn, key, full, upload_id, source, size, transfer, futures: list):
-    """Read ``source`` part by part (waiting for a free part slot before each read) and
-    send the parts in the pool; returns (parts, SHA-256 hex of the bytes read, count)."""
-    pool, part = conn._pool(), part_size(conn, size)
-    whole, sent, number, failed = hashlib.sha256(), 0, 0, []
-    with open(source, "rb") as f:
-        while not failed:
-            _take_slot(conn, transfer)
-            try:
-                buf = f.read(part)
-                if buf:
-                    futures.append(pool.submit(_send_part, conn, key, full, upload_id,
-                                               number + 1, buf, transfer, failed))
-            except BaseException:
-                conn._part_slots.release()
-                raise
-            if not buf:
-                conn._part_slots.release()
-                break
-            number += 1
-            whole.update(buf)
-            sent += len(buf)
-            del buf
-    return _gather(futures, failed, transfer), whole.hexdigest(), sent
+def _send_part(conn, key, full, upload_id, index: int, buf: bytes, transfer) -> dict:
+    number = index + 1
+    b64 = hex_to_b64(hashlib.sha256(buf).hexdigest())
+    with conn._errors(f"{key} (part {number})"), acting_for(transfer):
+        r = conn.client.upload_part(Bucket=conn.bucket, Key=full, UploadId=upload_id,
+                                    PartNumber=number, Body=CancellableBody(buf, transfer),
+                                    ChecksumAlgorithm="SHA256", ChecksumSHA256=b64)
+    transfer.advance(len(buf))
+    return {"PartNumber": number, "ETag": r["ETag"], "ChecksumSHA256": b64}
 
 
 def upload(conn, key: str, source, sha256: str, size: int, if_match: Optional[str],
@@ -207,10 +113,15 @@ def upload(conn, key: str, source, sha256: str, size: int, if_match: Optional[st
         up = conn.client.create_multipart_upload(Bucket=conn.bucket, Key=full,
                                                  ChecksumAlgorithm="SHA256",
                                                  Metadata={"sha256": sha256})
-    upload_id, futures = up["UploadId"], []
+    upload_id = up["UploadId"]
+    parts = Parts(transfer, conn._pool(), conn._part_slots)
+
+    def send(index: int, buf: bytes) -> dict:
+        return _send_part(conn, key, full, upload_id, index, buf, transfer)
+
     try:
-        parts, digest, sent = _send_parts(conn, key, full, upload_id, source, size, transfer,
-                                          futures)
+        digest, sent = read_parts(parts, source, part_size(conn, size), size, send)
+        done = parts.gather()
         if sent != size or digest != sha256:
             raise ChecksumMismatch(f"{key}: the file changed while it was being uploaded: "
                                    f"run the sync again to send its new content")
@@ -218,10 +129,9 @@ def upload(conn, key: str, source, sha256: str, size: int, if_match: Optional[st
         with conn._errors(key, conditional=if_match is not None or if_none_match):
             conn.client.complete_multipart_upload(
                 Bucket=conn.bucket, Key=full, UploadId=upload_id,
-                MultipartUpload={"Parts": parts}, **conditions(if_match, if_none_match))
+                MultipartUpload={"Parts": done}, **conditions(if_match, if_none_match))
     except BaseException:
-        transfer.cancel()
-        _settle(conn, futures)  # aborted after its parts stopped: none lands after it
+        parts.stop()  # aborted after its parts stopped: none lands after it
         _abort(conn, full, upload_id, key)
         raise
     # Some S3-compatible servers answer the completion with another ETag than the one
@@ -234,38 +144,21 @@ def upload(conn, key: str, source, sha256: str, size: int, if_match: Optional[st
 
 
 # -- ranged download -------------------------------------------------------------------------
-def _fetch_range(conn, key, full, etag, fd, start: int, end: int, transfer,
-                 failed: list) -> None:
-    try:
-        transfer.check()
-        with conn._errors(f"{key} (bytes {start}-{end})", conditional=True), \
-                acting_for(transfer):
-            r = conn.client.get_object(Bucket=conn.bucket, Key=full, IfMatch=etag,
-                                       Range=f"bytes={start}-{end}")
-            body, offset = r["Body"], start
-            try:
-                for block in body.iter_chunks(CHUNK):
-                    os.pwrite(fd, block, offset)
-                    offset += len(block)
-                    transfer.advance(len(block))
-            finally:
-                body.close()
-        if offset != end + 1:
-            raise RemoteError(f"{key}: short read of bytes {start}-{end}: run the sync again")
-    except BaseException as exc:
-        _failing(exc, failed, transfer)
-        raise
-
-
-def _sha256_of(path, transfer) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            transfer.check()
-            block = f.read(4 * CHUNK)
-            if not block:
-                return h.hexdigest()
-            h.update(block)
+def _fetch_range(conn, key, full, etag, transfer, fd, start: int, end: int) -> None:
+    with conn._errors(f"{key} (bytes {start}-{end})", conditional=True), \
+            acting_for(transfer):
+        r = conn.client.get_object(Bucket=conn.bucket, Key=full, IfMatch=etag,
+                                   Range=f"bytes={start}-{end}")
+        body, offset = r["Body"], start
+        try:
+            for block in body.iter_chunks(CHUNK):
+                os.pwrite(fd, block, offset)
+                offset += len(block)
+                transfer.advance(len(block))
+        finally:
+            body.close()
+    if offset != end + 1:
+        raise RemoteError(f"{key}: short read of bytes {start}-{end}: run the sync again")
 
 
 def download(conn, key: str, dest, size: int, transfer, if_match: Optional[str]) -> str:
@@ -280,23 +173,11 @@ def download(conn, key: str, dest, size: int, transfer, if_match: Optional[str])
     if if_match is not None and unquoted(etag) != if_match:
         raise PreconditionFailed(f"{key}: changed on the remote since this sync read it: "
                                  f"run the sync again to take that change into account")
-    part, pool, failed, futures = part_size(conn, size), conn._pool(), [], []
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.ftruncate(fd, size)
-        for start in range(0, size, part):
-            futures.append(pool.submit(_fetch_range, conn, key, full, etag, fd, start,
-                                       min(start + part, size) - 1, transfer, failed))
-        _gather(futures, failed, transfer)
-    except BaseException:
-        transfer.cancel()
-        for fut in futures:
-            fut.cancel()
-        wait(futures)
-        raise
-    finally:
-        os.close(fd)
-    return _sha256_of(dest, transfer)
+
+    def fetch(fd: int, start: int, end: int) -> None:
+        _fetch_range(conn, key, full, etag, transfer, fd, start, end)
+
+    return download_ranges(transfer, conn._pool(), dest, size, part_size(conn, size), fetch)
 
 
 # -- part copy -------------------------------------------------------------------------------
