@@ -131,11 +131,13 @@ class BlobEmulator:
             return BlobConnection(tenant, prefix, endpoint_url=self.endpoint, **kw)
 
 
-@pytest.fixture(scope="session")
-def blob_emulator(tmp_path_factory):
+@contextmanager
+def running(data: Path, port: int = 0):
+    """Azurite on ``port`` (a free one by default) of 127.0.0.1, its blobs in ``data``, for
+    the body: yields a ``BlobEmulator``; stopped at the end. The benchmark uses it too."""
     script = install()
-    port, data = _free_port(), tmp_path_factory.mktemp("azurite")
-    log = data / "azurite.log"
+    port = port or _free_port()
+    log = Path(data) / "azurite.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([str(script), "--blobHost", "127.0.0.1", "--blobPort",
                                  str(port), "--location", str(data), "--skipApiVersionCheck",
@@ -152,3 +154,9 @@ def blob_emulator(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def blob_emulator(tmp_path_factory):
+    with running(tmp_path_factory.mktemp("azurite")) as emulator:
+        yield emulator

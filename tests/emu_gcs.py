@@ -11,6 +11,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -95,9 +96,11 @@ class GCSEmulator:
         return GCSConnection(tenant, prefix, endpoint_url=self.endpoint, **kw)
 
 
-@pytest.fixture(scope="session")
-def gcs_emulator():
-    port = free_port()
+@contextmanager
+def running(port: int = 0):
+    """fake-gcs-server on ``port`` (a free one by default) of 127.0.0.1, in memory, for the
+    body: yields a ``GCSEmulator``; stopped at the end. The benchmark uses it too."""
+    port = port or free_port()
     endpoint = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="fake-gcs-") as tmp:
         log = Path(tmp) / "server.log"
@@ -117,3 +120,9 @@ def gcs_emulator():
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator():
+    with running() as emulator:
+        yield emulator
