@@ -24,6 +24,9 @@ RESTORED = "restored.csv"  # versions `restore` put here, until a sync shares th
 CHECKED_REMOTES = "remote_checked.txt"  # remotes found to honour conditional writes
 RUN_LOCK = "sync.lock"
 CLONE_ID = "clone_id"  # this clone's random id: its baseline is marked with it
+SPARSE = "sparse.json"  # this clone's sparse selection (docs/metadata.md#sparse-selection)
+MARKS = "marks.json"  # this clone's own per-file marks, never uploaded
+METADATA_SEEN = "metadata_seen.json"  # the shared metadata as this clone last read it
 TMP, TRASH, CACHE = "tmp", "trash", "cache"
 
 # Remote, relative to the remote root (the prefix or the remote folder)
@@ -37,6 +40,8 @@ TAGS_ROOT = f"{STATE_DIR}/tags"
 REMOTE_TMP = f"{STATE_DIR}/tmp"
 REMOTE_LOCK = f"{STATE_DIR}/lock"
 PROBE_KEY = f"{STATE_DIR}/conditional-write-probe"
+METADATA_KEY = f"{STATE_DIR}/metadata.json"  # the team's per-file metadata
+STORE_KEY = f"{STATE_DIR}/store.json"  # the team's small key-value store
 
 
 def is_state_key(key: str) -> bool:
@@ -85,6 +90,7 @@ FILES = {"versions_local": VERSIONS_LOCAL, "versions_remote": VERSIONS_REMOTE,
          "deleted_local": DELETED_LOCAL, "ignore_file": IGNORE_FILE, "journal": JOURNAL,
          "checked_remotes": CHECKED_REMOTES, "history_pending": HISTORY_PENDING,
          "restored": RESTORED, "run_lock": RUN_LOCK, "clone_id": CLONE_ID,
+         "sparse": SPARSE, "marks": MARKS, "metadata_seen": METADATA_SEEN,
          "tmp": TMP, "trash": TRASH, "cache": CACHE}
 
 
