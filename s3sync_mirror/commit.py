@@ -31,6 +31,8 @@ def remote_changes(outcome) -> list:
         return [(a.path, None)]
     if a.kind == m.KEEP_BOTH:
         return [(p, rs) for p, _ls, rs in outcome.extra]
+    if a.kind == m.MOVE_REMOTE:
+        return [(a.path, outcome.remote_state), (a.moved_from, None)]
     return []
 
 
@@ -96,6 +98,10 @@ def new_baseline(base: Mapping[str, FileState], local: Mapping[str, FileState], 
                 touched.add(p)
         elif a.kind in (m.DELETE_REMOTE, m.DELETE_LOCAL):
             out.pop(a.path, None)
+        elif a.kind in (m.MOVE_REMOTE, m.MOVE_LOCAL):
+            out[a.path] = o.local_state
+            out.pop(a.moved_from, None)
+            touched.add(a.moved_from)
     limit = now_ns - RACY_NS
     for p, b in out.items():
         mt, node = b.mtime_ns, b.node

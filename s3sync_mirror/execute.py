@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from . import evidence, layout
+from . import evidence, layout, reuse
 from . import model as m
 from .clock import ns_from_iso
 from .errors import (ChecksumMismatch, PreconditionFailed, RemoteNotFound,
@@ -61,6 +61,8 @@ class Context:
     prior_uploads: dict = field(default_factory=dict)  # a killed predecessor's journal
     jobs: int = 8
     progress: Progress = field(default_factory=Progress)
+    local_copies: dict = field(default_factory=dict)  # {SHA-256: (path, state)} here
+    remote_copies: dict = field(default_factory=dict)  # {SHA-256: (path, state)} remote
 
     @property
     def run(self) -> str:
@@ -165,10 +167,15 @@ class Executor:
 
     def download(self, a: Action) -> Outcome:
         self.ctx.replica.path(a.path)  # refuse an unsafe place before fetching anything
-        tmp = self._fetch_verified(a)
+        tmp = reuse.local_copy(self, a)
+        moved = 0 if tmp is not None else a.remote.size
+        if tmp is None:
+            tmp = self._fetch_verified(a)
+        else:
+            self.ctx.progress.advance(a.remote.size)
         st, trashed = self.ctx.replica.place(tmp, a.path, a.local)
         return Outcome(a, m.DONE, local_state=a.remote.on_disk(st),
-                       archived_as=trashed, transferred=a.remote.size)
+                       archived_as=trashed, transferred=moved)
 
     def _send(self, path: str, loc: FileState, src: Path, rem: Optional[FileState]):
         """Upload ``src`` to ``path``, expecting the remote to hold ``rem`` (None: nothing).
@@ -182,6 +189,11 @@ class Executor:
                 self.ctx.progress.advance(loc.size)
                 return obj, "", 0
         archived = ""
+        if rem is None:
+            obj = reuse.remote_copy(self, path, loc)
+            if obj is not None:
+                self.ctx.progress.advance(loc.size)
+                return obj, "", 0
         if rem is not None:
             try:
                 archived = self._archive(path, rem)
@@ -268,9 +280,10 @@ class Executor:
     # -- the run -------------------------------------------------------------------------
     def _attempt(self, a: Action) -> Outcome:
         op = {m.UPLOAD: self.upload, m.DOWNLOAD: self.download, m.KEEP_BOTH: self.keep_both,
-              m.DELETE_REMOTE: self.delete_remote, m.DELETE_LOCAL: self.delete_local}[a.kind]
+              m.DELETE_REMOTE: self.delete_remote, m.DELETE_LOCAL: self.delete_local,
+              m.MOVE_REMOTE: reuse.move_remote, m.MOVE_LOCAL: reuse.move_local}[a.kind]
         try:
-            return op(a)
+            return op(a) if a.kind not in (m.MOVE_REMOTE, m.MOVE_LOCAL) else op(self, a)
         except Cancelled:
             return Outcome(a, m.SKIPPED, error="interrupted")
         except ChangedDuringSync as exc:

@@ -90,6 +90,11 @@ def rows_for(a: m.Action, user: str, restored: dict, when: Optional[str] = None)
                         "deleted"))
     elif a.kind == m.KEEP_BOTH:
         rows = [_new_version(a.conflict_path, a.local, user, "added")]
+    elif a.kind == m.MOVE_REMOTE:
+        old = a.from_state
+        rows = [version_row(a.moved_from, old),
+                Row(a.moved_from, user, when or now_iso(), old.checksum, old.size, "deleted"),
+                _new_version(a.path, a.local, user, "moved")]
     else:
         return []
     return rows

@@ -9,8 +9,11 @@ UPLOAD = "upload"
 DOWNLOAD = "download"
 DELETE_REMOTE = "delete_remote"
 DELETE_LOCAL = "delete_local"
+MOVE_REMOTE = "move_remote"  # renamed here: renamed on the remote by a server-side copy
+MOVE_LOCAL = "move_local"  # renamed on the remote: renamed here, nothing downloaded
 CONFLICT = "conflict"
-VISIBLE_KINDS = (UPLOAD, DOWNLOAD, DELETE_REMOTE, DELETE_LOCAL, CONFLICT)
+VISIBLE_KINDS = (UPLOAD, DOWNLOAD, MOVE_REMOTE, MOVE_LOCAL, DELETE_REMOTE, DELETE_LOCAL,
+                 CONFLICT)
 
 # Bookkeeping the planner also decides, applied to the baseline without asking.
 RECORD = "record"  # both sides hold the same content: the baseline learns it
@@ -93,6 +96,10 @@ class Action:
     # Set once a conflict is resolved: the resolution, and for "keep both" the new name.
     resolution: str = ""
     conflict_path: str = ""
+    # A move: the old path, and its state on the side the move starts from (the remote's
+    # for move_remote, this clone's for move_local).
+    moved_from: str = ""
+    from_state: Optional[FileState] = None
 
     @property
     def shown_kind(self) -> str:

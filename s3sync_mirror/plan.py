@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Mapping, Optional
 
 from . import model as m
+from .moves import pair_moves
 from .model import Action, FileState, Plan
 from .paths import conflict_name, in_scope
 
@@ -147,7 +148,7 @@ def make_plan(baseline: Mapping[str, FileState], local: Mapping[str, FileState],
         if path not in local and path not in remote and path not in baseline:
             consider(path, None, None, None)
     by_path = lambda a: a.path  # noqa: E731
-    return Plan(actions=tuple(sorted(actions, key=by_path)),
+    return Plan(actions=pair_moves(actions),
                 records=tuple(sorted(records, key=by_path)),
                 problems=tuple(sorted(problems, key=by_path)))
 

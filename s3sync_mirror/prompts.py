@@ -29,6 +29,10 @@ GROUPS = (
     (m.DOWNLOAD, "new", "New on the remote: download"),
     (m.UPLOAD, "modified", "Changed here: upload (the remote copy is archived)"),
     (m.DOWNLOAD, "modified", "Changed on the remote: download (the local copy goes to trash)"),
+    (m.MOVE_REMOTE, "moved", "Moved here: move on the remote (nothing sent; the old path "
+                             "archived)"),
+    (m.MOVE_LOCAL, "moved", "Moved on the remote: move here (nothing downloaded; the old "
+                            "path to trash)"),
 )
 OTHERS = "Other changes"  # any action no group above takes (none today): asked all the same
 
@@ -39,7 +43,8 @@ PLAN_QUESTION = "Apply this plan? [Y]es / [n]o / [c]hoose by group / [d]etails "
 ALL_REMAINING = "L/R/B/S: the same for all remaining conflicts"
 
 _VERB = {m.UPLOAD: "upload", m.DOWNLOAD: "download", m.DELETE_REMOTE: "delete on the remote",
-         m.DELETE_LOCAL: "delete locally", m.CONFLICT: "conflict"}
+         m.DELETE_LOCAL: "delete locally", m.MOVE_REMOTE: "move on the remote",
+         m.MOVE_LOCAL: "move locally", m.CONFLICT: "conflict"}
 _CHOSEN = {m.KEEP_LOCAL: "keep local", m.KEEP_REMOTE: "keep remote", m.BOTH: "keep both",
            m.SKIP: "skip"}
 

@@ -65,8 +65,9 @@ def announce_deletions(s, run: str, approved) -> None:
     evidence a local deletion needs). A row whose deletion does not happen is harmless:
     the object is still there, so nobody deletes on its word."""
     stamp = now_iso()
-    rows = [log_row(a.path, a.remote, s.user, stamp, layout.content_key(a.remote.checksum))
-            for a in approved if a.kind == m.DELETE_REMOTE]
+    gone = [(a.path, a.remote) for a in approved if a.kind == m.DELETE_REMOTE] + \
+        [(a.moved_from, a.from_state) for a in approved if a.kind == m.MOVE_REMOTE]
+    rows = [log_row(p, st, s.user, stamp, layout.content_key(st.checksum)) for p, st in gone]
     remote_state.append_deleted(s.remote, s.statedir, rows)
 
 

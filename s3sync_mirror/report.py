@@ -9,9 +9,10 @@ from . import model as m
 
 SHOW_PER_KIND = 40  # beyond this many of a kind, the table says "... and N more" (-v: all)
 _COLOR = {m.UPLOAD: "32", m.DOWNLOAD: "36", m.DELETE_REMOTE: "31", m.DELETE_LOCAL: "31",
-          m.CONFLICT: "33;1"}
+          m.MOVE_REMOTE: "32", m.MOVE_LOCAL: "36", m.CONFLICT: "33;1"}
 _VERB = {m.UPLOAD: "upload", m.DOWNLOAD: "download", m.DELETE_REMOTE: "delete on remote",
-         m.DELETE_LOCAL: "delete locally", m.CONFLICT: "conflict"}
+         m.DELETE_LOCAL: "delete locally", m.MOVE_REMOTE: "move on remote",
+         m.MOVE_LOCAL: "move locally", m.CONFLICT: "conflict"}
 
 
 def human(n: int) -> str:
@@ -65,10 +66,13 @@ def plan_lines(plan, *, verbose: bool = False, color: bool = False) -> list[str]
 
 
 _DONE = {m.UPLOAD: "uploaded", m.DOWNLOAD: "downloaded", m.DELETE_REMOTE: "deleted on remote",
-         m.DELETE_LOCAL: "deleted locally", m.CONFLICT: "conflict(s) resolved"}
+         m.DELETE_LOCAL: "deleted locally", m.MOVE_REMOTE: "moved on remote",
+         m.MOVE_LOCAL: "moved locally", m.CONFLICT: "conflict(s) resolved"}
 _PLANNED = {m.UPLOAD: ("upload", "uploads"), m.DOWNLOAD: ("download", "downloads"),
             m.DELETE_REMOTE: ("deletion on the remote", "deletions on the remote"),
             m.DELETE_LOCAL: ("local deletion", "local deletions"),
+            m.MOVE_REMOTE: ("move on the remote", "moves on the remote"),
+            m.MOVE_LOCAL: ("local move", "local moves"),
             m.CONFLICT: ("conflict", "conflicts")}
 
 

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from . import model as m
 
-TRANSFERS = (m.UPLOAD, m.DOWNLOAD, m.KEEP_BOTH)
+TRANSFERS = (m.UPLOAD, m.DOWNLOAD, m.KEEP_BOTH, m.MOVE_REMOTE, m.MOVE_LOCAL)  # moves send nothing
 
 
 class Schedule(NamedTuple):

@@ -8,7 +8,8 @@ from . import model as m
 from .report import counts_text, human, write
 
 _OUTCOME = {m.UPLOAD: "uploaded", m.DOWNLOAD: "downloaded", m.DELETE_REMOTE: "deleted on remote",
-            m.DELETE_LOCAL: "deleted locally", m.KEEP_BOTH: "kept both"}
+            m.DELETE_LOCAL: "deleted locally", m.KEEP_BOTH: "kept both",
+            m.MOVE_REMOTE: "moved on remote", m.MOVE_LOCAL: "moved locally"}
 
 
 def _rate(nbytes: int, seconds: float) -> str:

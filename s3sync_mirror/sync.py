@@ -141,11 +141,17 @@ def _execute(s, found, approved) -> Pass:
     rows = history.announce(s.statedir, run, approved, s.user, s.statedir.restored())
     ctx = Context(remote=s.remote, replica=Replica(s.layout, run, found.scanned.disk),
                   user=s.user, journal=journal, prior_uploads=journal.load(), jobs=s.jobs,
-                  progress=s.out.progress("sync"))
+                  progress=s.out.progress("sync"), local_copies=_by_content(found.scanned.files),
+                  remote_copies=_by_content(found.remote.files))
     try:
         return Pass(Executor(ctx).run(approved), False, journal, (run, rows))
     except Interrupted as exc:
         return Pass(exc.outcomes, True, journal, (run, rows))
+
+
+def _by_content(files) -> dict:
+    """{SHA-256: (a path holding it, its state)} for the non-empty files of one side."""
+    return {st.checksum: (p, st) for p, st in files.items() if st.size > 0}
 
 
 def carry_out(s, base, found, plan, approved) -> Carried:

@@ -60,7 +60,7 @@ def test_each_cell_through_make_plan(name, base, local, remote, expected):
 
 MIRROR = {m.UPLOAD: m.DOWNLOAD, m.DOWNLOAD: m.UPLOAD, m.DELETE_LOCAL: m.DELETE_REMOTE,
           m.DELETE_REMOTE: m.DELETE_LOCAL, m.CONFLICT: m.CONFLICT, m.RECORD: m.RECORD,
-          m.FORGET: m.FORGET, None: None}
+          m.FORGET: m.FORGET, m.MOVE_REMOTE: m.MOVE_LOCAL, m.MOVE_LOCAL: m.MOVE_REMOTE, None: None}
 
 states = st.sampled_from([None, B, L, R, X])
 
@@ -208,3 +208,20 @@ def test_conflict_name_never_reuses_a_taken_name():
     first = conflict_name("a.csv", "bob", "T")
     second = conflict_name("a.csv", "bob", "T", taken={first})
     assert second != first and second.endswith(".csv")
+
+
+def test_a_deletion_and_a_new_file_of_the_same_content_are_a_move_both_ways():
+    big = FileState("c" * 64, 10, "alice", "2026-11-21T14:03:05Z")
+    empty = FileState("e" * 64, 0, "alice", "2026-11-21T14:03:05Z")
+    base = {"old/a.bin": big, "old/z.txt": empty}
+    plan = make_plan(base, {"new/a.bin": big, "new/z.txt": empty}, dict(base))
+    kinds = {a.path: (a.kind, a.moved_from) for a in plan.actions}
+    assert kinds == {"new/a.bin": (m.MOVE_REMOTE, "old/a.bin"),
+                     "new/z.txt": (m.UPLOAD, ""), "old/z.txt": (m.DELETE_REMOTE, "")}
+    assert plan.of_kind(m.MOVE_REMOTE)[0].from_state == big
+    plan = make_plan(base, dict(base), {"new/a.bin": big})
+    (move,) = plan.of_kind(m.MOVE_LOCAL)
+    assert (move.path, move.moved_from, move.from_state) == ("new/a.bin", "old/a.bin", big)
+    # a file edited before it moved is no move: its content differs
+    edited = big._replace(checksum="d" * 64)
+    assert not make_plan(base, {"new/a.bin": edited}, dict(base)).of_kind(m.MOVE_REMOTE)
