@@ -13,8 +13,10 @@ from .errors import EXIT_OK, EXIT_UNCONFIRMED, S3SyncMirrorError, UsageError
 
 from .histcmd import COMMANDS as HISTORY_COMMANDS
 from .histcmd import VALUED as HISTORY_VALUED
+from .metacmd import COMMANDS as META_COMMANDS
+from .metacmd import VALUED as META_VALUED
 
-COMMANDS = ("sync", "status", *HISTORY_COMMANDS, "reset", "init", "mirror")
+COMMANDS = ("sync", "status", *HISTORY_COMMANDS, *META_COMMANDS, "reset", "init", "mirror")
 
 DESCRIPTION = """\
 Share a data folder with your team through an S3 prefix or a shared folder, the way you
@@ -36,6 +38,8 @@ examples:
   s3sync-mirror --json --dry-run    the plan as one JSON object
   s3sync-mirror log raw/a.csv       every version of a file: who, when, where kept
   s3sync-mirror restore raw/a.csv --version 2   bring back the version before the newest
+  s3sync-mirror files --where year=2024   the files whose shared metadata says so
+  s3sync-mirror sparse set raw/     hold only raw/ in this clone
   s3sync-mirror init                write a commented s3sync_mirror.yml
   s3sync-mirror mirror etl.jobs:lift  where an artifact of that code object lives
 
@@ -101,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .histcmd import add_commands
 
     add_commands(sub, common, fmt)
+    from .metacmd import add_commands as add_meta_commands
+
+    add_meta_commands(sub, common, fmt)
     _reset_command(sub, common)
     _init_command(sub)
     _mirror_command(sub, common)
@@ -182,7 +189,8 @@ def _refuse_misspelt(word: str) -> None:
                          f"see --help)")
 
 
-_VALUED = {"--config", "--conflict", "--max-delete", "-j", "--jobs", *HISTORY_VALUED}
+_VALUED = {"--config", "--conflict", "--max-delete", "-j", "--jobs", *HISTORY_VALUED,
+           *META_VALUED}
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
@@ -252,6 +260,10 @@ def _dispatch(args) -> int:
         from .histcmd import dispatch
 
         return dispatch(args)
+    if args.command in META_COMMANDS:
+        from .metacmd import dispatch as meta_dispatch
+
+        return meta_dispatch(args)
     if args.command == "mirror":
         from .mirror import describe_object
 

@@ -87,6 +87,8 @@ def detect(s, base: dict, walked=None, remote_etag=None) -> Detected:
                         jobs=s.jobs, tmp_dir=s.layout.tmp, notes=notes,
                         known_unchanged=remote_etag)
         if s.data_dir.is_dir():
+            if walked is None:  # what the session leaves alone: ignored, or not selected
+                walked = walk(s.data_dir, s.ignored())
             scanned = scan(s.data_dir, base, s.ignore_patterns(), jobs=min(s.jobs, 8),
                            progress_factory=s.out.hash_progress, walked=walked)
         else:

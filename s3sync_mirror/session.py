@@ -70,15 +70,49 @@ class Session:
         return [*getattr(self.settings, "ignore", ()), *self.statedir.ignore_patterns()]
 
     @cached_property
+    def selection(self):
+        """This clone's sparse selection (sparse.py), or None when it holds everything."""
+        from . import sparse
+
+        return sparse.load(self.layout)
+
+    @cached_property
+    def metadata(self) -> tuple:
+        """The team's shared metadata as on the remote now: ({path: {key: entry}}, ETag)."""
+        from . import metadata
+
+        return metadata.fetch(self.remote, self.statedir)
+
+    @cached_property
+    def _outside(self) -> tuple:
+        """(a matcher for the paths outside the sparse selection or None, its signature)."""
+        sel = self.selection
+        if sel is None:
+            return None, ""
+        files, etag = self.metadata if sel.uses_metadata else ({}, "")
+        return sel.outside(files), sel.signature(etag)
+
+    def outside(self):
+        """True for a path outside this clone's sparse selection (None: holds all)."""
+        return self._outside[0]
+
+    @cached_property
     def _matcher(self):
-        return ignore_matcher(self._patterns)
+        ignored, outside = ignore_matcher(self._patterns), self.outside()
+        if outside is None or ignored is None:
+            return ignored or outside
+        return lambda path: ignored(path) or outside(path)
 
     def ignore_patterns(self) -> list[str]:
-        """This clone's ignore patterns (read once per session)."""
-        return self._patterns
+        """This clone's ignore patterns (read once per session); a sparse selection adds
+        a comment naming its signature, so the quick no-change check sees it change."""
+        sig = self._outside[1]
+        return [*self._patterns, f"# sparse selection {sig}"] if sig else self._patterns
 
     def ignored(self):
-        """A matcher for them, or None when there are none."""
+        """A matcher for what this session leaves alone on every side: the ignored paths
+        and those outside the sparse selection (docs/metadata.md#sparse-selection); None
+        when there are none."""
         return self._matcher
 
 
