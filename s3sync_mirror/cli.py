@@ -25,8 +25,9 @@ since YOUR last sync, shows the plan, asks you to confirm, carries it out in par
 verifies every byte (SHA-256) and records the new state in <data_dir>/.S3/.
 
 Nothing is lost: remote files that a sync overwrites or deletes are archived in the
-remote's .S3/archive/ (see `log`, `restore`); local ones go to <data_dir>/.S3/trash/. A file changed on both
-sides is a conflict, never a silent overwrite."""
+remote's .S3/archive/, local ones go to <data_dir>/.S3/trash/; `log` lists every version
+and `restore` brings it back. A file changed on both sides is a conflict, never a silent
+overwrite."""
 
 EPILOG = """\
 examples:

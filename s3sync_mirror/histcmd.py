@@ -7,9 +7,22 @@ import json
 from .errors import EXIT_OK
 from .report import human
 
-COMMANDS = ("log", "restore", "tag", "tags")
+COMMANDS = ("log", "restore", "tag", "tags", "prune")
 VALUED = {"--since", "--author", "--at", "--version", "--checksum", "--tag", "--to", "-m",
-          "--message", "-n", "--max"}
+          "--message", "-n", "--max", "--keep-within", "--keep-last", "--grace"}
+
+PRUNE_HELP = """\
+Remove archived versions (the remote's .S3/archive/) beyond the retention, after showing
+what and how many bytes, and asking. Never removed: a live version, a version a tag
+names, the last version of a deleted file, an archived object the history does not list.
+
+Safe while teammates sync: a version found removable is first marked, and removed by a
+later prune once it has been marked for --grace minutes (default 60) and is still
+removable then. --grace 0 removes at once: use it only when nobody else is syncing.
+
+examples:
+  s3sync-mirror prune --keep-within 90 --keep-last 5 --dry-run
+  s3sync-mirror prune --keep-last 3 --yes"""
 
 LOG_HELP = """\
 Every version of each file, newest first, numbered (1 = the newest): when it was made, by
@@ -62,6 +75,16 @@ def add_commands(sub, common, fmt) -> None:
                        "`restore . --tag NAME` brings them back.")
     p.add_argument("name", metavar="NAME")
     p.add_argument("-m", "--message", default="", help="why (shown by `tags`)")
+    p = sub.add_parser("prune", parents=[common], formatter_class=fmt,
+                       help="remove archived versions beyond a retention", description=PRUNE_HELP)
+    p.add_argument("--keep-within", type=float, metavar="DAYS",
+                   help="keep the versions replaced in the last DAYS days")
+    p.add_argument("--keep-last", type=int, metavar="N",
+                   help="keep the N newest replaced versions of each file")
+    p.add_argument("--grace", type=float, default=60.0, metavar="MINUTES",
+                   help="how long a version stays marked before a prune removes it")
+    p.add_argument("-n", "--dry-run", action="store_true", help="show, change nothing")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask")
     p = sub.add_parser("tags", parents=[common], help="list the tags",
                        description="List the tags: name, when, who, message, files.")
     p.add_argument("--json", action="store_true", help='print {"tags": [...]}')
@@ -75,8 +98,8 @@ def _print_log(rows, single: bool, limit: int) -> None:
     for v in shown:
         what = f"{v.author or '?':<12} {v.event:<9} {human(v.size):>10}  {v.checksum[:12]}  " \
                f"{v.where:<7}"
-        print(f"v{v.version:<3} {v.time}  {what}" if single
-              else f"{v.time}  {what}  {v.path} (v{v.version})")
+        print((f"v{v.version:<3} {v.time}  {what}" if single
+              else f"{v.time}  {what}  {v.path} (v{v.version})").rstrip())
     if len(shown) < len(rows):
         print(f"... {len(rows) - len(shown)} more (use -n 0 for all, or name a file)")
 
@@ -106,6 +129,10 @@ def dispatch(args) -> int:
         n = histapi.tag(args.name, args.message, ".", config=args.config)
         print(f"tagged {n} files as {args.name}")
         return EXIT_OK
+    if args.command == "prune":
+        from .prunecmd import prune
+
+        return prune(args)
     rows = histapi.tags(".", config=args.config)
     if getattr(args, "json", False):
         print(json.dumps({"tags": rows}, ensure_ascii=False))

@@ -17,8 +17,8 @@ def describe(settings, remote: bool) -> str:
             f"  local:  {settings.data_dir.name}/{layout.STATE_DIR}/ state files (baseline, "
             f"cached remote state, logs)\n{there}"
             f"It never removes a data file, the local {layout.STATE_DIR}/{layout.TRASH}/, "
-            f"the remote's deletion log, history or archive ({layout.CONTENT_ROOT}/). The next sync "
-            f"starts over: equal files are recorded, one-sided files are transferred, files "
+            f"the remote's deletion log, history or archive ({layout.CONTENT_ROOT}/). The next "
+            f"sync starts over: equal files are recorded, one-sided files are transferred, files "
             f"that differ become conflicts; nothing is deleted.")
 
 

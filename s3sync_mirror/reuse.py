@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from typing import Optional
 
@@ -16,7 +17,6 @@ from . import model as m
 from .clock import ns_from_iso
 from .errors import ChecksumMismatch, PreconditionFailed, RemoteNotFound
 from .hashing import sha256_file
-from .localfs import link_or_copy
 from .model import Action, FileState, Outcome
 
 log = logging.getLogger("s3sync_mirror")
@@ -50,20 +50,30 @@ def _from_local(ex, src_path: str, expected: FileState, rem: FileState):
     src = replica.path(src_path)
     replica.expect(src, expected, src_path)
     tmp = replica.tmp()
-    link_or_copy(src, tmp)
+    shutil.copyfile(src, tmp)  # a copy, never a link: a file edited in place must not
+    #                            change another
     if sha256_file(tmp) != rem.checksum:
         tmp.unlink(missing_ok=True)
         raise ChecksumMismatch(f"{src_path}: changed during this sync; not reused")
     return tmp
 
 
+def _is_as_recorded(ex, path: str, rem: FileState) -> bool:
+    """Whether the remote object still is the version the state records (one small
+    request): content taken from elsewhere must not hide a state that is out of date."""
+    obj = ex.ctx.remote.head(path)
+    return obj is not None and (not rem.etag or obj.etag == rem.etag)
+
+
 def move_local(ex, a: Action) -> Outcome:
     """Renamed on the remote from ``a.moved_from`` to ``a.path``: renamed here."""
     replica, rem = ex.ctx.replica, a.remote
+    if not _is_as_recorded(ex, a.path, rem):
+        raise PreconditionFailed(f"{a.path}: not the version the remote state records")
     trashed = replica.to_trash(a.moved_from, a.from_state)
     tmp = replica.tmp()
     try:
-        link_or_copy(replica.layout.data_dir / trashed, tmp)
+        shutil.copyfile(replica.layout.data_dir / trashed, tmp)
         if sha256_file(tmp) != rem.checksum:
             raise ChecksumMismatch(f"{a.moved_from}: not the content moved on the remote")
         _stamp(tmp, rem)
@@ -77,7 +87,7 @@ def local_copy(ex, a: Action):
     """A verified temp file with ``a.remote``'s content made from a local file that holds
     it (None when there is none)."""
     found = ex.ctx.local_copies.get(a.remote.checksum)
-    if found is None or found[0] == a.path:
+    if found is None or found[0] == a.path or not _is_as_recorded(ex, a.path, a.remote):
         return None
     try:
         tmp = _from_local(ex, found[0], found[1], a.remote)

@@ -3,13 +3,15 @@ archive layout, ``.S3/deleted/<run>/<path>``, once on first use), the remote sta
 versions, and this clone's trash; ``versions.assemble`` merges them."""
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 from pathlib import Path
 
 from . import evidence, history, layout, remote_state
 from .clock import iso_from_ns, ns_from_iso
-from .errors import PreconditionFailed
+from .errors import PreconditionFailed, RemoteNotFound
 from .hashing import sha256_file
 from .history import Row
 from .versions import Version, assemble
@@ -73,10 +75,20 @@ def trash_rows(lay: layout.Layout) -> list[Row]:
     return rows
 
 
+def pruned(remote) -> dict:
+    """{archive key: when a prune removed it} (``.S3/pruned.csv``)."""
+    try:
+        data, _ = remote.get_bytes(layout.PRUNED)
+    except RemoteNotFound:
+        return {}
+    rows = csv.DictReader(io.StringIO(data.decode("utf-8", "replace")))
+    return {r["Key"]: r["Pruned At"] for r in rows if r.get("Key")}
+
+
 def gather(s) -> list[Version]:
     """Every version of every file, for a session ``s`` (reads the remote; writes at most
     the legacy index)."""
     index_legacy(s.remote, s.layout.tmp if s.layout.tmp.is_dir() else None)
     rows = history.read_all(s.remote, jobs=s.jobs)
     live = remote_state.fetch(s.remote, s.statedir, save_cache=False, jobs=s.jobs).files
-    return assemble(rows, live, trash_rows(s.layout))
+    return assemble(rows, live, trash_rows(s.layout), pruned(s.remote))

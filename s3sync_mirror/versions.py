@@ -62,7 +62,7 @@ def _events(rows: list[Row]) -> list[Row]:
     return out
 
 
-def _one_path(rows: list[Row], live: Optional[Row]) -> list[Version]:
+def _one_path(rows: list[Row], live: Optional[Row], pruned: Mapping) -> list[Version]:
     seen: dict = {}
     sources: dict = {}
     for r in rows:
@@ -79,20 +79,26 @@ def _one_path(rows: list[Row], live: Optional[Row]) -> list[Version]:
         return r.time, r.event == "deleted", (r.checksum, r.time) == live_key
 
     ordered = _events(sorted(seen.values(), key=when))
-    out = []
-    for n, r in enumerate(reversed(ordered), start=1):
-        found = sorted(sources[(r.checksum, r.time, r.event == "deleted")],
+    out, retired = [], "9999"
+    for r in reversed(ordered):  # newest first; each retired when the newer one came
+        found = sorted((s for s in sources[(r.checksum, r.time, r.event == "deleted")]
+                        if not (s[0] == "archive" and pruned.get(s[1], "") >= retired)),
                        key=lambda s: ("trash", "live", "archive").index(s[0]))
+        retired = r.time
+        if not found:
+            continue  # its only copy was pruned
         shown = min((s[0] for s in found), key=PLACES.index)
-        out.append(Version(r.path, n, r.time, r.author, r.size, r.checksum, r.event,
-                           "archive" if r.event == "deleted" else shown, tuple(found)))
+        out.append(Version(r.path, len(out) + 1, r.time, r.author, r.size, r.checksum,
+                           r.event, "archive" if r.event == "deleted" else shown, tuple(found)))
     return out
 
 
-def assemble(history: Iterable[Row], live: Mapping, trash: Iterable[Row] = ()) -> list[Version]:
+def assemble(history: Iterable[Row], live: Mapping, trash: Iterable[Row] = (),
+             pruned: Optional[Mapping] = None) -> list[Version]:
     """Every version of every path, newest first per path. ``live``: the remote state
     {path: FileState}; ``trash``: rows for this clone's trashed files (``kept_at`` = the
-    file under the data folder, ``run`` = "trash")."""
+    file under the data folder, ``run`` = "trash"); ``pruned``: {archive key: when a prune
+    removed it} (a version replaced before that is no longer there)."""
     by_path: dict = {}
     for r in list(history) + list(trash):
         by_path.setdefault(r.path, []).append(r)
@@ -102,7 +108,7 @@ def assemble(history: Iterable[Row], live: Mapping, trash: Iterable[Row] = ()) -
     for p in sorted(by_path):
         st = live.get(p)
         row = Row(p, st.edited_by, st.time_edited, st.checksum, st.size) if st else None
-        out += _one_path(by_path[p], row)
+        out += _one_path(by_path[p], row, pruned or {})
     return out
 
 

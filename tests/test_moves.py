@@ -139,3 +139,22 @@ def test_a_copy_of_a_large_file_is_made_where_its_content_already_is(counted_tea
     out, wire = synced(alice, proxy)
     assert out["summary"]["bytes"] == 0 and wire < len(data) / 100
     assert team.remote_files()["c/again.bin"] == data
+
+
+def test_a_local_copy_is_a_file_of_its_own(team):
+    """Content reused from another local file is copied, never hard-linked: editing one
+    file in place must not change the other (or the trash)."""
+    alice, bob = team.alice, team.bob
+    for name in ("a.csv", "b.csv", "old/c.csv"):
+        alice.write(name, "the same bytes")
+    alice.sync()
+    bob.sync()
+    (alice.data / "old").rename(alice.data / "new")
+    alice.sync()
+    bob.sync()
+    paths = [bob.data / p for p in ("a.csv", "b.csv", "new/c.csv")]
+    assert len({os.stat(p).st_ino for p in paths}) == 3
+    with open(paths[0], "r+b") as f:  # an editor writing in place
+        f.write(b"THE")
+    assert bob.read("b.csv") == bob.read("new/c.csv") == b"the same bytes"
+    assert b"the same bytes" in bob.trash().values()
