@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 from pathlib import Path
@@ -14,6 +15,7 @@ from .clock import iso_from_ns, ns_from_iso
 from .errors import PreconditionFailed, RemoteNotFound
 from .hashing import sha256_file
 from .history import Row
+from .state import write_atomic
 from .versions import Version, assemble
 
 _RUN = re.compile(r"(\d{8}T\d{6}Z)-(.+)-[0-9a-f]+")
@@ -59,9 +61,17 @@ def index_legacy(remote, tmp_dir=None) -> int:
     return len(rows)
 
 
+def _trash_sums(lay: layout.Layout) -> dict:
+    try:
+        return json.loads((lay.cache / "trash_sums.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def trash_rows(lay: layout.Layout) -> list[Row]:
-    """This clone's trashed versions: ``.S3/trash/<stamp>-<user>-<run>/<path>``."""
-    rows = []
+    """This clone's trashed versions: ``.S3/trash/<stamp>-<user>-<run>/<path>``; each file
+    hashed once (``.S3/cache/trash_sums.json`` remembers it by size and mtime)."""
+    rows, known, seen = [], _trash_sums(lay), {}
     root = Path(lay.trash)
     for dirpath, _dirs, names in os.walk(root):
         for name in names:
@@ -69,9 +79,14 @@ def trash_rows(lay: layout.Layout) -> list[Row]:
             run, _, path = p.relative_to(root).as_posix().partition("/")
             if not path:
                 continue
-            st = p.stat()
-            rows.append(Row(path, "", iso_from_ns(st.st_mtime_ns), sha256_file(p), st.st_size,
-                            "", p.relative_to(lay.data_dir).as_posix(), "trash"))
+            st, rel = p.stat(), p.relative_to(lay.data_dir).as_posix()
+            sig = [st.st_size, st.st_mtime_ns]
+            digest = known[rel][2] if known.get(rel, [None])[:2] == sig else sha256_file(p)
+            seen[rel] = sig + [digest]
+            rows.append(Row(path, "", iso_from_ns(st.st_mtime_ns), digest, st.st_size, "",
+                            rel, "trash"))
+    if seen != known and Path(lay.cache).is_dir():
+        write_atomic(lay.cache / "trash_sums.json", json.dumps(seen).encode())
     return rows
 
 

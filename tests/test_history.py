@@ -147,6 +147,8 @@ def test_the_api_log_restore_read_version(team, tmp_path):
                                    "event", "where"]
     assert list(frame["author"]) == ["alice", "bob", "alice"]
     assert list(s3sync_mirror.log(bob.repo, author="bob")["version"]) == [2]
+    assert len(s3sync_mirror.log(bob.repo, since="1h")) == 3
+    assert s3sync_mirror.log(bob.repo, since="2099-01-01").empty
     assert s3sync_mirror.read_version("f.csv", bob.repo, version=3) == b"v1 by alice"
     assert s3sync_mirror.read_version("f.csv", bob.repo,
                                       checksum=sha(b"v2 by bob")[:10]) == b"v2 by bob"
