@@ -1,6 +1,7 @@
 """The Python API of metadata, marks, sparse selection, the store and ``info``
 (docs/metadata.md#python-api): ``files``, ``set_meta``, ``get_meta``, ``import_meta``,
-``mark``, ``store``, ``sparse``, ``info``. The CLI's commands call these."""
+``mark``, ``store``, ``info`` (exported), and ``sparse_change``, ``holds``, ``file_rows``,
+``change_meta`` for the CLI, whose commands call these."""
 from __future__ import annotations
 
 import os
