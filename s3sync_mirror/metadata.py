@@ -138,6 +138,22 @@ def write(remote, statedir, changes: Mapping) -> Written:
     return done
 
 
+def carry(remote, moved: Mapping[str, str]) -> None:
+    """A sync moved files {old path: new path}: their metadata moves with them (one
+    compare-and-swap; nothing is written when none of them has any)."""
+    def change(doc):
+        files = files_of(doc)
+        if not any(old in files for old in moved):
+            return None, None
+        files = dict(files)
+        for old, new in moved.items():
+            if old in files:
+                files[new] = {**files.pop(old), **files.get(new, {})}
+        return {"format": FORMAT, "files": files}, None
+
+    casdoc.update(remote, layout.METADATA_KEY, FORMAT, change)
+
+
 def values(files: Mapping, path: str) -> dict:
     """{key: typed value} of one path."""
     return {k: typed.decode(e) for k, e in sorted(files.get(path, {}).items())}

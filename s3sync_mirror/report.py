@@ -175,6 +175,11 @@ def deleted_meanwhile(path: str, who: str) -> str:
             f"nothing to download")
 
 
+def metadata_not_moved(exc) -> str:
+    return (f"the shared metadata of the moved files stays under their old paths ({exc}); "
+            f"move it with `meta set` if needed.")
+
+
 def history_not_written(exc) -> str:
     return (f"could not add this run to the history index ({exc}); it is kept in this "
             f"clone and added by the next sync.")

@@ -158,3 +158,17 @@ def test_a_local_copy_is_a_file_of_its_own(team):
         f.write(b"THE")
     assert bob.read("b.csv") == bob.read("new/c.csv") == b"the same bytes"
     assert b"the same bytes" in bob.trash().values()
+
+
+def test_shared_metadata_moves_with_the_file(team):
+    alice, bob = team.alice, team.bob
+    alice.write("old/report.pdf", "pdf bytes")
+    alice.sync()
+    alice.run("meta", "set", "old/report.pdf", "kind=report", "year=2024", check_rc=0)
+    bob.sync()
+    (alice.data / "old").rename(alice.data / "new")
+    out = json.loads(alice.run("--yes", "--json", check_rc=0).stdout)
+    assert [a["action"] for a in out["actions"]] == ["move_remote"]
+    got = json.loads(bob.run("files", "--json", "--where", "year=2024",
+                             check_rc=0).stdout)["files"]
+    assert [f["File"] for f in got] == ["new/report.pdf"]
