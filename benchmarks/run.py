@@ -4,6 +4,7 @@ on the same data.
 
     pip install -e '.[bench]' && python benchmarks/run.py          # everything (~25 min)
     python benchmarks/run.py --quick                               # small sizes, a smoke run
+    python benchmarks/run.py --clouds     # instead: GCS and Azure Blob on their emulators (clouds.py)
 
 Workloads (each run --repeat times, the tools alternating; medians and min-max):
   W1 first upload of 2,000 files of 4 KiB plus 5 files of 20 MiB
@@ -490,7 +491,16 @@ def main() -> None:
     ap.add_argument("--workdir", help="where to put the data (default: the temp folder)")
     ap.add_argument("--keep", action="store_true", help="keep the data afterwards")
     ap.add_argument("--out", default=str(HERE / "results" / "latest.json"))
+    ap.add_argument("--clouds", action="store_true",
+                    help="instead: W1 and W5 on GCS and Azure Blob emulators, ours vs rclone "
+                         "(benchmarks/clouds.py; needs the test extras)")
+    ap.add_argument("--providers", nargs="*", choices=("gcs", "blob"),
+                    help="with --clouds: these providers only")
     args = ap.parse_args()
+    if args.clouds:
+        import clouds
+
+        return clouds.run(args)
     if args.quick:
         args.repeat = min(args.repeat, 1)
     bench = Bench(args)
