@@ -73,7 +73,7 @@ def _make_moto_atomic():
 
 def _teach_moto_copy_source_if_match(S3Response):
     """AWS honours ``x-amz-copy-source-if-match`` on CopyObject (412 when the source's ETag
-    differs); moto ignores it. Give moto that documented behaviour so the tests can check
+    differs) and ``If-None-Match: *`` (412 when the destination exists); moto ignores both. Give moto that documented behaviour so the tests can check
     that the tool asks for it."""
     from urllib.parse import unquote, urlparse
 
@@ -84,6 +84,9 @@ def _teach_moto_copy_source_if_match(S3Response):
         return
 
     def copy_object(self, *a, **kw):
+        if self.headers.get("if-none-match") == "*" and \
+                self.backend.get_object(self.bucket_name, self.parse_key_name()) is not None:
+            raise PreconditionFailed("If-None-Match")  # AWS refuses to copy over an object
         wanted = self.headers.get("x-amz-copy-source-if-match")
         if wanted:
             source = self.headers.get("x-amz-copy-source")

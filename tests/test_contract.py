@@ -173,6 +173,17 @@ class ConnectionContract:
             conn.copy("a/f.csv", layout.archive_key("run2", "a/f.csv"), if_match=obj.etag)
         assert conn.head(layout.archive_key("run2", "a/f.csv")) is None
 
+    def test_a_copy_never_replaces_an_object(self, conn, tmp_path):
+        """A copy makes a new key (an archive, a moved or copied file): a teammate's object
+        already there is never replaced."""
+        src = upload(conn, tmp_path, "src.bin", b"mine")
+        upload(conn, tmp_path, "dst.bin", b"a teammate's")
+        with pytest.raises(PreconditionFailed):
+            conn.copy("src.bin", "dst.bin", if_match=src.etag)
+        with pytest.raises(PreconditionFailed):
+            conn.copy("src.bin", "dst.bin")
+        assert fetch(conn, tmp_path, "dst.bin")[0] == b"a teammate's"
+
     def test_delete_is_conditional(self, conn, tmp_path):
         obj = upload(conn, tmp_path, "d/f", b"1")
         upload(conn, tmp_path, "d/f", b"2")

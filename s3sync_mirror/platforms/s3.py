@@ -297,9 +297,11 @@ class S3Connection(DataPlatformConnection):
             return s3multipart.copy(self, src, dst, if_match, size_hint)
         source = {"Bucket": self.bucket, "Key": self._key(src)}
         extra = {"CopySourceIfMatch": quoted(if_match)} if if_match is not None else {}
-        with self._errors(f"archiving {src}", conditional=if_match is not None):
+        # Never over an existing object: a copy makes a new key (an archive, a moved or
+        # copied file), and a teammate's object of that name must not be replaced.
+        with self._errors(f"copying {src}", conditional=True):
             r = self.client.copy_object(Bucket=self.bucket, Key=self._key(dst),
-                                        CopySource=source, **extra)
+                                        CopySource=source, IfNoneMatch="*", **extra)
         return unquoted(r["CopyObjectResult"]["ETag"])
 
     def delete(self, key: str, *, if_match: Optional[str] = None) -> None:

@@ -201,10 +201,10 @@ def copy(conn, src: str, dst: str, if_match: Optional[str], size: int) -> str:
                     Bucket=conn.bucket, Key=full, UploadId=upload_id, PartNumber=number,
                     CopySource=source, CopySourceRange=f"bytes={start}-{end}", **extra)
             parts.append({"PartNumber": number, "ETag": r["CopyPartResult"]["ETag"]})
-        with conn._errors(what):
+        with conn._errors(what, conditional=True):
             r = conn.client.complete_multipart_upload(
                 Bucket=conn.bucket, Key=full, UploadId=upload_id,
-                MultipartUpload={"Parts": parts})
+                MultipartUpload={"Parts": parts}, IfNoneMatch="*")  # never over an object
     except BaseException:
         _abort(conn, full, upload_id, src)
         raise
