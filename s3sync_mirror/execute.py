@@ -135,6 +135,8 @@ class Executor:
         if remote.head(key) is None:
             try:
                 remote.copy(path, key, if_match=rem.etag or None, size_hint=rem.size)
+                if not rem.etag:  # copied without a condition: make sure of the content
+                    self._check_archived(key, rem)
                 return key
             except PreconditionFailed:
                 if remote.head(key) is None:  # not a teammate archiving the same bytes
@@ -145,6 +147,12 @@ class Executor:
         if rem.etag and live.etag != rem.etag:
             raise PreconditionFailed(f"{path}: changed on the remote during this sync")
         return key
+
+    def _check_archived(self, key: str, rem: FileState) -> None:
+        """An archive key must hold the content its name says; else it is removed."""
+        if self.ctx.remote.checksum(key, self.ctx.replica.layout.tmp) != rem.checksum:
+            self.ctx.remote.delete(key)
+            raise PreconditionFailed(f"{key}: not the content the remote state records")
 
     # -- the operations ------------------------------------------------------------------
     def _fetch_verified(self, a: Action) -> Path:

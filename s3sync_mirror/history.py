@@ -24,7 +24,7 @@ from .state import write_atomic
 
 log = logging.getLogger("s3sync_mirror")
 
-COLUMNS = ["File", "Edited By", "Time Edited", "Checksum", "Size", "Event", "Kept At"]
+COLUMNS = ["File", "Edited By", "Time Edited", "Checksum", "Size", "Event", "Kept At", "At"]
 EVENTS = ("added", "modified", "deleted", "restored", "moved")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -38,6 +38,7 @@ class Row(NamedTuple):
     event: str = ""  # one of EVENTS, or "" (worked out from the versions before it)
     kept_at: str = ""  # a key of the previous archive layout; "" = live or content archive
     run: str = ""  # the segment it came from (not a column)
+    at: str = ""  # ISO: when the event was recorded (orders the versions; "" = not known)
 
 
 def render(rows: Iterable[Row]) -> bytes:
@@ -45,7 +46,7 @@ def render(rows: Iterable[Row]) -> bytes:
     w = csv.writer(out, lineterminator="\n")
     w.writerow(COLUMNS)
     for r in rows:
-        w.writerow([r.path, r.author, r.time, r.checksum, r.size, r.event, r.kept_at])
+        w.writerow([r.path, r.author, r.time, r.checksum, r.size, r.event, r.kept_at, r.at])
     return out.getvalue().encode("utf-8")
 
 
@@ -57,7 +58,8 @@ def parse(data: bytes, name: str, run: str = "") -> list[Row]:
     for i, rec in enumerate(reader, start=2):
         try:
             row = Row(rec["File"], rec["Edited By"], rec["Time Edited"], rec["Checksum"],
-                      int(rec["Size"]), rec.get("Event") or "", rec.get("Kept At") or "", run)
+                      int(rec["Size"]), rec.get("Event") or "", rec.get("Kept At") or "", run,
+                      rec.get("At") or "")
         except (KeyError, TypeError, ValueError):
             log.warning("%s: line %d is not a history row; skipped", name, i)
             continue
@@ -73,28 +75,29 @@ def version_row(path: str, st: m.FileState, event: str = "") -> Row:
     return Row(path, st.edited_by, st.time_edited, st.checksum, st.size, event)
 
 
-def _new_version(path: str, loc: m.FileState, user: str, event: str) -> Row:
-    return Row(path, user, iso_from_ns(loc.mtime_ns), loc.checksum, loc.size, event)
+def _new_version(path: str, loc: m.FileState, user: str, event: str, when: str) -> Row:
+    return Row(path, user, iso_from_ns(loc.mtime_ns), loc.checksum, loc.size, event, at=when)
 
 
 def rows_for(a: m.Action, user: str, restored: dict, when: Optional[str] = None) -> list[Row]:
     """The rows action ``a`` adds when it completes: the version it replaces or deletes
     (kept in the archive) and what it puts in its place."""
+    when = when or now_iso()
     rows = [version_row(a.path, a.remote)] if a.remote is not None else []
     if a.kind == m.UPLOAD:
         event = "restored" if restored.get(a.path) == a.local.checksum else \
             ("modified" if a.remote is not None else "added")
-        rows.append(_new_version(a.path, a.local, user, event))
+        rows.append(_new_version(a.path, a.local, user, event, when))
     elif a.kind == m.DELETE_REMOTE:
-        rows.append(Row(a.path, user, when or now_iso(), a.remote.checksum, a.remote.size,
-                        "deleted"))
+        rows.append(Row(a.path, user, when, a.remote.checksum, a.remote.size, "deleted",
+                        at=when))
     elif a.kind == m.KEEP_BOTH:
-        rows = [_new_version(a.conflict_path, a.local, user, "added")]
+        rows = [_new_version(a.conflict_path, a.local, user, "added", when)]
     elif a.kind == m.MOVE_REMOTE:
         old = a.from_state
         rows = [version_row(a.moved_from, old),
-                Row(a.moved_from, user, when or now_iso(), old.checksum, old.size, "deleted"),
-                _new_version(a.path, a.local, user, "moved")]
+                Row(a.moved_from, user, when, old.checksum, old.size, "deleted", at=when),
+                _new_version(a.path, a.local, user, "moved", when)]
     else:
         return []
     return rows
@@ -156,11 +159,15 @@ def _live_checksum(remote, path: str, tmp_dir) -> Optional[str]:
 
 
 def present(remote, row: Row, tmp_dir=None) -> bool:
-    """Whether the bytes of ``row`` can be found, and a deletion really happened."""
-    live = _live_checksum(remote, row.path, tmp_dir) == row.checksum
-    if row.event == "deleted" and live:
-        return False  # the deletion did not happen
-    return live or remote.head(layout.content_key(row.checksum)) is not None
+    """Whether a killed run's row tells the truth: a deletion happened (the path is gone),
+    a new version was put there (the remote file holds it), a replaced version is kept
+    (live or archived)."""
+    live = _live_checksum(remote, row.path, tmp_dir)
+    if row.event == "deleted":
+        return live is None and remote.head(layout.content_key(row.checksum)) is not None
+    if row.event:
+        return live == row.checksum
+    return live == row.checksum or remote.head(layout.content_key(row.checksum)) is not None
 
 
 def recover(remote, statedir) -> int:

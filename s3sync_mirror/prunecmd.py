@@ -36,6 +36,10 @@ def prune(args) -> int:
             return EXIT_OK
         if not _ask(args):
             return EXIT_UNCONFIRMED
+        # Look again: a teammate may have synced while the question was open.
+        again = pruning.plan(s, args.keep_last, args.keep_within, args.grace * 60)
+        p = pruning.Plan({k: n for k, n in again.remove.items() if k in p.remove},
+                         again.mark, again.kept)
         freed = pruning.carry_out(s, p)
     print(f"Removed {len(p.remove)} archived versions ({human(freed)}).")
     if p.mark:

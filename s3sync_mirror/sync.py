@@ -138,6 +138,8 @@ def _execute(s, found, approved) -> Pass:
     journal = s.statedir.open_journal()
     run = s.new_run()
     announce_deletions(s, run, approved)
+    if s.layout.history_pending.exists():  # a pass before this one could not publish
+        history.recover(s.remote, s.statedir)
     rows = history.announce(s.statedir, run, approved, s.user, s.statedir.restored())
     ctx = Context(remote=s.remote, replica=Replica(s.layout, run, found.scanned.disk),
                   user=s.user, journal=journal, prior_uploads=journal.load(), jobs=s.jobs,

@@ -44,21 +44,22 @@ def _legacy_rows(remote, objects, deletions: dict, tmp_dir) -> list[Row]:
     return rows
 
 
-def index_legacy(remote, tmp_dir=None) -> int:
-    """Index the previous archive layout once (a segment of the history); returns how many
-    rows were written (0 when there was nothing to index or it was done before)."""
-    if remote.head(layout.LEGACY_HISTORY) is not None:
-        return 0
-    objects = list(remote.list(layout.ARCHIVE_ROOT + "/"))
+def index_legacy(remote, indexed: set, tmp_dir=None) -> list[Row]:
+    """Index what the previous archive layout holds and the history does not list yet
+    (``indexed``: the keys it lists), as a segment of its own (a member still on an older
+    release may go on archiving there); returns the rows written."""
+    objects = [o for o in remote.list(layout.ARCHIVE_ROOT + "/") if o.key not in indexed]
     if not objects:
-        return 0
+        return []
     deletions = {str(r["Where"]): r for r in evidence.deletion_log(remote) if r.get("Where")}
     rows = _legacy_rows(remote, objects, deletions, tmp_dir)
+    name = layout.LEGACY_HISTORY if not indexed else \
+        layout.history_key(f"legacy-archive-{min(o.key for o in objects).split('/')[2]}")
     try:
-        remote.put_bytes(layout.LEGACY_HISTORY, history.render(rows), if_none_match=True)
+        remote.put_bytes(name, history.render(rows), if_none_match=True)
     except PreconditionFailed:
-        return 0  # a teammate indexed it at the same moment
-    return len(rows)
+        return []  # a teammate indexed them at the same moment
+    return rows
 
 
 def _trash_sums(lay: layout.Layout) -> dict:
@@ -103,7 +104,8 @@ def pruned(remote) -> dict:
 def gather(s) -> list[Version]:
     """Every version of every file, for a session ``s`` (reads the remote; writes at most
     the legacy index)."""
-    index_legacy(s.remote, s.layout.tmp if s.layout.tmp.is_dir() else None)
     rows = history.read_all(s.remote, jobs=s.jobs)
+    rows += index_legacy(s.remote, {r.kept_at for r in rows if r.kept_at},
+                         s.layout.tmp if s.layout.tmp.is_dir() else None)
     live = remote_state.fetch(s.remote, s.statedir, save_cache=False, jobs=s.jobs).files
     return assemble(rows, live, trash_rows(s.layout), pruned(s.remote))

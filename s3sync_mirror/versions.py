@@ -28,6 +28,7 @@ class Version:
     event: str
     where: str  # the best place shown: live, archive or trash
     sources: tuple = ()  # ((place, key), ...): where the bytes can be read, cheapest first
+    edited: str = ""  # the version's own "Time Edited" (``time`` is when it was recorded)
 
     def as_json(self) -> dict:
         return {"path": self.path, "version": self.version, "time": self.time,
@@ -42,8 +43,9 @@ def _source(r: Row) -> tuple:
 
 
 def _merge(a: Row, b: Row) -> Row:
-    """Two sightings of one version: keep what each knows."""
-    return a._replace(author=a.author or b.author, event=a.event or b.event)
+    """Two sightings of one version: keep what each knows (the earliest record of it)."""
+    at = min((x for x in (a.at, b.at) if x), default="")
+    return a._replace(author=a.author or b.author, event=a.event or b.event, at=at)
 
 
 def _events(rows: list[Row]) -> list[Row]:
@@ -75,8 +77,9 @@ def _one_path(rows: list[Row], live: Optional[Row], pruned: Mapping) -> list[Ver
         sources.setdefault(key, set()).add(("live", live.path))
     live_key = (live.checksum, live.time) if live is not None else None
 
-    def when(r: Row) -> tuple:  # a deletion follows the version it deletes; live is last
-        return r.time, r.event == "deleted", (r.checksum, r.time) == live_key
+    def when(r: Row) -> tuple:  # by when it was recorded; the live version is the newest
+        return (r.checksum, r.time) == live_key and r.event != "deleted", r.at or r.time, \
+            r.event == "deleted"
 
     ordered = _events(sorted(seen.values(), key=when))
     out, retired = [], "9999"
@@ -84,12 +87,13 @@ def _one_path(rows: list[Row], live: Optional[Row], pruned: Mapping) -> list[Ver
         found = sorted((s for s in sources[(r.checksum, r.time, r.event == "deleted")]
                         if not (s[0] == "archive" and pruned.get(s[1], "") >= retired)),
                        key=lambda s: ("trash", "live", "archive").index(s[0]))
-        retired = r.time
+        retired = r.at or r.time
         if not found:
             continue  # its only copy was pruned
         shown = min((s[0] for s in found), key=PLACES.index)
-        out.append(Version(r.path, len(out) + 1, r.time, r.author, r.size, r.checksum,
-                           r.event, "archive" if r.event == "deleted" else shown, tuple(found)))
+        out.append(Version(r.path, len(out) + 1, r.at or r.time, r.author, r.size, r.checksum,
+                           r.event, "archive" if r.event == "deleted" else shown, tuple(found),
+                           r.time))
     return out
 
 

@@ -178,10 +178,13 @@ def test_a_remote_archived_by_the_previous_layout_is_indexed_and_restorable(team
                                                           (sha(old), "archive")]
     assert [r["event"] for r in log_rows(bob, "gone.csv")] == ["deleted", "added"]
     assert ".S3/history/legacy-archive.csv" in team.remote_objects()
+    later = b"archived by a member still on an older release"
+    team.put_remote(".S3/deleted/20250202T120000Z-dave-def456/a.csv", later)
+    assert sha(later) in [r["checksum"] for r in log_rows(bob, "a.csv")]
     bob.sync()
     bob.run("restore", "gone.csv", check_rc=0)
     assert bob.read("gone.csv") == gone
-    bob.run("restore", "a.csv", "--version", "2", check_rc=0)
+    bob.run("restore", "a.csv", "--version", "3", check_rc=0)  # 2 is the later one
     assert bob.read("a.csv") == old
 
 
@@ -196,3 +199,25 @@ def test_bad_selectors_are_clear_errors(team):
         r = alice.run(*args)
         assert r.returncode == 2, (args, r.stdout, r.stderr)
         assert words in r.stderr, (args, r.stderr)
+
+
+def test_versions_are_ordered_by_when_they_were_made_not_by_mtime(team):
+    """A version whose file carries an old mtime (copied in, `touch -d`) is still the
+    newest: log orders by when each version reached the remote."""
+    import os
+
+    alice = team.alice
+    alice.write("f.txt", "AAAA")
+    alice.sync()
+    time.sleep(1.1)
+    p = alice.write("f.txt", "BBBB")
+    os.utime(p, (1577836800, 1577836800))  # 2020-01-01
+    alice.sync()
+    assert [r["checksum"] for r in log_rows(alice, "f.txt")] == [sha(b"BBBB"), sha(b"AAAA")]
+    r = alice.run("restore", "f.txt")
+    assert r.returncode == 2 and "is not deleted" in r.stderr
+    alice.delete("f.txt")
+    alice.sync("--force")
+    assert [r["event"] for r in log_rows(alice, "f.txt")] == ["deleted", "modified", "added"]
+    alice.run("restore", "f.txt", check_rc=0)
+    assert alice.read("f.txt") == b"BBBB"
