@@ -137,10 +137,11 @@ def _init_command(sub) -> None:
     from .platforms.registry import sync_providers
 
     p.add_argument("--provider", choices=sync_providers(), default="local")
-    p.add_argument("--tenant", help="bucket name (s3) or remote folder (local)")
+    p.add_argument("--tenant", help="bucket name (s3, gcs), container name (blob) or remote "
+                                    "folder (local)")
     p.add_argument("--namespace", default="MIRROR", help="key prefix (default: MIRROR)")
     p.add_argument("--data-dir", default="Data", help="the shared folder (default: Data)")
-    p.add_argument("--endpoint-url", help="an S3-compatible server")
+    p.add_argument("--endpoint-url", help="an S3-compatible server, or an emulator")
     p.add_argument("--force", action="store_true", help="overwrite an existing config")
 
 

@@ -12,17 +12,22 @@ TEMPLATE = """\
 # s3sync_mirror: share {data_dir}/ with your team through one remote.
 # Run `python -m s3sync_mirror` in this repo to sync; `status` shows the plan only.
 storage:
-  # s3: AWS S3 or an S3-compatible server (MinIO, Ceph, R2...). local: a plain folder.
+  # s3: AWS S3 or an S3-compatible server (MinIO, Ceph, R2...). gcs: Google Cloud
+  # Storage. blob: Azure Blob Storage. local: a plain folder (a mounted share).
   provider: {provider}
-  # s3: the bucket name. local: the remote folder (absolute, or relative to this file).
+  # s3, gcs: the bucket name. blob: the container name. local: the remote folder
+  # (absolute, or relative to this file).
   tenant: {tenant}
   # Key prefix inside the tenant, the same for every clone (init resolved MIRROR, which
   # means "<repo name from git's origin, else the folder's name>/<data_dir>").
   namespace: {namespace}
-  # Optional S3-compatible server, e.g. http://127.0.0.1:9000 (AWS_ENDPOINT_URL works too).
+  # Optional: an S3-compatible server, e.g. http://127.0.0.1:9000 (AWS_ENDPOINT_URL works
+  # too); for gcs and blob an emulator or another cloud's endpoint.
   endpoint_url: {endpoint_url}
   # Optional AWS profile and region. Credentials never go in this file: they come from
-  # the environment, ~/.aws (profiles, SSO) or an instance role.
+  # each provider's own chain. s3: the environment, ~/.aws (profiles, SSO) or an instance
+  # role. gcs: `gcloud auth application-default login` or GOOGLE_APPLICATION_CREDENTIALS.
+  # blob: AZURE_STORAGE_CONNECTION_STRING, or `az login` (DefaultAzureCredential).
   profile: null
   region: null
 # The shared folder, relative to the repo root.
@@ -61,7 +66,8 @@ def init_repo(repo_root: Path, *, provider: str = "local", tenant: str | None = 
         namespace = f"{repo_name(repo_root)}/{data_dir.strip('/')}"
     made = None
     if tenant is None:
-        tenant = f"../{repo_root.name}-remote" if provider == "local" else "your-bucket-name"
+        tenant = f"../{repo_root.name}-remote" if provider == "local" else \
+            ("your-container-name" if provider == "blob" else "your-bucket-name")
         if provider == "local":  # a folder remote must exist; a default one is made here
             made = (repo_root / tenant).resolve()
             made.mkdir(parents=True, exist_ok=True)
