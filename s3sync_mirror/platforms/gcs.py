@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator, Optional
 from urllib.parse import quote, urlencode
@@ -68,7 +67,6 @@ class GCSConnection(DataPlatformConnection):
         self.retry_deadline = max(0.0, float(retry_deadline))
         self._client, self._own_client = client, client is None
         self._client_lock = threading.Lock()
-        self._ranges: Optional[ThreadPoolExecutor] = None
 
     # -- plumbing ------------------------------------------------------------------------
     @property
@@ -140,17 +138,8 @@ class GCSConnection(DataPlatformConnection):
             return True
         return True
 
-    def _pool(self) -> ThreadPoolExecutor:
-        with self._client_lock:
-            if self._ranges is None:
-                self._ranges = ThreadPoolExecutor(max_workers=self.jobs,
-                                                  thread_name_prefix="gcs-range")
-        return self._ranges
-
     def close(self) -> None:
-        if self._ranges is not None:
-            self._ranges.shutdown(wait=True)
-            self._ranges = None
+        self._close_pool()
         if self._own_client and self._client is not None:
             self._client.close()
             self._client = None

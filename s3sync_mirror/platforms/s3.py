@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -119,7 +118,6 @@ class S3Connection(DataPlatformConnection):
         self._session = None
         self._client_lock = threading.Lock()
         self._objects_lock = threading.Lock()
-        self._parts: Optional[ThreadPoolExecutor] = None
         # Bounds the memory held by part buffers across all concurrent transfers.
         self._part_slots = threading.BoundedSemaphore(max(2, PART_MEMORY // self.part_size))
         self._delete_if_match = True
@@ -195,17 +193,8 @@ class S3Connection(DataPlatformConnection):
         return botocore_errors(what, conditional=conditional, bucket=self.bucket,
                                endpoint=self.endpoint_url)
 
-    def _pool(self) -> ThreadPoolExecutor:
-        with self._client_lock:
-            if self._parts is None:
-                self._parts = ThreadPoolExecutor(max_workers=self.jobs,
-                                                 thread_name_prefix="s3-part")
-        return self._parts
-
     def close(self) -> None:
-        if self._parts is not None:
-            self._parts.shutdown(wait=True)
-            self._parts = None
+        self._close_pool()
         if self._objects is not None:
             self._objects.close()
             self._objects = None
