@@ -25,7 +25,8 @@ def spawn(member, *args):
     env = {**os.environ, **member.env, "PYTHONPATH": str(ROOT), "TERM": "xterm",
            "PROMPT_TOOLKIT_NO_CPR": "1", "NO_COLOR": "1"}
     child = pexpect.spawn(sys.executable, ["-m", "s3sync_mirror", *args], cwd=str(member.repo),
-                          env=env, encoding="utf-8", timeout=60, dimensions=(50, 200))
+                          env=env, encoding="utf-8", timeout=60, dimensions=(50, 200),
+                          use_poll=True)  # select() fails on a descriptor above 1023
     child.logfile_read = io.StringIO()  # everything the terminal showed
     return child
 
