@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -50,7 +51,7 @@ BASE_ENV["NO_COLOR"] = "1"
 
 
 # -- the providers on their emulators -----------------------------------------------------------
-class Emulated:
+class Emulated(ABC):
     """One provider on its emulator (tests/emulators.py's interface), with a new, empty
     tenant: the tool's config and environment, and rclone's remote."""
 
@@ -71,8 +72,9 @@ class Emulated:
     def rclone_env(self, work: Path) -> dict:
         return {**BASE_ENV, "RCLONE_CONFIG": str(work / "rclone.conf"), **self.rclone()}
 
+    @abstractmethod
     def rclone(self) -> dict:
-        raise NotImplementedError
+        """rclone's remote for this emulator, as RCLONE_CONFIG_* variables."""
 
 
 class GCS(Emulated):

@@ -127,6 +127,24 @@ class RemoteObject:
     modified: str = ""  # ISO 8601 UTC, when known
 
 
+class PrefixedKeys:
+    """Keys of a bucket-like remote: ``<scheme><tenant>/<prefix>/<key>``. The subclass
+    sets ``scheme`` and ``prefix`` and has a ``tenant`` (its bucket or container)."""
+
+    scheme = ""
+    prefix = ""
+    tenant = ""
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def describe(self) -> str:
+        return f"{self.scheme}{self.tenant}/{self.prefix}".rstrip("/")
+
+    def url(self, key: str) -> str:
+        return f"{self.scheme}{self.tenant}/{self._key(key)}"
+
+
 class DataPlatformConnection(ABC):
     """The abstract remote. Subclasses: ``S3Connection``, ``LocalConnection``."""
 

@@ -29,7 +29,7 @@ from ..clock import ISO
 from ..config import CONFIG_NAME
 from ..errors import ConfigError, RemoteError, RemoteNotFound
 from . import blobblocks
-from .base import Advance, DataPlatformConnection, RemoteObject
+from .base import Advance, DataPlatformConnection, PrefixedKeys, RemoteObject
 from .blobblocks import changed, conditions
 from .bloberrors import CRED_HELP, ContainerNotFound, azure_errors
 from .parts import quoted, unquoted
@@ -81,12 +81,13 @@ def _account_url(endpoint_url: Optional[str]) -> Optional[str]:
         f"https://{account}.blob.core.windows.net" if account else None)
 
 
-class BlobConnection(DataPlatformConnection):
+class BlobConnection(PrefixedKeys, DataPlatformConnection):
     """``container`` and blob ``prefix``; ``endpoint_url``: the account URL when no
     connection string is set. ``block_size``, ``threshold``: the block upload's (and the
     ranged download's) piece and where it starts; ``retries``: the SDK's retry budget."""
 
     platform = "Blob"
+    scheme = "az://"
 
     def __init__(self, container: str, prefix: str = "", *,
                  endpoint_url: Optional[str] = None, jobs: int = 16,
@@ -146,9 +147,6 @@ class BlobConnection(DataPlatformConnection):
         return azure_errors(what, conditional=conditional, write=write,
                             container=self.container, where=self.where)
 
-    def _key(self, key: str) -> str:
-        return f"{self.prefix}/{key}" if self.prefix else key
-
     def _blob(self, key: str):
         return self.client.get_blob_client(self._key(key))
 
@@ -158,11 +156,9 @@ class BlobConnection(DataPlatformConnection):
         if self._credential is not None:
             self._credential.close()
 
-    def describe(self) -> str:
-        return f"az://{self.container}/{self.prefix}".rstrip("/")
-
-    def url(self, key: str) -> str:
-        return f"az://{self.container}/{self._key(key)}"
+    @property
+    def tenant(self) -> str:
+        return self.container
 
     # -- primitives ----------------------------------------------------------------------
     def list(self, under: str = "") -> Iterator[RemoteObject]:

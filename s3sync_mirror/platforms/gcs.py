@@ -34,7 +34,7 @@ from urllib.parse import quote, urlencode
 from ..clock import ISO
 from ..errors import ChecksumMismatch, PreconditionFailed, RemoteNotFound
 from . import gcstransfer
-from .base import Advance, DataPlatformConnection, RemoteObject
+from .base import Advance, DataPlatformConnection, PrefixedKeys, RemoteObject
 from .gcserrors import NO_BUCKET, classify, gcs_errors, no_credentials
 
 MIB = 1 << 20
@@ -44,13 +44,14 @@ RETRY_DEADLINE = 60.0  # seconds of retries (backoff) for throttling and transie
 TIMEOUT = gcstransfer.TIMEOUT
 
 
-class GCSConnection(DataPlatformConnection):
+class GCSConnection(PrefixedKeys, DataPlatformConnection):
     """``bucket`` and object-name ``prefix``; ``endpoint_url``: the API endpoint (an
     emulator, a sovereign cloud), else ``STORAGE_EMULATOR_HOST`` or Google's own.
     ``threshold``, ``chunk_size`` (rounded up to 256 KiB): when and how files move in
     chunks; ``retry_deadline``: seconds of retries with backoff (0: none)."""
 
     platform = "GCS"
+    scheme = "gs://"
 
     def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: Optional[str] = None,
                  jobs: int = 16, threshold: int = THRESHOLD, chunk_size: int = CHUNK_SIZE,
@@ -144,14 +145,9 @@ class GCSConnection(DataPlatformConnection):
             self._client.close()
             self._client = None
 
-    def _key(self, key: str) -> str:
-        return f"{self.prefix}/{key}" if self.prefix else key
-
-    def describe(self) -> str:
-        return f"gs://{self.bucket}/{self.prefix}".rstrip("/")
-
-    def url(self, key: str) -> str:
-        return f"gs://{self.bucket}/{self._key(key)}"
+    @property
+    def tenant(self) -> str:
+        return self.bucket
 
     def media_url(self, key: str, **params) -> str:
         """The JSON API's download URL of ``key``; ``params``: generation, conditions."""

@@ -28,7 +28,7 @@ from ..hashing import CHUNK, hex_to_b64
 from . import s3crt, s3multipart
 from .parts import CancellableBody, quoted, unquoted
 from ..clock import ISO
-from .base import Advance, DataPlatformConnection, RemoteObject
+from .base import Advance, DataPlatformConnection, PrefixedKeys, RemoteObject
 from .s3errors import botocore_errors, no_credentials
 from .s3multipart import (COPY_LIMIT, MIB, MULTIPART_THRESHOLD, PART_MEMORY, PART_SIZE,
                           conditions)
@@ -92,12 +92,13 @@ class BotocoreObjects:
         pass
 
 
-class S3Connection(DataPlatformConnection):
+class S3Connection(PrefixedKeys, DataPlatformConnection):
     """``bucket`` and key ``prefix``; ``endpoint_url`` for MinIO, Ceph, R2, moto...
     ``use_crt``: None (default) uses awscrt for whole objects when it is installed; True
     or False forces the choice."""
 
     platform = "S3"
+    scheme = "s3://"
 
     def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: Optional[str] = None,
                  profile: Optional[str] = None, region: Optional[str] = None, jobs: int = 16,
@@ -199,14 +200,9 @@ class S3Connection(DataPlatformConnection):
             self._objects.close()
             self._objects = None
 
-    def _key(self, key: str) -> str:
-        return f"{self.prefix}/{key}" if self.prefix else key
-
-    def describe(self) -> str:
-        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
-
-    def url(self, key: str) -> str:
-        return f"s3://{self.bucket}/{self._key(key)}"
+    @property
+    def tenant(self) -> str:
+        return self.bucket
 
     # -- primitives ----------------------------------------------------------------------
     def list(self, under: str = "") -> Iterator[RemoteObject]:
