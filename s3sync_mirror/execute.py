@@ -1,13 +1,12 @@
 """Carry out approved actions: what each action means as a remote operation and a local
-one. A remote file is archived before it is overwritten or deleted; a local one goes to
-the trash (localfs.py). Downloads are checked against their SHA-256 before they are
-placed. The order is schedule.py's; each file gets its own outcome, and a failure never
-stops the others (see docs/stages.md#execute).
-
-Ctrl-C (SIGINT) during execution is caught here: no action starts any more, the transfers
-in flight are cancelled on the connection (``interrupt``: they stop at their next block
-and give up what they started, temp files and multipart uploads included), and ``run``
-raises Interrupted with the outcomes of what completed, to be recorded."""
+one. A remote file is archived before it is overwritten or deleted; a local one goes to the
+trash (localfs.py). Downloads are checked against their SHA-256 before they are placed. The
+order is schedule.py's; small transfers may go as one batch (batches.py); each file gets its
+own outcome, and a failure never stops the others (see docs/stages.md#execute).
+Ctrl-C (SIGINT) during execution is caught here: no action starts any more, the transfers in
+flight are cancelled on the connection (``interrupt``: they stop at their next block and
+give up what they started, temp files and multipart uploads included), and ``run`` raises
+Interrupted with the outcomes of what completed, to be recorded."""
 from __future__ import annotations
 
 import logging
@@ -23,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from . import evidence, layout, reuse
+from . import batches, evidence, layout, reuse
 from . import model as m
 from .clock import ns_from_iso
 from .errors import (ChecksumMismatch, PreconditionFailed, RemoteNotFound,
@@ -40,7 +39,6 @@ log = logging.getLogger("s3sync_mirror")
 
 __all__ = ["Cancelled", "Context", "Executor", "Interrupted", "INTERRUPTING"]
 
-# Said on stderr the moment Ctrl-C is seen (the words belong in report.py).
 _WAKE = object()  # put in the queue of finished actions by the SIGINT handler
 
 
@@ -78,6 +76,7 @@ class Executor:
         self._finished: queue.SimpleQueue = queue.SimpleQueue()  # futures, and _WAKE
         self._interrupting = threading.Lock()
         self._interrupted = False  # the remote's transfers were cancelled
+        self.ready: dict = {}  # what batches did, for the actions to find (batches.take)
 
     def interrupt(self) -> None:
         """Ctrl-C: start no action any more, say so, and cancel the transfers in flight
@@ -121,7 +120,7 @@ class Executor:
             if installed:
                 signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    def _advance(self, n: int) -> None:
+    def _advance(self, n: int) -> None:  # progress; Cancelled once the run is stopping
         if self.stop.is_set():
             raise Cancelled()
         self.ctx.progress.advance(n)
@@ -156,11 +155,11 @@ class Executor:
 
     # -- the operations ------------------------------------------------------------------
     def _fetch_verified(self, a: Action) -> Path:
-        rem = a.remote
-        tmp = self.ctx.replica.tmp()
+        rem, done = a.remote, batches.take(self, batches.DOWN, a.path)
+        tmp = self.ctx.replica.tmp() if done is None else done[0]
         try:
-            digest = self.ctx.remote.download(a.path, tmp, advance=self._advance,
-                                              size_hint=rem.size, if_match=rem.etag or None)
+            digest = batches.result(done[1]) if done is not None else self.ctx.remote.download(
+                a.path, tmp, advance=self._advance, size_hint=rem.size, if_match=rem.etag or None)
             if digest != rem.checksum:
                 raise ChecksumMismatch(
                     f"{a.path}: the remote content does not match its recorded SHA-256 "
@@ -189,15 +188,15 @@ class Executor:
         """Upload ``src`` to ``path``, expecting the remote to hold ``rem`` (None: nothing).
         A predecessor's finished upload of the same bytes is adopted, not re-sent.
         Returns (remote object, archive key, bytes sent)."""
-        remote = self.ctx.remote
+        remote, done = self.ctx.remote, batches.take(self, batches.UP, path)
         prior = self.ctx.prior_uploads.get(path)
-        if prior is not None and prior.checksum == loc.checksum:
+        if done is None and prior is not None and prior.checksum == loc.checksum:
             obj = remote.head(path)
             if obj is not None and obj.etag == prior.etag:
                 self.ctx.progress.advance(loc.size)
                 return obj, "", 0
         archived = ""
-        if rem is None:
+        if rem is None and done is None:
             obj = reuse.remote_copy(self, path, loc)
             if obj is not None:
                 self.ctx.progress.advance(loc.size)
@@ -208,9 +207,9 @@ class Executor:
             except (RemoteNotFound, PreconditionFailed):
                 return self._adopt(path, loc, src), "", 0
         try:
-            obj = remote.upload(path, src, sha256=loc.checksum, size=loc.size,
-                                if_match=(rem.etag or None) if rem is not None else None,
-                                if_none_match=rem is None, advance=self._advance)
+            obj = batches.result(done) if done is not None else remote.upload(
+                path, src, sha256=loc.checksum, size=loc.size, if_none_match=rem is None,
+                if_match=(rem.etag or None) if rem is not None else None, advance=self._advance)
         except PreconditionFailed:
             return self._adopt(path, loc, src), archived, 0
         return obj, archived, loc.size
@@ -254,8 +253,7 @@ class Executor:
                        archived_as=archived, transferred=sent)
 
     def keep_both(self, a: Action) -> Outcome:
-        """The remote version keeps the name; the local one moves to ``conflict_path`` on
-        both sides. Nothing is deleted: each version ends up on both sides."""
+        """The remote version keeps the name, the local one moves to ``conflict_path``."""
         loc, rem, c, replica = a.local, a.remote, a.conflict_path, self.ctx.replica
         dest = replica.path(a.path)
         tmp = self._fetch_verified(a)
@@ -314,8 +312,7 @@ class Executor:
                                               f"{exc}")
 
     def _observe(self, path: str, exc) -> tuple:
-        """What the remote object really is, after an operation found it was not what the
-        state said: () when it cannot be told."""
+        """What the remote object really is, or () when it cannot be told."""
         if hasattr(exc, "observed"):
             return exc.observed
         try:
@@ -337,9 +334,12 @@ class Executor:
         """Run one batch; returns False when Ctrl-C arrived meanwhile. Each finished action
         reports to one queue: waiting costs O(1) per action (waiting on the set of pending
         futures would cost O(pending)). The SIGINT handler wakes the queue at once."""
+        many, batch = batches.split(self, batch)
+        if many:
+            pool.submit(batches.run, self, many).add_done_callback(self._finished.put)
         for a in batch:
             pool.submit(self._one, a).add_done_callback(self._finished.put)
-        left = len(batch)
+        left = len(batch) + bool(many)
         while left:
             try:
                 fut = self._finished.get(timeout=0.5)
@@ -352,17 +352,19 @@ class Executor:
                 self.interrupt()
             if fut is None or fut is _WAKE:
                 continue
-            outcomes.append(fut.result())
-            self.ctx.progress.file_done()
+            done = fut.result()
+            if isinstance(done, list):  # a batch's outcomes: it counted them
+                outcomes.extend(done)
+            else:
+                outcomes.append(done)
+                self.ctx.progress.file_done()
             left -= 1
         return not self.stop.is_set()
 
     def _clean_remote_tmp(self) -> None:
         """Remove the temp files interrupted or killed runs left on the remote (best
         effort: a remote that cannot be cleaned now is cleaned by a later run)."""
-        clean = getattr(self.ctx.remote, "clean_tmp", None)
-        if clean is None:
-            return
+        clean = getattr(self.ctx.remote, "clean_tmp", lambda _age: 0)
         try:
             removed = clean(STALE_TMP_SECONDS)
         except (S3SyncMirrorError, OSError) as exc:

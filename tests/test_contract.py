@@ -1,6 +1,6 @@
 """One contract every remote backend must pass, on every transport: the folder remote,
-S3 through botocore (``use_crt=False``) and S3 through the AWS Common Runtime
-(``use_crt=True``), the S3 ones over HTTP against moto's server started by the tests.
+S3 through botocore, through the AWS Common Runtime and through obstore (``transport=``),
+the S3 ones over HTTP against moto's server started by the tests.
 
 ``ConnectionContract`` runs each primitive on each transport (each backend test class only
 supplies the fixture); ``test_a_lost_race_is_the_same_exception_everywhere`` runs each
@@ -20,11 +20,13 @@ from s3sync_mirror.platforms import LocalConnection, S3Connection, get_supported
 from s3sync_mirror.platforms.base import DataPlatformConnection
 from s3sync_mirror.platforms.s3 import BotocoreObjects
 from s3sync_mirror.platforms.s3crt import CrtTransport
+from s3sync_mirror.platforms.s3obstore import ObstoreTransport
 from s3sync_mirror.platforms.s3errors import classify
 
 MIB = 1 << 20
 BIG = 6 * MIB  # above the S3 connections' 5 MiB multipart threshold: two parts
-TRANSPORTS = ("local", "botocore", "crt")
+TRANSPORTS = ("local", "botocore", "crt", "obstore")
+S3_TRANSPORTS = {"botocore": BotocoreObjects, "crt": CrtTransport, "obstore": ObstoreTransport}
 
 
 def sha(data: bytes) -> str:
@@ -45,9 +47,8 @@ def fetch(conn, tmp_path, key, size=-1, **kw):
 
 def s3_connection(bucket, endpoint, transport, prefix="repo/Data"):
     c = S3Connection(bucket, prefix, endpoint_url=endpoint, jobs=4,
-                     multipart_threshold=5 * MIB, part_size=5 * MIB,
-                     use_crt=transport == "crt")
-    expected = CrtTransport if transport == "crt" else BotocoreObjects
+                     multipart_threshold=5 * MIB, part_size=5 * MIB, transport=transport)
+    expected = S3_TRANSPORTS[transport]
     assert type(c.objects) is expected, f"{transport}: whole objects go through {expected}"
     return c
 
@@ -74,6 +75,31 @@ def moto_honours_if_match_on_completion(monkeypatch):
         return original(self, request, body, bucket_name, query, key_name)
 
     monkeypatch.setattr(S3Response, "_key_response_post", post)
+
+
+@pytest.fixture(autouse=True)
+def moto_keeps_checksums_as_aws_does(monkeypatch):
+    """AWS keeps the x-amz-checksum-sha256 an upload carries (after checking it against the
+    body); moto keeps it only next to the SDKs' x-amz-sdk-checksum-algorithm, which obstore
+    does not send. Teach moto AWS's rule, checking the body too (BadDigest otherwise)."""
+    import base64
+
+    from moto.s3.exceptions import S3ClientError
+    from moto.s3.responses import S3Response
+
+    original = S3Response._get_checksum
+
+    def get_checksum(self, response_headers):
+        given = self.headers.get("x-amz-checksum-sha256")
+        if given and not self.headers.get("x-amz-sdk-checksum-algorithm"):
+            body = self.raw_body if isinstance(self.raw_body, bytes) else b""
+            if base64.b64encode(hashlib.sha256(body).digest()).decode() != given:
+                raise S3ClientError("BadDigest", "The SHA256 you specified did not match.")
+            response_headers["x-amz-checksum-sha256"] = given
+            return "SHA256", given
+        return original(self, response_headers)
+
+    monkeypatch.setattr(S3Response, "_get_checksum", get_checksum)
 
 
 class ConnectionContract:
@@ -260,9 +286,9 @@ class TestLocalConnection(ConnectionContract):
 
 
 class TestS3Connection(ConnectionContract):
-    """Both transports of whole-object PUT/GET: the AWS Common Runtime and botocore."""
+    """Each transport of whole-object PUT/GET: the AWS Common Runtime, botocore, obstore."""
 
-    @pytest.fixture(params=["crt", "botocore"])
+    @pytest.fixture(params=["crt", "botocore", "obstore"])
     def conn(self, request, bucket, aws_env, moto_honours_if_match_on_completion):
         c = s3_connection(bucket, aws_env, request.param)
         yield c
@@ -292,7 +318,7 @@ class TestS3Connection(ConnectionContract):
                     hashlib.sha256(data).digest()).decode()
 
     def test_missing_bucket_is_a_clear_error(self, request, conn, aws_env, tmp_path):
-        transport = "crt" if isinstance(conn.objects, CrtTransport) else "botocore"
+        transport = conn.transport
         c = s3_connection("no-such-bucket-here", aws_env, transport, prefix="p")
         request.addfinalizer(c.close)
         for attempt in (lambda: c.get_bytes(layout.VERSIONS_KEY),
@@ -305,13 +331,13 @@ class TestS3Connection(ConnectionContract):
                 f"fix storage.tenant in s3sync_mirror.yml")
 
 
-@pytest.mark.parametrize("transport", ["botocore", "crt"])
+@pytest.mark.parametrize("transport", ["botocore", "crt", "obstore"])
 def test_unreachable_server_is_named_with_the_fix(monkeypatch, tmp_path, transport):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     c = S3Connection("bkt", "p", endpoint_url="http://127.0.0.1:9", region="us-east-1",
-                     use_crt=transport == "crt")
+                     transport=transport)
     try:
         # botocore: the state file; the transport under test: a whole-object download
         for attempt in (lambda: c.get_bytes("x"), lambda: c.download("x", tmp_path / "x")):
@@ -329,7 +355,8 @@ def test_unreachable_server_is_named_with_the_fix(monkeypatch, tmp_path, transpo
 def transports(tmp_path, bucket, aws_env, moto_honours_if_match_on_completion):
     conns = {"local": LocalConnection(tmp_path / "remote", user="tester"),
              "botocore": s3_connection(bucket, aws_env, "botocore", prefix="bc"),
-             "crt": s3_connection(bucket, aws_env, "crt", prefix="crt")}
+             "crt": s3_connection(bucket, aws_env, "crt", prefix="crt"),
+             "obstore": s3_connection(bucket, aws_env, "obstore", prefix="obs")}
     yield conns
     for c in conns.values():
         c.close()

@@ -1,11 +1,13 @@
 """S3Connection: an S3 prefix (AWS, or any S3-compatible server via ``endpoint_url``).
 
 botocore is imported only when this backend is used. Whole objects below the multipart
-threshold go through one transport chosen when the connection is made: the AWS Common
-Runtime (``s3crt``) when it is installed and ``use_crt`` is not False, else botocore
-(``BotocoreObjects``); the state file, listing, copy, delete and everything in parts
-(``s3multipart``) are on botocore. Every failure of either transport is translated by the
-one table, ``s3errors.classify``.
+threshold go through one transport chosen when the connection is made (``TRANSPORTS``):
+obstore (``s3obstore``, one asyncio loop; batches of small files in one loop run,
+``upload_many`` / ``download_many``) when installed, else the AWS Common Runtime
+(``s3crt``), else botocore (``BotocoreObjects``); ``transport=`` or the environment
+variable ``S3SYNC_MIRROR_S3_TRANSPORT`` forces one. The state file, listing, copy, delete
+and everything in parts (``s3multipart``) are on botocore. Every failure of any transport
+is translated by the one table, ``s3errors.classify``.
 
 Uploads carry ``ChecksumSHA256`` (per part for multipart) and the content's SHA-256 as
 metadata; the bytes sent are hashed on the way and must match the planned checksum, so a
@@ -17,15 +19,16 @@ stopped, ranged GETs stop writing, a CRT request is cancelled in native code.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
 from pathlib import Path
 from typing import Iterator, Optional
 
-from ..errors import ChecksumMismatch, RemoteNotFound
+from ..errors import ChecksumMismatch, RemoteNotFound, S3SyncMirrorError
 from ..hashing import CHUNK, hex_to_b64
-from . import s3crt, s3multipart
+from . import s3crt, s3multipart, s3obstore
 from .parts import CancellableBody, quoted, unquoted
 from ..clock import ISO
 from .base import Advance, DataPlatformConnection, PrefixedKeys, RemoteObject
@@ -33,7 +36,28 @@ from .s3errors import botocore_errors, no_credentials
 from .s3multipart import (COPY_LIMIT, MIB, MULTIPART_THRESHOLD, PART_MEMORY, PART_SIZE,
                           conditions)
 
+BATCH_MAX = MIB  # read whole into memory in a batch: s3obstore.CONCURRENCY of them at most
+
 __all__ = ["S3Connection", "BotocoreObjects", "MIB", "MULTIPART_THRESHOLD", "PART_SIZE"]
+
+TRANSPORT_ENV = "S3SYNC_MIRROR_S3_TRANSPORT"
+TRANSPORTS = {"obstore": s3obstore.available, "crt": s3crt.available,
+              "botocore": lambda: True}  # in order of preference
+
+
+def choose_transport(transport: Optional[str], use_crt: Optional[bool]) -> str:
+    """The whole-object transport: ``transport`` (or ``use_crt``: True "crt", False
+    "botocore"), else the environment's ``S3SYNC_MIRROR_S3_TRANSPORT``, else the first
+    installed one of ``TRANSPORTS``."""
+    if transport is None and use_crt is not None:
+        transport = "crt" if use_crt else "botocore"
+    transport = transport or os.environ.get(TRANSPORT_ENV, "").strip().lower()
+    if not transport:
+        return next(name for name, installed in TRANSPORTS.items() if installed())
+    if transport not in TRANSPORTS:
+        raise S3SyncMirrorError(f"{TRANSPORT_ENV}={transport!r} is not an S3 transport: use "
+                                f"one of {', '.join(TRANSPORTS)}, or unset it")
+    return transport
 
 
 def _iso(stamp) -> str:
@@ -94,8 +118,8 @@ class BotocoreObjects:
 
 class S3Connection(PrefixedKeys, DataPlatformConnection):
     """``bucket`` and key ``prefix``; ``endpoint_url`` for MinIO, Ceph, R2, moto...
-    ``use_crt``: None (default) uses awscrt for whole objects when it is installed; True
-    or False forces the choice."""
+    ``transport``: the whole-object transport ("obstore", "crt", "botocore"; see
+    ``choose_transport``); ``use_crt`` True or False is the same as "crt" or "botocore"."""
 
     platform = "S3"
     scheme = "s3://"
@@ -103,7 +127,8 @@ class S3Connection(PrefixedKeys, DataPlatformConnection):
     def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: Optional[str] = None,
                  profile: Optional[str] = None, region: Optional[str] = None, jobs: int = 16,
                  multipart_threshold: int = MULTIPART_THRESHOLD, part_size: int = PART_SIZE,
-                 client=None, use_crt: Optional[bool] = None):
+                 client=None, use_crt: Optional[bool] = None,
+                 transport: Optional[str] = None):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") \
@@ -125,8 +150,9 @@ class S3Connection(PrefixedKeys, DataPlatformConnection):
         self._botocore = BotocoreObjects(self)
         # The whole-object transport: chosen here, made on first use (the CRT needs the
         # credentials botocore resolves).
-        crt = s3crt.available() if use_crt is None else bool(use_crt)
-        self._make_objects = self._make_crt if crt else (lambda: self._botocore)
+        self.transport = choose_transport(transport, use_crt)
+        self._make_objects = {"obstore": self._make_obstore, "crt": self._make_crt,
+                              "botocore": lambda: self._botocore}[self.transport]
         self._objects = None
 
     # -- plumbing ------------------------------------------------------------------------
@@ -167,12 +193,25 @@ class S3Connection(PrefixedKeys, DataPlatformConnection):
                                   unique_id="s3sync-mirror-no-retry-when-cancelled")
         return client
 
-    def _make_crt(self):
+    def _credentials(self):
         client = self.client
         with self._errors("the S3 credentials"):
             creds = self._session.get_credentials() if self._session else None
         if creds is None:
             raise no_credentials()
+        return client, creds
+
+    def _make_obstore(self):
+        client, creds = self._credentials()
+        attempts = os.environ.get("AWS_MAX_ATTEMPTS", "")
+        return s3obstore.ObstoreTransport(
+            bucket=self.bucket, endpoint_url=client.meta.endpoint_url,
+            region=client.meta.region_name or "us-east-1", credentials=creds,
+            path_style=bool(self.endpoint_url), max_connections=max(64, 4 * self.jobs),
+            endpoint=self.endpoint_url, max_attempts=int(attempts) if attempts.isdigit() else 7)
+
+    def _make_crt(self):
+        client, creds = self._credentials()
         return s3crt.CrtTransport(
             bucket=self.bucket, endpoint_url=client.meta.endpoint_url,
             region=client.meta.region_name or "us-east-1", credentials=creds,
@@ -181,8 +220,8 @@ class S3Connection(PrefixedKeys, DataPlatformConnection):
 
     @property
     def objects(self):
-        """The transport of whole-object PUTs and GETs (``CrtTransport`` or
-        ``BotocoreObjects``), chosen when the connection was made."""
+        """The transport of whole-object PUTs and GETs (``ObstoreTransport``,
+        ``CrtTransport`` or ``BotocoreObjects``), chosen when the connection was made."""
         if self._objects is None:
             with self._objects_lock:
                 if self._objects is None:
@@ -275,6 +314,43 @@ class S3Connection(PrefixedKeys, DataPlatformConnection):
                 return s3multipart.download(self, key, dest, size_hint, transfer, if_match)
             return self.objects.get(self._key(key), dest, if_match=if_match, advance=None,
                                     label=key, transfer=transfer)
+
+    # -- batches of small files (obstore only) -------------------------------------------
+    @property
+    def batch_limit(self) -> int:
+        """Files below this size may go in one batch (``upload_many``, ``download_many``);
+        0 when the transport has no batches."""
+        return min(self.multipart_threshold, BATCH_MAX) if self.transport == "obstore" else 0
+
+    def upload_many(self, items, advance: Advance = None) -> Iterator[tuple]:
+        """``upload`` of each (key, source, sha256, size, if_match, if_none_match) below
+        ``batch_limit``, all in one event loop run; yields (index, RemoteObject or the
+        exception ``upload`` would raise) as each ends. Ctrl-C (``interrupt``) cancels
+        those in flight and not started: each yields Cancelled."""
+        objects = self.objects
+        with self.transfers.track(advance) as transfer:
+            jobs = [functools.partial(objects.put_file_async, self._key(key), src, sha, size,
+                                      if_match=if_match, if_none_match=if_none_match,
+                                      label=key, transfer=transfer)
+                    for key, src, sha, size, if_match, if_none_match in items]
+            for i, etag in objects.many(jobs, transfer):
+                key, _src, sha, size = items[i][:4]
+                yield i, etag if isinstance(etag, BaseException) \
+                    else RemoteObject(key, size, etag, sha256=sha)
+
+    def download_many(self, items, advance: Advance = None) -> Iterator[tuple]:
+        """``download`` of each (key, dest, if_match) below ``batch_limit``, all in one
+        event loop run; yields (index, the SHA-256 hex written, or the exception) as each
+        ends; a failed one's ``dest`` is removed."""
+        objects = self.objects
+        with self.transfers.track(advance) as transfer:
+            jobs = [functools.partial(objects.get_async, self._key(key), dest,
+                                      if_match=if_match, transfer=transfer, label=key)
+                    for key, dest, if_match in items]
+            for i, digest in objects.many(jobs, transfer):
+                if isinstance(digest, BaseException):
+                    Path(items[i][1]).unlink(missing_ok=True)
+                yield i, digest
 
     def copy(self, src: str, dst: str, *, if_match: Optional[str] = None,
              size_hint: int = -1) -> str:
