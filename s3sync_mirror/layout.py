@@ -32,6 +32,7 @@ TMP, TRASH, CACHE = "tmp", "trash", "cache"
 # Remote, relative to the remote root (the prefix or the remote folder)
 VERSIONS_KEY = f"{STATE_DIR}/{VERSIONS_REMOTE}"
 DELETED_KEY = f"{STATE_DIR}/{DELETED_REMOTE}"
+STATE_LOG_ROOT = f"{STATE_DIR}/state_log"  # commits after the checkpoint (statelog.py)
 ARCHIVE_ROOT = f"{STATE_DIR}/deleted"  # the archive as runs before the history kept it
 CONTENT_ROOT = f"{STATE_DIR}/archive"  # the archive: each replaced version once, by SHA-256
 HISTORY_ROOT = f"{STATE_DIR}/history"  # the history index: one segment per run
@@ -119,6 +120,11 @@ class Layout:
     def snapshot(self, csv_path: Path) -> Path:
         """The parsed-state snapshot of a versions CSV (derived data, see statecache)."""
         return self.cache / f"{Path(csv_path).stem}.marshal"
+
+    @property
+    def remote_log(self) -> Path:
+        """The remote state's log entries this clone applied (a cache: see statelog)."""
+        return self.cache / "remote_log"
 
     @property
     def state_files(self) -> list[Path]:

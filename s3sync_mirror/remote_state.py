@@ -12,11 +12,13 @@ from collections import ChainMap
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
-from . import layout, state
+from . import layout, state, statelog
 from .commit import merge_remote
-from .errors import PreconditionFailed, RemoteError, RemoteNotFound, StateError
+from .errors import (PreconditionFailed, RemoteError, RemoteNotFound, S3SyncMirrorError,
+                     StateError)
 from .model import FileState
 from .paths import unsafe_reason
+from .statelog import Pos
 
 log = logging.getLogger("s3sync_mirror")
 
@@ -27,11 +29,11 @@ MAX_ATTEMPTS = 25
 
 @dataclass
 class RemoteState:
-    """The remote as this run believes it: the state file as read, then repaired with what
-    the objects themselves show (evidence.py)."""
+    """The remote as this run believes it: the state as read (the checkpoint and the log
+    after it), then repaired with what the objects themselves show (evidence.py)."""
 
     files: dict  # path -> FileState
-    etag: Optional[str]  # None: no state file on the remote (yet)
+    pos: Optional[Pos]  # None: no state file on the remote (yet)
     rebuilt: bool = False  # built from a listing because there was no state file
     repairs: dict = field(default_factory=dict)  # path -> the state file's entry (or None)
     #                                              before this run repaired it
@@ -39,6 +41,11 @@ class RemoteState:
     #                                               records (evidence.py)
     deleted_here: dict = field(default_factory=dict)  # local files, with no baseline, that
     #                                                    are a version the team deleted
+
+    @property
+    def etag(self) -> Optional[str]:
+        """The version of the state read (statelog.Pos.token)."""
+        return None if self.pos is None else self.pos.token
 
     @property
     def as_read(self) -> Mapping:
@@ -56,6 +63,10 @@ class RemoteState:
             self.files[path] = st
 
 
+class _Moved(Exception):
+    """The checkpoint changed while its log was being read: read again."""
+
+
 def _parse(remote, data: bytes) -> dict:
     return state.parse_versions(data, f"remote state {remote.url(VERSIONS_KEY)}")
 
@@ -63,29 +74,98 @@ def _parse(remote, data: bytes) -> dict:
 def fetch(remote, statedir, *, use_cache: bool = True, save_cache: bool = True,
           jobs: int = 8, tmp_dir=None, notes=None,
           known_unchanged: Optional[str] = None) -> RemoteState:
-    """The remote state: one conditional GET against the ETag of the local copy, which is
-    used as is when the remote's did not change. ``known_unchanged``: an ETag this run just
-    found current with such a GET (then it is not sent again)."""
-    cached_etag = statedir.cached_remote_etag() if use_cache else None
+    """The remote state: a conditional GET of the checkpoint against the cached copy's
+    ETag, then the log entries after the cached position (statelog.py).
+    ``known_unchanged``: a version this run just found current (then nothing is sent)."""
+    held = None
+    if use_cache and statedir is not None:
+        try:
+            held = statedir.load_remote_cached()
+        except StateError:  # a damaged local copy: read the real thing
+            held = None
+    if held is not None and known_unchanged == held[1].token and not held[1].sealed:
+        return RemoteState(held[0], held[1])
+    save = statedir if save_cache else None
+    for _attempt in range(MAX_ATTEMPTS):
+        try:
+            return _read(remote, save, held, jobs=jobs, tmp_dir=tmp_dir, notes=notes)
+        except _Moved:
+            held = None
+    raise RemoteError(f"could not read the remote state: {VERSIONS_KEY} keeps changing; "
+                      f"run again")
+
+
+def unchanged(remote, token: str) -> bool:
+    """Whether the remote state is still at version ``token``: a HEAD of the checkpoint
+    (when it changed, the full path downloads it once), and no log entry after the
+    position."""
+    pos = statelog.Pos.parse(token)
+    if pos is None:
+        return False
+    now = remote.head(VERSIONS_KEY)
+    return now is not None and now.etag == pos.etag and not _after(remote, pos)
+
+
+def _after(remote, pos: Pos) -> list:
+    numbers = (statelog.entry_number(o.key) for o in remote.list(
+        statelog.log_root(pos.log) + "/"))
+    return statelog.following([n for n in numbers if n is not None], pos.n)
+
+
+def _read(remote, save, held, *, jobs: int, tmp_dir, notes) -> RemoteState:
+    """``held``: (files, Pos) this run already has, a copy it may change."""
     try:
-        got = None if known_unchanged and known_unchanged == cached_etag \
-            else remote.get_bytes(VERSIONS_KEY, if_none_match=cached_etag)
+        got = remote.get_bytes(VERSIONS_KEY,
+                               if_none_match=held[1].etag if held is not None else None)
     except RemoteNotFound:
         # The whole remote, whatever this clone ignores: the state describes the remote.
         return rebuild(remote, jobs=jobs, tmp_dir=tmp_dir, notes=notes)
     if got is None:
-        try:
-            files = statedir.load_remote_copy()
-        except StateError:  # a damaged local copy: read the real thing
-            files = None
-        if files is not None:
-            return RemoteState(files, cached_etag)
-        got = remote.get_bytes(VERSIONS_KEY)
-    data, etag = got
-    files = _parse(remote, data)
-    if save_cache:
-        statedir.save_remote_cache(data, etag, files)
-    return RemoteState(files, etag)
+        files, pos = held
+    else:
+        data, etag = got
+        files = _parse(remote, data)
+        pos = Pos(etag, statelog.log_id(data), 0, len(files))
+        if save is not None:
+            save.save_remote_cache(data, etag, files)
+    files, pos = _follow(remote, save, files, pos)
+    return RemoteState(files, pos)
+
+
+def _follow(remote, save, files: dict, pos: Pos) -> tuple[dict, Pos]:
+    """Apply the log entries after ``pos``; a sealed log's next checkpoint is put in
+    place if nobody did yet."""
+    for _hop in range(MAX_ATTEMPTS):
+        if not pos.sealed:
+            for n in _after(remote, pos):
+                key = statelog.entry_key(pos.log, n)
+                try:
+                    data, _etag = remote.get_bytes(key)
+                except RemoteNotFound:  # removed meanwhile: read again
+                    raise _Moved() from None
+                changes, sealed = statelog.parse(data, remote.url(key))
+                statelog.apply(files, changes)
+                pos = pos._replace(n=n, rows=pos.rows + len(changes), sealed=sealed)
+                if save is not None:
+                    save.save_log_entry(pos.log, n, data)
+                if sealed:
+                    break
+        if not pos.sealed or save is None:  # a reader that writes nothing stops here
+            return files, pos
+        pos = _checkpoint(remote, save, files, pos)
+    raise _Moved()
+
+
+def _checkpoint(remote, save, files: dict, pos: Pos) -> Pos:
+    """Put the state after a sealed log in place of the checkpoint it follows."""
+    data = state.render_versions(files, local=False)
+    try:
+        etag = remote.put_bytes(VERSIONS_KEY, data, if_match=pos.etag)
+    except PreconditionFailed:  # done by another member (or the file was replaced)
+        raise _Moved() from None
+    if save is not None:
+        save.save_remote_cache(data, etag, files)
+    return Pos(etag, statelog.log_id(data), 0, len(files))
 
 
 def rebuild(remote, *, jobs: int = 8, tmp_dir=None, notes=None) -> RemoteState:
@@ -115,40 +195,74 @@ def rebuild(remote, *, jobs: int = 8, tmp_dir=None, notes=None) -> RemoteState:
     return RemoteState(files, None, rebuilt=True)
 
 
-def _read_current(remote, jobs: int, tmp_dir) -> tuple[dict, Optional[str]]:
-    """The state file as it is now; when it is gone (a `reset --remote` meanwhile), the
-    remote's own listing: a commit never writes a state that omits live objects."""
-    try:
-        data, etag = remote.get_bytes(VERSIONS_KEY)
-    except RemoteNotFound:
-        return rebuild(remote, jobs=jobs, tmp_dir=tmp_dir).files, None
-    return _parse(remote, data), etag
-
-
 def commit(remote, statedir, read: RemoteState, outcomes, *, jobs: int = 8,
            tmp_dir=None) -> tuple[dict, set, dict]:
-    """Write the new remote state: this run's changes and repairs over the state as it is
-    now. Returns (new state, rejected paths, current-at-commit state of others' changes
-    we did not plan for)."""
+    """Record this run's changes and repairs over the state as it is now: the next log
+    entry, created only if absent; on a lost race, read the entries others added,
+    re-merge, retry. Returns (new state, rejected paths, current-at-commit state of
+    others' changes we did not plan for)."""
     seen = read.as_read
     current = {p: st for p, st in seen.items() if st is not None}
-    etag = read.etag
+    pos = read.pos
     for attempt in range(MAX_ATTEMPTS):
         new, rejected = merge_remote(current, seen, outcomes, repairs(read))
-        data = state.render_versions(new, local=False)
         try:
-            new_etag = remote.put_bytes(VERSIONS_KEY, data, if_match=etag,
-                                        if_none_match=etag is None)
+            pos = _write(remote, statedir, current, new, pos)
         except PreconditionFailed:
-            log.info("another member committed first; re-reading the remote state")
+            log.info("another member committed first; reading what they changed")
             time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
-            current, etag = _read_current(remote, jobs, tmp_dir)
+            current, pos = _read_current(remote, statedir, current, pos, jobs, tmp_dir)
             continue
-        statedir.save_remote_cache(data, new_etag, new)
         others = {p: st for p, st in current.items() if seen.get(p) != st}
         return new, rejected, others
     raise RemoteError(f"could not record the remote state after {MAX_ATTEMPTS} attempts: "
                       f"other members keep writing it; run again")
+
+
+def _write(remote, statedir, current: dict, new: dict, pos: Optional[Pos]) -> Optional[Pos]:
+    """Commit ``new`` over ``current`` (at ``pos``). Raises PreconditionFailed when
+    another member committed first, or when the checkpoint the entry follows was
+    replaced or removed meanwhile (a `reset --remote`, a copy put back): then the caller
+    reads the state again, where the change is found already made or is made again."""
+    if pos is None:  # no state file yet: create it
+        data = state.render_versions(new, local=False)
+        etag = remote.put_bytes(VERSIONS_KEY, data, if_none_match=True)
+        statedir.save_remote_cache(data, etag, new)
+        return Pos(etag, statelog.log_id(data), 0, len(new))
+    changes = statelog.diff(current, new)
+    if not changes:
+        return pos
+    sealed = statelog.seals(pos, len(changes))
+    data = statelog.render(changes, current, sealed)
+    n = pos.n + 1
+    remote.put_bytes(statelog.entry_key(pos.log, n), data, if_none_match=True)
+    statedir.save_log_entry(pos.log, n, data)
+    pos = pos._replace(n=n, rows=pos.rows + len(changes), sealed=sealed)
+    if sealed:
+        try:
+            return _checkpoint(remote, statedir, new, pos)
+        except _Moved:
+            raise PreconditionFailed("the checkpoint changed during the commit") from None
+    now = remote.head(VERSIONS_KEY)
+    if now is None or now.etag != pos.etag:
+        raise PreconditionFailed("the checkpoint changed during the commit")
+    return pos
+
+
+def _read_current(remote, statedir, current: dict, pos: Optional[Pos], jobs: int,
+                  tmp_dir) -> tuple[dict, Optional[Pos]]:
+    """The state as it is now, from ``current`` at ``pos``; when the state file is gone
+    (a `reset --remote` meanwhile), the remote's own listing: a commit never writes a
+    state that omits live objects."""
+    held = None if pos is None else (dict(current), pos)
+    for _attempt in range(MAX_ATTEMPTS):
+        try:
+            rs = _read(remote, statedir, held, jobs=jobs, tmp_dir=tmp_dir, notes=None)
+        except _Moved:
+            held = None
+            continue
+        return rs.files, rs.pos
+    raise RemoteError(f"could not read the remote state: {VERSIONS_KEY} keeps changing")
 
 
 def repairs(read: RemoteState) -> dict:

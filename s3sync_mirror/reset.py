@@ -30,12 +30,8 @@ def reset_state(settings, confirm: Callable[[str], bool], *, remote: bool = Fals
         return False
     removed = []
     with open_session(settings, writes=True, jobs=2) as s:
-        if remote and s.remote.head(layout.VERSIONS_KEY) is not None:
-            try:
-                s.remote.delete(layout.VERSIONS_KEY)
-                removed.append(s.remote.url(layout.VERSIONS_KEY))
-            except RemoteNotFound:
-                pass
+        if remote:
+            removed += _remove_remote_state(s.remote)
         for path in s.layout.state_files:
             if path.exists():
                 path.unlink()
@@ -45,3 +41,25 @@ def reset_state(settings, confirm: Callable[[str], bool], *, remote: bool = Fals
     say("Removed:\n  " + "\n  ".join(removed) if removed
         else "There was no sync state to remove.")
     return True
+
+
+def _remove_remote_state(remote) -> list:
+    """The remote state: its checkpoint first (the next sync then rebuilds it from the
+    files), then the log entries after it, which nothing reads without it."""
+    removed = []
+    if remote.head(layout.VERSIONS_KEY) is not None:
+        try:
+            remote.delete(layout.VERSIONS_KEY)
+            removed.append(remote.url(layout.VERSIONS_KEY))
+        except RemoteNotFound:
+            pass
+    entries = 0
+    for obj in list(remote.list(layout.STATE_LOG_ROOT + "/")):
+        try:
+            remote.delete(obj.key)
+            entries += 1
+        except RemoteNotFound:
+            pass
+    if entries:
+        removed.append(f"{remote.url(layout.STATE_LOG_ROOT)}/ ({entries} log entries)")
+    return removed

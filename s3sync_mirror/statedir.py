@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Mapping, Optional
 
-from . import state, statecache
+from . import state, statecache, statelog
 from .state import write_atomic
 from .errors import StateError, UsageError
 from .model import FileState
@@ -157,21 +157,71 @@ class StateDir:
                             state.render_versions(states, local=True, owner=owner), states,
                             {owner} if owner and states else ())
 
-    def cached_remote_etag(self) -> Optional[str]:
-        """The ETag of the local copy of the remote state, if there is a copy."""
-        etag = self._read(self.remote_etag)
-        if etag is None or not self.versions_remote.exists():
+    def _checkpoint(self) -> Optional[tuple[str, str]]:
+        """(ETag, log id) of the cached checkpoint, when there is one."""
+        text = self._read(self.remote_etag)
+        if text is None or not self.versions_remote.exists():
             return None
-        return etag.decode("utf-8").strip() or None
+        etag, _, log = text.decode("utf-8").strip().partition("\n")
+        return (etag, log) if etag and log else None
+
+    def _log_dir(self, log: str) -> Path:
+        return self.layout.remote_log / log
+
+    def _log_files(self, log: str) -> list:
+        """[(n, path)] of the cached log entries after the checkpoint, in order, up to
+        the first gap."""
+        folder = self._log_dir(log)
+        found = {}
+        if folder.is_dir():
+            for e in os.scandir(folder):
+                n = statelog.entry_number(e.name)
+                if n is not None:
+                    found[n] = e.path
+        return [(n, found[n]) for n in statelog.following(found, 0)]
+
+    def cached_remote_etag(self) -> Optional[str]:
+        """The version of the cached remote state (checkpoint ETag and log position)."""
+        found = self._checkpoint()
+        if found is None:
+            return None
+        done = self._log_files(found[1])
+        return statelog.Pos(*found, done[-1][0] if done else 0).token
+
+    def load_remote_cached(self):
+        """(the cached remote state, its statelog.Pos), or None when there is no cache."""
+        found = self._checkpoint()
+        states = self._load_versions(self.versions_remote) if found else None
+        if states is None:
+            return None
+        files, pos = dict(states[0]), statelog.Pos(*found, 0, len(states[0]))
+        for n, path in self._log_files(pos.log):
+            try:
+                changes, sealed = statelog.parse(Path(path).read_bytes(), path)
+            except StateError:
+                break
+            statelog.apply(files, changes)
+            pos = pos._replace(n=n, rows=pos.rows + len(changes), sealed=sealed)
+        return files, pos
 
     def load_remote_copy(self) -> Optional[dict]:
-        found = self._load_versions(self.versions_remote)
+        found = self.load_remote_cached()
         return None if found is None else found[0]
 
     def save_remote_cache(self, data: bytes, etag: Optional[str],
                           states: Mapping[str, FileState]) -> None:
+        """A new checkpoint: its copy, ETag and log id, and no log entries yet."""
+        self.remote_etag.unlink(missing_ok=True)
+        shutil.rmtree(self.layout.remote_log, ignore_errors=True)
         self._save_versions(self.versions_remote, data, states)
-        state.write_atomic(self.remote_etag, (etag or "").encode("utf-8"))
+        text = f"{etag or ''}\n{statelog.log_id(data)}\n"
+        state.write_atomic(self.remote_etag, text.encode("utf-8"))
+
+    def save_log_entry(self, log: str, n: int, data: bytes) -> None:
+        """Log entry ``n`` after the cached checkpoint, as the remote holds it."""
+        found = self._checkpoint()
+        if found is not None and found[1] == log:
+            state.write_atomic(self._log_dir(log) / f"{n:010d}.csv.gz", data)
 
     def save_deleted_remote(self, data: bytes) -> None:
         state.write_atomic(self.deleted_remote, data)

@@ -4,6 +4,8 @@ both backends, driven through the real command line."""
 from __future__ import annotations
 
 import csv
+import gzip
+import hashlib
 import io
 import json
 import logging
@@ -285,8 +287,29 @@ class Team:
                 if k.startswith((".S3/deleted/", ".S3/archive/"))}
 
     def remote_state(self) -> dict:
-        data = self.remote_objects().get(".S3/versions_remote.csv")
-        return {r["File"]: r for r in parse_csv(data)} if data else {}
+        """{path: row} of the remote state as any reader sees it, read here on its own:
+        the checkpoint ``.S3/versions_remote.csv``, then the log entries after it,
+        ``.S3/state_log/<first 32 hex of the checkpoint's SHA-256>/<n>.csv.gz``."""
+        objects = self.remote_objects()
+        data = objects.get(".S3/versions_remote.csv")
+        if not data:
+            return {}
+        rows = {r["File"]: r for r in parse_csv(data)}
+        folder = f".S3/state_log/{hashlib.sha256(data).hexdigest()[:32]}/"
+        n = 1
+        while f"{folder}{n:010d}.csv.gz" in objects:
+            entry = parse_csv(gzip.decompress(objects[f"{folder}{n:010d}.csv.gz"]))
+            for r in entry:
+                if r.pop("Change") == "remove":
+                    rows.pop(r["File"])
+                else:
+                    rows[r["File"]] = r
+            if entry[0].pop("Ends") == "checkpoint":
+                break
+            n += 1
+        for r in rows.values():
+            r.pop("Ends", None)
+        return rows
 
     def put_remote(self, key: str, data: bytes) -> None:
         """Write straight into the remote, as a hostile or careless third party would."""

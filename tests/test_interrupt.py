@@ -71,12 +71,7 @@ def remote_keys(team: Team) -> set:
 
 
 def remote_state(team: Team) -> dict:
-    key = ".S3/versions_remote.csv"
-    if team.kind == "s3":
-        data = team._s3().get_object(Bucket=team.bucket, Key=f"{team.prefix}/{key}")["Body"].read()
-    else:
-        data = (remote_dir(team) / key).read_bytes()
-    return {r["File"]: r for r in parse_csv(data)}
+    return team.remote_state()
 
 
 def multipart_uploads(team: Team) -> list:
