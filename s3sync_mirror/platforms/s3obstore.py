@@ -159,11 +159,17 @@ class ObstoreTransport:
         h, what = hashlib.sha256(), label or key
         try:
             r = await obstore.get_async(self.store, key, options=options)
-            stream = r.stream(min_chunk_size=CHUNK)
+            # A stream holds a buffer of min_chunk_size: a small object comes in one piece.
+            stream = r.stream(min_chunk_size=CHUNK) if r.meta["size"] > CHUNK else None
+            whole = await r.bytes_async() if stream is None else b""
         except Exception as exc:  # noqa: BLE001 - every failure goes through the table
             raise self.failure(exc, "GET", if_match is not None, what) from None
         with open(dest, "wb") as fo:  # local failures are OSError, as on every transport
-            while True:
+            if stream is None:
+                h.update(whole)
+                fo.write(whole)
+                transfer.advance(len(whole))
+            while stream is not None:
                 try:
                     chunk = await stream.__anext__()
                 except StopAsyncIteration:

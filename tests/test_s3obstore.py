@@ -1,0 +1,156 @@
+"""Batches of small transfers on S3 through obstore (``upload_many`` / ``download_many``),
+against moto's server over HTTP: each item ends as ``upload`` / ``download`` would, in the
+same exceptions, and Ctrl-C (``interrupt``) stops a batch within a second."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+
+import boto3
+import pytest
+
+from s3sync_mirror.errors import ChecksumMismatch, PreconditionFailed, RemoteNotFound
+from s3sync_mirror.platforms.base import Cancelled
+from tests.test_contract import moto_keeps_checksums_as_aws_does  # noqa: F401 (autouse)
+from tests.test_contract import s3_connection
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def conn(bucket, aws_env):
+    c = s3_connection(bucket, aws_env, "obstore")
+    yield c
+    c.close()
+
+
+def items_for(tmp_path, contents: dict) -> list:
+    items = []
+    for key, data in contents.items():
+        src = tmp_path / f"src-{key.replace('/', '-')}"
+        src.write_bytes(data)
+        items.append((key, src, sha(data), len(data), None, True))
+    return items
+
+
+def test_only_obstore_batches(bucket, aws_env, conn):
+    assert conn.batch_limit > 0
+    for transport in ("crt", "botocore"):
+        other = s3_connection(bucket, aws_env, transport)
+        assert other.batch_limit == 0
+        other.close()
+
+
+def test_upload_many_each_item_ends_as_upload_would(conn, tmp_path, bucket, aws_env):
+    taken = items_for(tmp_path, {"taken": b"first"})
+    assert isinstance(dict(conn.upload_many(taken))[0].etag, str)
+    contents = {f"d/f{i}.bin": bytes([i]) * (100 + i) for i in range(20)}
+    items = items_for(tmp_path, contents)
+    items.append(("taken", *items_for(tmp_path, {"taken2": b"second"})[0][1:]))
+    edited = items_for(tmp_path, {"edited": b"planned"})[0]
+    edited[1].write_bytes(b"changed")
+    items.append(edited)
+    results = dict(conn.upload_many(items))
+    assert sorted(results) == list(range(len(items)))
+    assert isinstance(results[len(items) - 2], PreconditionFailed)
+    assert isinstance(results[len(items) - 1], ChecksumMismatch)
+    assert conn.head("edited") is None and conn.get_bytes("taken")[0] == b"first"
+    s3 = boto3.client("s3", endpoint_url=aws_env)
+    for i, (key, data) in enumerate(contents.items()):
+        obj = results[i]
+        assert (obj.key, obj.size, obj.sha256) == (key, len(data), sha(data))
+        head = s3.head_object(Bucket=bucket, Key=f"repo/Data/{key}", ChecksumMode="ENABLED")
+        assert head["ETag"].strip('"') == obj.etag
+        assert head["Metadata"]["sha256"] == sha(data)
+        assert head["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def test_download_many_verifies_and_fails_per_item(conn, tmp_path):
+    contents = {f"f{i}": bytes([i]) * (1000 + i) for i in range(10)}
+    objs = dict(conn.upload_many(items_for(tmp_path, contents)))
+    items = [(key, tmp_path / f"dest{i}", objs[i].etag) for i, key in enumerate(contents)]
+    items.append(("missing", tmp_path / "dest-missing", None))
+    items.append(("f0", tmp_path / "dest-stale", "not-its-etag"))
+    results = dict(conn.download_many(items))
+    for i, data in enumerate(contents.values()):
+        assert results[i] == sha(data)
+        assert (tmp_path / f"dest{i}").read_bytes() == data
+    assert isinstance(results[10], RemoteNotFound)
+    assert isinstance(results[11], PreconditionFailed)
+    assert not (tmp_path / "dest-missing").exists() and not (tmp_path / "dest-stale").exists()
+
+
+def test_interrupt_stops_a_batch_within_a_second(conn, tmp_path):
+    items = items_for(tmp_path, {f"many/f{i}": b"x" * 4096 for i in range(600)})
+    seen, stopped_at = {}, None
+    for i, result in conn.upload_many(items):
+        seen[i] = result
+        if stopped_at is None:
+            stopped_at = time.monotonic()
+            conn.interrupt()
+    assert time.monotonic() - stopped_at < 1.0
+    assert sorted(seen) == list(range(len(items)))
+    cancelled = [r for r in seen.values() if isinstance(r, Cancelled)]
+    assert cancelled, "the batch went on after the interrupt"
+    sent = [items[i][0] for i, r in seen.items() if not isinstance(r, BaseException)]
+    assert len(sent) + len(cancelled) == len(items)
+    for key in sent[:20]:
+        assert conn.head(key) is not None
+    # the connection works as usual afterwards (the run still records what completed)
+    assert isinstance(dict(conn.upload_many(items_for(tmp_path, {"after": b"1"})))[0].etag,
+                      str)
+
+
+def test_a_batch_after_interrupt_started_is_cancelled(conn, tmp_path):
+    def stopping(_n):
+        raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        list(conn.upload_many(items_for(tmp_path, {"f": b"1"}), advance=stopping))
+    assert conn.head("f") is None
+
+
+@pytest.mark.parametrize("upload", [True, False], ids=["put", "get"])
+def test_interrupt_stops_a_request_on_the_wire(aws_env, bucket, tmp_path, upload):
+    """Over a slow network (2 MiB/s), ``interrupt`` stops obstore's whole-object PUT or
+    GET within a second, mid-request, and a cancelled PUT never lands (its request is
+    dropped, not left to finish)."""
+    from s3sync_mirror.platforms.s3 import S3Connection
+    from tests.test_interrupt import MIB, SlowProxy, write_big
+
+    size, proxy = 6 * MIB, SlowProxy(aws_env, 2 * MIB)
+    conn = S3Connection(bucket, "p", endpoint_url=proxy.url, transport="obstore", jobs=2,
+                        multipart_threshold=8 * MIB, part_size=5 * MIB)
+    s3 = boto3.client("s3", endpoint_url=aws_env, region_name="us-east-1")
+    digest = write_big(tmp_path / "src", size // MIB)
+    if not upload:
+        s3.upload_file(str(tmp_path / "src"), bucket, "p/obj")
+    when: list = []
+
+    def later():
+        time.sleep(0.7)
+        when.append(time.monotonic())
+        conn.interrupt()
+
+    import threading
+
+    threading.Thread(target=later, daemon=True).start()
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(Cancelled):
+            if upload:
+                conn.upload("obj", tmp_path / "src", sha256=digest, size=size)
+            else:
+                conn.download("obj", tmp_path / "dest", size_hint=size)
+        stopped = time.monotonic()
+        assert when and stopped - when[0] < 1.0, f"{stopped - t0:.2f} s"
+        if upload:
+            time.sleep(max(0.0, t0 + size / (2 * MIB) + 0.5 - time.monotonic()))
+            assert conn.head("obj") is None, "the cancelled PUT landed"
+        assert conn.put_bytes("after", b"still works") and conn.head("after").size == 11
+    finally:
+        conn.close()
+        proxy.close()
