@@ -90,11 +90,16 @@ def _one_kind(ex, actions: list) -> list[Outcome]:
                 ex.ready[(kind, a.path)] = res if kind == UP else (tmps[i], res)
                 outcomes.append(ex._attempt(a))  # a completed transfer is recorded
             ex.ctx.progress.file_done()
+            if ex.unreachable:  # the rest is not attempted (nor retried)
+                fallback = True
+                break
     except Cancelled:  # interrupted before the batch started
         pass
     except Exception as exc:  # noqa: BLE001 - the batch could not start (credentials...)
         log.debug("batch of %d failed; one by one: %s", len(actions), exc)
         fallback = True
+    finally:
+        stream.close()  # cancels what is still in flight
     for i in range(len(actions)):
         if i in done:
             continue

@@ -18,6 +18,7 @@ import asyncio
 import concurrent.futures
 import hashlib
 import queue
+import random
 import re
 import threading
 from datetime import datetime, timedelta, timezone
@@ -27,14 +28,14 @@ from ..errors import ChecksumMismatch, S3SyncMirrorError
 from ..hashing import CHUNK
 from .base import Cancelled, Transfer
 from .parts import quoted, unquoted
-from .s3errors import classify
+from .s3errors import THROTTLED, classify
 
 CONCURRENCY = 64  # requests in flight in one batch
-_STATUS = re.compile(r"status (\d{3})")
+_STATUS = re.compile(r"\bstatus(?: code)?:? (\d{3})\b")
 _CODE = re.compile(r"<Code>([^<]+)</Code>")
 _MESSAGE = re.compile(r"<Message>([^<]*)</Message>")
-_NETWORK = ("error sending request", "connect", "dns", "timed out", "timeout",
-            "connection", "broken pipe")
+_NETWORK = ("error sending request", "connection refused", "connection reset", "dns error",
+            "timed out", "operation timed out", "connection closed", "broken pipe", "tcp connect")
 _VIRTUAL_OK = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 
 
@@ -110,9 +111,10 @@ class ObstoreTransport:
                        retry_config=retry, credential_provider=self._credential)
 
     # -- errors ----------------------------------------------------------------------------
-    def failure(self, exc: BaseException, method: str, conditional: bool,
-                what: str) -> S3SyncMirrorError:
-        """The project's exception for a failed request (the one table, ``s3errors``)."""
+    @staticmethod
+    def answer(exc: BaseException) -> tuple:
+        """(HTTP status or 0, S3's error code or the failure's name, the server's message)
+        of an obstore failure."""
         from obstore import exceptions as ox
 
         text = str(exc)
@@ -126,15 +128,33 @@ class ObstoreTransport:
             status, name = 404, name or "NoSuchKey"
         elif isinstance(exc, (ox.PermissionDeniedError, ox.UnauthenticatedError)):
             status, name = status or 403, name or "AccessDenied"
-        elif not status:
+        elif not status and not name:
             lower = text.lower()
             name = "ConnectionError" if any(w in lower for w in _NETWORK) \
                 else type(exc).__name__
         msg = _MESSAGE.search(text)
-        return classify(status, name or str(status), "PutObject" if method == "PUT"
-                        else "GetObject", conditional, what, bucket=self.bucket,
-                        endpoint=self.endpoint,
-                        message=msg.group(1) if msg else text.splitlines()[0][:300])
+        return status, name or str(status), msg.group(1) if msg else text.splitlines()[0][:300]
+
+    def failure(self, exc: BaseException, method: str, conditional: bool,
+                what: str) -> S3SyncMirrorError:
+        """The project's exception for a failed request (the one table, ``s3errors``)."""
+        status, code, message = self.answer(exc)
+        return classify(status, code, "PutObject" if method == "PUT" else "GetObject",
+                        conditional, what, bucket=self.bucket, endpoint=self.endpoint,
+                        message=message)
+
+    async def call(self, request, method: str, conditional: bool, what: str):
+        """``await request()``, again after a back-off while the server says it is
+        throttling (object_store retries 5xx and network failures itself, not a 400
+        SlowDown); any failure as the project's exception."""
+        for attempt in range(self._attempts):
+            try:
+                return await request()
+            except Exception as exc:  # noqa: BLE001 - every failure goes through the table
+                status, code, _ = self.answer(exc)
+                if attempt + 1 >= self._attempts or code not in THROTTLED:
+                    raise self.failure(exc, method, conditional, what) from None
+            await asyncio.sleep(min(5.0, 0.1 * 2 ** attempt) * random.uniform(0.5, 1.0))
 
     # -- one request, as a coroutine -------------------------------------------------------
     async def put_async(self, key: str, data: bytes, sha256: str, *, if_match, if_none_match,
@@ -143,12 +163,9 @@ class ObstoreTransport:
 
         mode = {"e_tag": quoted(if_match)} if if_match is not None \
             else ("create" if if_none_match else "overwrite")
-        try:
-            r = await obstore.put_async(self.store, key, data, mode=mode,
-                                        attributes={"sha256": sha256}, use_multipart=False)
-        except Exception as exc:  # noqa: BLE001 - every failure goes through the table
-            raise self.failure(exc, "PUT", if_match is not None or if_none_match,
-                               label or key) from None
+        r = await self.call(lambda: obstore.put_async(
+            self.store, key, data, mode=mode, attributes={"sha256": sha256},
+            use_multipart=False), "PUT", if_match is not None or if_none_match, label or key)
         return unquoted(r.get("e_tag"))
 
     async def get_async(self, key: str, dest, *, if_match, transfer: Transfer,
@@ -157,8 +174,9 @@ class ObstoreTransport:
 
         options = {"if_match": quoted(if_match)} if if_match is not None else None
         h, what = hashlib.sha256(), label or key
+        r = await self.call(lambda: obstore.get_async(self.store, key, options=options),
+                            "GET", if_match is not None, what)
         try:
-            r = await obstore.get_async(self.store, key, options=options)
             # A stream holds a buffer of min_chunk_size: a small object comes in one piece.
             stream = r.stream(min_chunk_size=CHUNK) if r.meta["size"] > CHUNK else None
             whole = await r.bytes_async() if stream is None else b""
