@@ -74,8 +74,11 @@ class Server:
 
 
 # -- running and measuring -------------------------------------------------------------------
+# This tool is imported from the checkout the benchmark lives in (whatever is installed).
 ENV = {**os.environ, "AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET,
-       "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "NO_COLOR": "1"}
+       "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "NO_COLOR": "1",
+       "PYTHONPATH": os.pathsep.join(filter(None, (str(HERE.parent),
+                                                   os.environ.get("PYTHONPATH"))))}
 for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
     ENV.pop(k, None)
 

@@ -75,7 +75,7 @@ def quick_check(s, paths) -> Quick:
         remote_same = fut.result()
     found, warnings, unreadable, skipped = walked
     same = remote_same and not warnings and not unreadable and not skipped \
-        and insync.listing_of(found) == rec[4]
+        and insync.fingerprint(found) == rec[4]
     return Quick(same, walked, etag if remote_same else None)
 
 

@@ -9,21 +9,38 @@ is not re-hashed; the remote state changes its ETag on every write), and it refu
 listings with an mtime close to the time the record was made (an edit within the same clock
 tick would not show), like the baseline does. The record is derived data in ``.S3/cache``:
 any doubt (missing, torn, another remote, another format) means the full path.
+
+The listing is recorded as its fingerprint: the count and a BLAKE2b digest of the entries
+(path, size, mtime_ns, node) in path order, so that neither the record nor its check holds
+a second copy of a million entries (the check costs one sort of the walk).
 """
 from __future__ import annotations
 
+import hashlib
+from operator import itemgetter
 from typing import Mapping, Optional
 
 from . import statecache
 from .commit import RACY_NS
 
-FORMAT = 2  # 2: the listing holds (size, mtime_ns, (ctime_ns, inode, device))
+FORMAT = 3  # 3: the listing as its fingerprint; 2: the listing itself
 NAME = "insync.marshal"
+_BATCH = 4096
 
 
-def listing_of(found) -> dict:
-    """{disk path: (size, mtime_ns, node)} from a walk."""
-    return {rel: (size, mtime, node) for rel, size, mtime, node in found}
+def fingerprint(found) -> tuple:
+    """(count, digest) of a walk's [(disk path, size, mtime_ns, node)], whatever its order:
+    the digest covers every field of every entry, in path order (repr is exact for
+    strings, ints and tuples of them)."""
+    entries = sorted(found, key=itemgetter(0))
+    h = hashlib.blake2b(digest_size=32)
+    for i in range(0, len(entries), _BATCH):
+        h.update(repr(entries[i:i + _BATCH]).encode("utf-8", "surrogatepass"))
+    return len(entries), h.hexdigest()
+
+
+def _entries(listing: Mapping[str, tuple]) -> list:
+    return [(p, size, mtime, tuple(node)) for p, (size, mtime, node) in listing.items()]
 
 
 def record(statedir, *, listing: Mapping[str, tuple], remote_url: str,
@@ -38,19 +55,21 @@ def record(statedir, *, listing: Mapping[str, tuple], remote_url: str,
         forget(statedir)
         return False
     statecache.write_blob(statedir.cache / NAME, (
-        FORMAT, remote_url, remote_etag, tuple(sig), list(patterns), dict(listing)))
+        FORMAT, remote_url, remote_etag, tuple(sig), list(patterns),
+        fingerprint(_entries(listing))))
     return True
 
 
 def load(statedir) -> Optional[tuple]:
-    """(remote url, remote etag, baseline signature, patterns, listing) or None."""
+    """(remote url, remote etag, baseline signature, patterns, listing fingerprint) or
+    None."""
     try:
-        fmt, url, etag, sig, patterns, listing = statecache.read_blob(statedir.cache / NAME)
+        fmt, url, etag, sig, patterns, printed = statecache.read_blob(statedir.cache / NAME)
     except (TypeError, ValueError):
         return None
-    if fmt != FORMAT or not isinstance(listing, dict):
+    if fmt != FORMAT or not isinstance(printed, tuple):
         return None
-    return url, etag, tuple(sig), list(patterns), listing
+    return url, etag, tuple(sig), list(patterns), printed
 
 
 def forget(statedir) -> None:
