@@ -33,6 +33,14 @@ def result(done):
     return done
 
 
+def scanned(remote, loc) -> dict:
+    """Hash once: ``scanned=`` for an upload to a connection that takes it (S3), the file's
+    (size, mtime_ns, (ctime_ns, inode, device)) when the scan hashed it; {} when unknown."""
+    if not getattr(remote, "hashes_once", False) or loc.mtime_ns == -1 or len(loc.node) != 3:
+        return {}
+    return {"scanned": (loc.size, loc.mtime_ns, tuple(loc.node))}
+
+
 def _batchable(ex, a: Action, limit: int) -> bool:
     ctx = ex.ctx
     if a.kind == m.UPLOAD:

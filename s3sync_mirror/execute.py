@@ -161,9 +161,9 @@ class Executor:
             digest = batches.result(done[1]) if done is not None else self.ctx.remote.download(
                 a.path, tmp, advance=self._advance, size_hint=rem.size, if_match=rem.etag or None)
             if digest != rem.checksum:
-                raise ChecksumMismatch(
-                    f"{a.path}: the remote content does not match its recorded SHA-256 "
-                    f"(got {digest[:12]}..., expected {rem.checksum[:12]}...); not placed")
+                raise ChecksumMismatch(f"{a.path}: the remote content does not match its "
+                                       f"recorded SHA-256 (got {digest[:12]}..., expected "
+                                       f"{rem.checksum[:12]}...); not placed")
             edited = rem.mtime_ns if rem.mtime_ns != -1 else ns_from_iso(rem.time_edited)
             if edited is not None:
                 os.utime(tmp, ns=(time.time_ns(), edited))
@@ -196,11 +196,9 @@ class Executor:
                 self.ctx.progress.advance(loc.size)
                 return obj, "", 0
         archived = ""
-        if rem is None and done is None:
-            obj = reuse.remote_copy(self, path, loc)
-            if obj is not None:
-                self.ctx.progress.advance(loc.size)
-                return obj, "", 0
+        if rem is None and done is None and (obj := reuse.remote_copy(self, path, loc)):
+            self.ctx.progress.advance(loc.size)
+            return obj, "", 0
         if rem is not None:
             try:
                 archived = self._archive(path, rem)
@@ -209,7 +207,8 @@ class Executor:
         try:
             obj = batches.result(done) if done is not None else remote.upload(
                 path, src, sha256=loc.checksum, size=loc.size, if_none_match=rem is None,
-                if_match=(rem.etag or None) if rem is not None else None, advance=self._advance)
+                if_match=(rem.etag or None) if rem is not None else None, advance=self._advance,
+                **batches.scanned(remote, loc))
         except PreconditionFailed:
             return self._adopt(path, loc, src), archived, 0
         return obj, archived, loc.size

@@ -154,3 +154,66 @@ def test_interrupt_stops_a_request_on_the_wire(aws_env, bucket, tmp_path, upload
     finally:
         conn.close()
         proxy.close()
+
+
+def _scanned(path) -> tuple:
+    from s3sync_mirror.platforms.s3multipart import signature
+
+    return signature(path)
+
+
+def test_a_big_upload_reuses_the_scans_hash(conn, tmp_path, monkeypatch, bucket, aws_env):
+    """Hash once: with the scan's signature still holding, the multipart upload does not
+    hash the file again (each part still carries its SHA-256)."""
+    from s3sync_mirror.platforms import parts
+
+    data = bytes(range(256)) * (11 * 4096)  # 11 MiB: three parts
+    src = tmp_path / "big"
+    src.write_bytes(data)
+    calls = []
+    original = parts.read_parts
+
+    def spy(*a, **kw):
+        calls.append(kw.get("whole", True))
+        return original(*a, **kw)
+
+    monkeypatch.setattr("s3sync_mirror.platforms.s3multipart.read_parts", spy)
+    obj = conn.upload("big", src, sha256=sha(data), size=len(data), scanned=_scanned(src))
+    assert calls == [False] and obj.sha256 == sha(data)
+    dest = tmp_path / "back"
+    assert conn.download("big", dest, size_hint=len(data)) == sha(data)
+    assert dest.read_bytes() == data
+
+
+@pytest.mark.parametrize("when", ["before", "during"])
+def test_a_big_file_changed_after_the_scan_is_not_sent(conn, tmp_path, monkeypatch, bucket,
+                                                     aws_env, when):
+    """Changed before the upload (the signature no longer holds: hashed, mismatch) or while
+    its parts are sent (the signature changed by the end): ChecksumMismatch, no object, no
+    multipart upload left."""
+    from s3sync_mirror.platforms import s3multipart
+
+    data = b"a" * (11 << 20)
+    src = tmp_path / "big"
+    src.write_bytes(data)
+    scanned = _scanned(src)
+    time.sleep(0.01)
+    if when == "before":
+        src.write_bytes(b"b" * len(data))
+    else:
+        original = s3multipart._send_part
+
+        def send(conn_, key, full, upload_id, index, buf, transfer):
+            if index == 0:
+                with open(src, "r+b") as f:
+                    f.seek(len(data) - 1)
+                    f.write(b"z")
+            return original(conn_, key, full, upload_id, index, buf, transfer)
+
+        monkeypatch.setattr(s3multipart, "_send_part", send)
+    with pytest.raises(ChecksumMismatch):
+        conn.upload("big", src, sha256=sha(data), size=len(data), if_none_match=True,
+                    scanned=scanned)
+    assert conn.head("big") is None
+    s3 = boto3.client("s3", endpoint_url=aws_env)
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

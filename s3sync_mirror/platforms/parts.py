@@ -120,13 +120,14 @@ class Parts:
         wait(running)
 
 
-def read_parts(parts: Parts, source, step: int, limit: int, send: Callable) -> tuple:
+def read_parts(parts: Parts, source, step: int, limit: int, send: Callable,
+               whole: bool = True) -> tuple:
     """Read ``source`` ``step`` bytes at a time, each read only once a buffer slot is held,
     and submit ``send(index, bytes)`` (index from 0) for each part. Stops at the end of the
     file, once the transfer is cancelled (a part failed: ``parts.gather`` raises why), or
     once more than ``limit`` bytes came (the file grew: a mismatch anyway). Returns (the
-    SHA-256 hex of the bytes read, their count)."""
-    whole, sent, index = hashlib.sha256(), 0, 0
+    SHA-256 hex of the bytes read, or None when not ``whole``, their count)."""
+    digest, sent, index = hashlib.sha256() if whole else None, 0, 0
     with open(source, "rb") as f:
         while sent <= limit and parts.take_slot():
             try:
@@ -139,10 +140,11 @@ def read_parts(parts: Parts, source, step: int, limit: int, send: Callable) -> t
                 break
             parts.submit(send, index, buf)
             index += 1
-            whole.update(buf)
+            if digest is not None:
+                digest.update(buf)
             sent += len(buf)
             del buf
-    return whole.hexdigest(), sent
+    return (digest.hexdigest() if digest is not None else None), sent
 
 
 def sha256_of(path, transfer: Transfer) -> str:

@@ -123,6 +123,7 @@ class S3Connection(PrefixedKeys, DataPlatformConnection):
 
     platform = "S3"
     scheme = "s3://"
+    hashes_once = True  # upload takes ``scanned=``
 
     def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: Optional[str] = None,
                  profile: Optional[str] = None, region: Optional[str] = None, jobs: int = 16,
@@ -290,11 +291,13 @@ class S3Connection(PrefixedKeys, DataPlatformConnection):
 
     def upload(self, key: str, source: Path, *, sha256: str, size: int,
                if_match: Optional[str] = None, if_none_match: bool = False,
-               advance: Advance = None) -> RemoteObject:
+               advance: Advance = None, scanned: Optional[tuple] = None) -> RemoteObject:
+        """As the contract says; ``scanned``: the file's ``s3multipart.signature`` when
+        ``sha256`` was computed, so that a big file is not hashed again if it still holds."""
         with self.transfers.track(advance) as transfer:
             if size >= self.multipart_threshold:
                 return s3multipart.upload(self, key, source, sha256, size, if_match,
-                                          if_none_match, transfer)
+                                          if_none_match, transfer, scanned)
             with open(source, "rb") as f:
                 data = f.read(size + 1)
             digest = hashlib.sha256(data).hexdigest()

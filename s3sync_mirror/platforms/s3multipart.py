@@ -102,12 +102,21 @@ def _send_part(conn, key, full, upload_id, index: int, buf: bytes, transfer) -> 
     return {"PartNumber": number, "ETag": r["ETag"], "ChecksumSHA256": b64}
 
 
+def signature(path) -> tuple:
+    """(size, mtime_ns, (ctime_ns, inode, device)): what the scan recorded with a hash."""
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns, (st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
 def upload(conn, key: str, source, sha256: str, size: int, if_match: Optional[str],
-           if_none_match: bool, transfer) -> RemoteObject:
+           if_none_match: bool, transfer, scanned: Optional[tuple] = None) -> RemoteObject:
     """Multipart upload of ``source``; completed (conditionally) only if the bytes read
-    hash to ``sha256``, else aborted. Cancelling ``transfer`` (Ctrl-C) stops the parts in
-    flight at their next block, drops those not started and aborts the upload, so no part
-    is left on the server."""
+    hash to ``sha256``, else aborted. Hashed once: when ``scanned`` (the file's
+    ``signature`` when ``sha256`` was computed) still holds before reading and after the
+    last part is sent, the file did not change and is not hashed again (each part still
+    carries its own SHA-256, checked by the server). Cancelling ``transfer`` (Ctrl-C)
+    stops the parts in flight at their next block, drops those not started and aborts
+    the upload, so no part is left on the server."""
     full = conn._key(key)
     with conn._errors(key):
         up = conn.client.create_multipart_upload(Bucket=conn.bucket, Key=full,
@@ -120,8 +129,14 @@ def upload(conn, key: str, source, sha256: str, size: int, if_match: Optional[st
         return _send_part(conn, key, full, upload_id, index, buf, transfer)
 
     try:
-        digest, sent = read_parts(parts, source, part_size(conn, size), size, send)
+        trusted = scanned is not None and signature(source) == scanned
+        digest, sent = read_parts(parts, source, part_size(conn, size), size, send,
+                                  whole=not trusted)
         done = parts.gather()
+        if trusted and signature(source) != scanned:
+            digest = None  # changed meanwhile: what was sent is not known to be sha256
+        elif trusted:
+            digest = sha256
         if sent != size or digest != sha256:
             raise ChecksumMismatch(f"{key}: the file changed while it was being uploaded: "
                                    f"run the sync again to send its new content")
