@@ -183,18 +183,30 @@ def render_versions(states: Mapping[str, FileState], *, local: bool, owner: str 
     """{path: FileState} -> CSV bytes, sorted by path. ``local``: the baseline's columns,
     every row marked with ``owner`` (the remote and clone it belongs to). Written with the
     csv module (the bytes pandas' ``to_csv`` writes, without importing pandas)."""
-    out = io.StringIO()
-    write = _writer(out)
-    write(COLUMNS + (LOCAL_EXTRA if local else REMOTE_EXTRA))
+    header = COLUMNS + (LOCAL_EXTRA if local else REMOTE_EXTRA)
     items = sorted(states.items())
-    if local:
-        for p, s in items:
-            write((p, s.edited_by, s.time_edited, s.checksum, s.size, s.mtime_ns, s.etag,
-                   *(s.node or ("", "", "")), owner))
-    else:
-        for p, s in items:
-            write((p, s.edited_by, s.time_edited, s.checksum, s.size, s.etag, s.mtime_ns))
-    return out.getvalue().encode("utf-8")
+    out = io.StringIO()
+    plain = csv.writer(out, lineterminator="\n")
+    plain.writerow(header)
+    plain.writerows(_rows(items, local, owner))  # the csv module's loop, in C
+    text = out.getvalue()
+    if "\r" in text:  # a field with a carriage return: its row is quoted (see _writer)
+        out = io.StringIO()
+        write = _writer(out)
+        write(header)
+        for row in _rows(items, local, owner):
+            write(row)
+        text = out.getvalue()
+    return text.encode("utf-8")
+
+
+def _rows(items, local: bool, owner: str):
+    for p, s in items:
+        if local:
+            yield (p, s.edited_by, s.time_edited, s.checksum, s.size, s.mtime_ns, s.etag,
+                   *(s.node or ("", "", "")), owner)
+        else:
+            yield (p, s.edited_by, s.time_edited, s.checksum, s.size, s.etag, s.mtime_ns)
 
 
 def parse_log(data: bytes, name: str) -> list[dict]:

@@ -77,6 +77,6 @@ def store(cache: Path, sig: Optional[tuple], states: Mapping[str, FileState],
     ``sig`` (best effort: a snapshot that cannot be written only costs a parse next time)."""
     if sig is None:
         return
-    paths = list(states)
-    write_blob(cache, (FORMAT, sig, paths, [tuple(states[p]) for p in paths],
+    # marshal takes plain tuples only (not a NamedTuple)
+    write_blob(cache, (FORMAT, sig, list(states), list(map(tuple, states.values())),
                        sorted(owners)))
