@@ -6,7 +6,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, Optional
 
-from . import evidence, insync, layout, remote_state, statecache
+from . import evidence, insync, remote_state, statecache
 from .errors import S3SyncMirrorError, UsageError
 from .paths import in_scope
 from .model import Plan
@@ -65,7 +65,7 @@ def quick_check(s, paths) -> Quick:
         if s.statedir.cached_remote_etag() != etag:
             return False
         try:
-            return s.remote.get_bytes(layout.VERSIONS_KEY, if_none_match=etag) is None
+            return remote_state.unchanged(s.remote, etag)
         except S3SyncMirrorError:
             return False  # the full path reads it again and says what is wrong
 

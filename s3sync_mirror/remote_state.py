@@ -14,8 +14,7 @@ from typing import Mapping, Optional
 
 from . import layout, state, statelog
 from .commit import merge_remote
-from .errors import (PreconditionFailed, RemoteError, RemoteNotFound, S3SyncMirrorError,
-                     StateError)
+from .errors import PreconditionFailed, RemoteError, RemoteNotFound, StateError
 from .model import FileState
 from .paths import unsafe_reason
 from .statelog import Pos

@@ -151,10 +151,12 @@ def test_the_full_path_does_not_ask_the_remote_twice(settled, monkeypatch):
     from s3sync_mirror.platforms.local import LocalConnection
     from s3sync_mirror.platforms.s3 import S3Connection
 
-    gets = []
+    asked = []
     for cls in (LocalConnection, S3Connection):
-        real = cls.get_bytes
-        monkeypatch.setattr(cls, "get_bytes", lambda self, key, *a, __real=real, **kw:
-                            gets.append(key) or __real(self, key, *a, **kw))
+        for name in ("get_bytes", "head"):
+            real = getattr(cls, name)
+            monkeypatch.setattr(cls, name, lambda self, key, *a, __real=real, **kw:
+                                asked.append(key) or __real(self, key, *a, **kw))
     assert status(settled.alice) == [("a.csv", "upload")]
-    assert gets == [".S3/versions_remote.csv"]
+    # the quick check's HEAD found the state unchanged: the full path does not read it
+    assert asked == [".S3/versions_remote.csv"]

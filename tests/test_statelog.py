@@ -1,0 +1,231 @@
+"""The incremental remote state (s3sync_mirror/statelog.py, docs/state-files.md#the-state-log):
+a checkpoint plus a log of small commits, each created only if absent.
+
+The pure part is tested directly; the team tests run the real CLI with the log forced on
+(``S3SYNC_CHECKPOINT_FILES=0``: no state is small enough to be rewritten by every commit)
+and a short log (``S3SYNC_CHECKPOINT_EVERY=3``), on both remotes.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import random
+
+import pytest
+
+from s3sync_mirror import statelog
+from s3sync_mirror.errors import StateError
+from s3sync_mirror.model import FileState
+
+from .test_crashes import check_after_kill, prepare, run_faulty
+from .test_moves import CountingProxy
+
+STATE = ".S3/versions_remote.csv"
+
+
+def _state(seed: int, n: int) -> dict:
+    rnd = random.Random(seed)
+    return {f"d{rnd.randrange(5)}/f{i},{'é' if i % 7 == 0 else ''}.csv": FileState(
+        hashlib.sha256(f"{seed}-{i}".encode()).hexdigest(), rnd.randrange(10 ** 9),
+        rnd.choice(["alice", "bob, the \"second\""]), "2026-11-22T08:00:00Z",
+        rnd.choice([-1, 1_700_000_000_000_000_000]), f"etag-{i}") for i in range(n)}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_an_entry_carries_exactly_the_difference(seed):
+    old = _state(seed, 40)
+    new = dict(old)
+    rnd = random.Random(seed)
+    for p in rnd.sample(sorted(old), 10):
+        del new[p]
+    for p in rnd.sample(sorted(new), 5):
+        new[p] = new[p]._replace(checksum="0" * 64, etag="changed")
+    new.update(_state(seed + 100, 3))
+    changes = statelog.diff(old, new)
+    sealed = bool(seed % 2)
+    got, got_sealed = statelog.parse(statelog.render(changes, old, sealed), "entry")
+    assert got == changes and got_sealed is sealed
+    after = dict(old)
+    statelog.apply(after, got)
+    assert after == new
+
+
+def _entry(rows: str) -> bytes:
+    return gzip.compress(("File,Edited By,Time Edited,Checksum,Size,ETag,Mtime Ns,Change,Ends\n"
+                          + rows).encode())
+
+
+GOOD = "a.csv,alice,2026-11-22T08:00:00Z," + "a" * 64 + ",3,e1,-1,set,\n"
+
+
+@pytest.mark.parametrize("data, named", [
+    (b"not gzip", "not a gzipped"),
+    (gzip.compress(b"File,Edited By\n"), "header"),
+    (_entry(GOOD.replace("a.csv", "../etc/passwd")), "../etc/passwd"),
+    (_entry(GOOD.replace("a.csv", ".S3/versions_remote.csv")), ".S3"),
+    (_entry(GOOD.replace("a" * 64, "xyz")), "Checksum"),
+    (_entry(GOOD.replace(",set,", ",rename,")), "rename"),
+    (_entry(GOOD + GOOD), "twice"),
+    (_entry(GOOD + GOOD.replace("a.csv", "b.csv").replace(",set,", ",set,checkpoint")),
+     "Ends"),
+    (_entry(""), "no rows"),
+])
+def test_a_damaged_entry_is_named_not_guessed_at(data, named):
+    with pytest.raises(StateError) as exc:
+        statelog.parse(data, ".S3/state_log/x/0000000001.csv.gz")
+    assert named in str(exc.value) and "0000000001" in str(exc.value)
+
+
+def test_the_log_ends_at_its_first_gap():
+    assert statelog.following([1, 2, 3, 5], 0) == [1, 2, 3]
+    assert statelog.following([4, 2, 3], 1) == [2, 3, 4]
+    assert statelog.following([3], 1) == []
+    assert statelog.entry_number(".S3/state_log/ab/0000000012.csv.gz") == 12
+    assert statelog.entry_number(".S3/state_log/ab/0000000012.csv.gz.tmp") is None
+
+
+def test_when_an_entry_ends_the_log():
+    big = statelog.Pos("e", "l", 0, base_files=1_000_000)
+    small = statelog.Pos("e", "l", 0, base_files=statelog.CHECKPOINT_FILES)
+    assert statelog.seals(small, 1)
+    assert not statelog.seals(big, 1)
+    assert statelog.seals(big._replace(n=statelog.CHECKPOINT_EVERY - 1), 1)
+    assert statelog.seals(big._replace(rows=99_999), 1)
+    token = big._replace(n=7).token
+    assert statelog.Pos.parse(token)[:3] == ("e", "l", 7)
+    assert statelog.Pos.parse("an-old-etag") is None
+
+
+# -- the team, with the log on -----------------------------------------------------------
+@pytest.fixture
+def log_mode(monkeypatch):
+    monkeypatch.setenv("S3SYNC_CHECKPOINT_FILES", "0")
+    monkeypatch.setenv("S3SYNC_CHECKPOINT_EVERY", "3")
+
+
+def _entries(team) -> dict:
+    return {k: v for k, v in team.remote_objects().items() if k.startswith(".S3/state_log/")}
+
+
+def test_a_commit_adds_one_small_entry_and_the_team_follows(make_team, log_mode):
+    team = make_team(("alice", "bob", "carol"))
+    alice, bob, carol = team.alice, team.bob, team.carol
+    for i in range(30):
+        alice.write(f"f{i:02d}.csv", f"v0 {i}")
+    alice.sync()
+    bob.sync()
+    checkpoint = team.remote_objects()[STATE]
+    alice.write("f01.csv", "v1 by alice")
+    alice.sync()
+    assert team.remote_objects()[STATE] == checkpoint, "one edit rewrote the whole state"
+    (key, data), = _entries(team).items()
+    assert key.endswith("/0000000001.csv.gz") and len(data) < 400
+    assert team.remote_state()["f01.csv"]["Checksum"] == \
+        hashlib.sha256(b"v1 by alice").hexdigest()
+    bob.write("f02.csv", "v1 by bob")
+    bob.delete("f03.csv")
+    bob.sync()
+    carol.sync()
+    assert carol.read("f01.csv") == b"v1 by alice" and carol.read("f02.csv") == b"v1 by bob"
+    assert not carol.exists("f03.csv")
+    # the third entry ends the log: the next checkpoint holds all three commits
+    carol.write("f04.csv", "v1 by carol")
+    carol.sync()
+    state = team.remote_state()
+    assert team.remote_objects()[STATE] != checkpoint
+    assert "f03.csv" not in state and len(state) == 29
+    for m in (alice, bob):
+        m.sync()
+        assert m.files() == carol.files()
+
+
+def test_a_teammate_change_downloads_only_the_entry(make_team, log_mode):
+    """bob receives the one entry, not the 2,000-file state: counted through a proxy on
+    S3; on the folder remote, his copy of the checkpoint is not rewritten."""
+    team = make_team(("alice", "bob"))
+    alice, bob = team.alice, team.bob
+    for i in range(2000):
+        alice.write(f"d{i % 20}/f{i}.csv", f"{i}")
+    alice.sync()
+    bob.sync()
+    state_size = len(team.remote_objects()[STATE])
+    alice.write("d1/f1.csv", "changed")
+    alice.sync()
+    if team.kind == "s3":
+        proxy = CountingProxy(team.endpoint)
+        bob.env["AWS_ENDPOINT_URL"] = proxy.url
+        (bob.repo / "s3sync_mirror.yml").write_text(
+            team.config_text("bob").replace(team.endpoint, proxy.url))
+        bob.sync()
+        assert proxy.received < state_size / 4, (proxy.received, state_size)
+    else:
+        bob.sync()
+    assert bob.read("d1/f1.csv") == b"changed"
+    cached = (bob.data / ".S3" / "versions_remote.csv").read_bytes()
+    assert len(cached) == state_size, "bob's copy of the checkpoint was replaced"
+
+
+@pytest.mark.parametrize("writers", [2, 3])
+def test_members_racing_for_the_same_entry_lose_no_update(make_team, log_mode, writers):
+    import threading
+
+    names = ("alice", "bob", "carol")[:writers]
+    team = make_team(names)
+    members = [team.members[n] for n in names]
+    members[0].write("seed.csv", "seed")
+    for m in members:
+        m.sync()
+    for rnd in range(4):
+        for m in members:
+            m.write(f"{m.name}/r{rnd}.csv", f"{m.name} {rnd}")
+        results = {}
+        threads = [threading.Thread(target=lambda m=m: results.__setitem__(
+            m.name, m.run("--yes", "--force"))) for m in members]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for name, r in results.items():
+            assert r.returncode == 0, f"round {rnd}, {name}\n{r.stdout}\n{r.stderr}"
+        state = team.remote_state()
+        for m in members:
+            for k in range(rnd + 1):
+                assert f"{m.name}/r{k}.csv" in state, f"round {rnd}: {m.name}/r{k} lost"
+    assert set(team.remote_state()) == set(team.remote_files())
+
+
+def test_reset_remote_removes_the_log_and_the_next_sync_rebuilds(make_team, log_mode):
+    team = make_team(("alice", "bob"))
+    alice, bob = team.alice, team.bob
+    alice.write("a.csv", "a")
+    alice.sync()
+    alice.write("a.csv", "a2")
+    alice.sync()
+    assert _entries(team)
+    alice.run("reset", "--remote", "--yes", check_rc=0)
+    assert not _entries(team) and STATE not in team.remote_objects()
+    bob.sync()
+    assert bob.read("a.csv") == b"a2" and set(team.remote_state()) == {"a.csv"}
+
+
+def test_killed_between_the_entry_and_the_checkpoint(make_team, log_mode, monkeypatch,
+                                                     tmp_path_factory):
+    """Every third entry ends the log: kill the run at each event of its commit. The
+    re-run, and bob, converge; nothing is lost (test_crashes' checks)."""
+    monkeypatch.setenv("S3SYNC_CHECKPOINT_EVERY", "1")
+    team = make_team()
+    prepare(team)
+    counter = tmp_path_factory.mktemp("count") / "n"
+    r = run_faulty(team.alice, {"FAULT_CRASH_AT": "0", "FAULT_COUNT_FILE": str(counter)},
+                   "--yes", "--force")
+    assert r.returncode == 0, r.stderr
+    places = open(f"{counter}.places").read().splitlines()
+    hits = [i + 1 for i, w in enumerate(places)
+            if "remote_state.py:_checkpoint" in w or "remote_state.py:_write" in w]
+    assert hits, "the commit never wrote an entry and a checkpoint"
+    for n in sorted({hits[0], hits[len(hits) // 2], hits[-1]}):
+        team = make_team()
+        expect, versions = prepare(team)
+        r = run_faulty(team.alice, {"FAULT_CRASH_AT": str(n)}, "--yes", "--force")
+        assert r.returncode in (-9, 0), r.stderr
+        check_after_kill(team, expect, versions, f"log mode, kill #{n}")
