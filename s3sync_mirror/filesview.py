@@ -13,9 +13,7 @@ from .errors import UsageError
 from .paths import in_scope
 from .scan import ignore_matcher
 
-IN_SYNC, NOT_HELD, CONFLICT = "in sync", "not held", "conflict"
-STATUSES = (IN_SYNC, "modified here", "new here", "deleted here", "changed on remote",
-            "new on remote", "deleted on remote", CONFLICT, NOT_HELD)
+from .metanames import CONFLICT, IN_SYNC, NOT_HELD, STATUSES  # noqa: F401  (re-exported)
 STATE_COLUMNS = ["File", "Edited By", "Time Edited", "Checksum", "Size"]
 MARK = " (mark)"
 

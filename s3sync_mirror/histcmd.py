@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from .errors import EXIT_OK
-from .report import human
 
 COMMANDS = ("log", "restore", "tag", "tags", "prune")
 VALUED = {"--since", "--author", "--at", "--version", "--checksum", "--tag", "--to", "-m",
@@ -140,3 +139,9 @@ def dispatch(args) -> int:
         print(f"{t['name']:<20} {t['time']}  {t['author']:<12} {t['files']:>7} files  "
               f"{t['message']}")
     return EXIT_OK
+
+
+def human(n) -> str:
+    from .report import human as shown
+
+    return shown(n)

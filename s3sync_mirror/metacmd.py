@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from . import metareport, typed
+from .metanames import STATUSES, TYPES
 from .errors import EXIT_OK, EXIT_UNCONFIRMED
 
 COMMANDS = ("files", "meta", "mark", "sparse", "store", "info")
@@ -29,7 +29,6 @@ WHERE_HELP = ("KEY=VALUE (also !=, <, <=, >, >=), compared as the kept value's t
 
 
 def add_commands(sub, common, fmt) -> None:
-    from .filesview import STATUSES
 
     p = sub.add_parser("files", parents=[common], formatter_class=fmt,
                        help="list the files: state, sync status, metadata, marks",
@@ -122,7 +121,7 @@ def _store_command(sub, common, fmt) -> None:
     q = s.add_parser("set", parents=[common], help="set a value")
     q.add_argument("key", metavar="KEY")
     q.add_argument("value", metavar="VALUE")
-    q.add_argument("--type", choices=typed.TYPES,
+    q.add_argument("--type", choices=TYPES,
                    help="the value's type (default: guessed: 17 int, 0.5 float, "
                         "2026-11-21T14:03:05Z time, else str)")
     q = s.add_parser("touch", parents=[common], help="set a key to the time now (UTC)")
@@ -141,6 +140,9 @@ def _dump(obj) -> None:
 
 
 def dispatch(args) -> int:
+    global metareport, typed  # loaded by a command, not by --help
+    from . import metareport, typed
+
     handler = {"files": _files, "meta": _meta, "mark": _mark, "sparse": _sparse,
                "store": _store, "info": _info}[args.command]
     return handler(args)

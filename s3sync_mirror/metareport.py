@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from . import typed
-from .report import human
 
 SHOWN = ["File", "status", "Size", "Edited By", "Time Edited"]
 
@@ -129,3 +128,9 @@ def info_lines(i: dict) -> list[str]:
                  f"{', '.join(meta['keys']) or 'none'}")
     lines.append(f"Store: {', '.join(i['store']) or 'empty'}")
     return lines
+
+
+def human(n) -> str:
+    from .report import human as shown
+
+    return shown(n)

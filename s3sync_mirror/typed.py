@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional
 
 from .errors import UsageError
 
-TYPES = ("int", "float", "bool", "time", "str")
+from .metanames import TYPES  # noqa: E402
 _INT = re.compile(r"[-+]?\d+")
 _FLOAT = re.compile(r"[-+]?(\d+\.\d*|\.\d+|\d+\.?\d*[eE][-+]?\d+)")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?")

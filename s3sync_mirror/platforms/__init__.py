@@ -1,7 +1,6 @@
 """The remotes: one interface (base.py), the backends, and the registry that names them."""
 from __future__ import annotations
 
-from .base import DataPlatformConnection, RemoteObject
 from .registry import connect, supported_platforms
 
 PLATFORMS = tuple(supported_platforms())
@@ -13,6 +12,10 @@ def get_supported_platforms() -> list[str]:
 
 
 def __getattr__(name):  # connections import lazily: a cloud client only when it is used
+    if name in ("DataPlatformConnection", "RemoteObject"):
+        from . import base
+
+        return getattr(base, name)
     from . import registry
 
     for provider in registry.PROVIDERS.values():
