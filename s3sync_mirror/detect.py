@@ -6,7 +6,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, Optional
 
-from . import evidence, insync, remote_state, statecache
+from . import evidence, insync, remote_state
 from .errors import S3SyncMirrorError, UsageError
 from .paths import in_scope
 from .model import Plan
@@ -57,7 +57,7 @@ def quick_check(s, paths) -> Quick:
     patterns = s.ignore_patterns()
     if rec is None or not s.data_dir.is_dir() or not insync.matches(
             rec, remote_url=s.remote.describe(), patterns=patterns,
-            baseline_sig=statecache.signature(s.layout.versions_local)):
+            baseline_sig=s.statedir.baseline_signature()):
         return Quick(False, None, None)
     etag = rec[1]
 

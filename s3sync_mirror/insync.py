@@ -46,7 +46,7 @@ def _entries(listing: Mapping[str, tuple]) -> list:
 def record(statedir, *, listing: Mapping[str, tuple], remote_url: str,
            remote_etag: Optional[str], patterns, now_ns: int) -> bool:
     """Write the record; False (and nothing written) when it could not be trusted."""
-    sig = statecache.signature(statedir.versions_local)
+    sig = statedir.baseline_signature()
     if sig is None or not remote_etag:
         forget(statedir)
         return False

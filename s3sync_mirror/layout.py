@@ -13,6 +13,7 @@ STATE_DIR = ".S3"
 
 # Local, under <data_dir>/.S3/
 VERSIONS_LOCAL = "versions_local.csv"  # this clone's baseline
+BASELINE_CHANGES = "versions_local.changes.csv"  # a big baseline's changes (baselinelog)
 VERSIONS_REMOTE = "versions_remote.csv"  # also the remote state's name
 REMOTE_ETAG = "versions_remote.etag"  # the ETag of the cached remote copy
 DELETED_REMOTE = "deleted_remote.csv"  # also the remote deletion log's name
@@ -88,7 +89,8 @@ def tag_key(name: str) -> str:
 
 
 # Layout attribute -> file or folder name in the local state folder.
-FILES = {"versions_local": VERSIONS_LOCAL, "versions_remote": VERSIONS_REMOTE,
+FILES = {"versions_local": VERSIONS_LOCAL, "baseline_changes": BASELINE_CHANGES,
+         "versions_remote": VERSIONS_REMOTE,
          "remote_etag": REMOTE_ETAG, "deleted_remote": DELETED_REMOTE,
          "deleted_local": DELETED_LOCAL, "ignore_file": IGNORE_FILE, "journal": JOURNAL,
          "checked_remotes": CHECKED_REMOTES, "history_pending": HISTORY_PENDING,
@@ -129,5 +131,6 @@ class Layout:
     @property
     def state_files(self) -> list[Path]:
         """What ``reset`` removes (never trash/ or the ignore file: those are the user's)."""
-        return [self.versions_local, self.versions_remote, self.remote_etag,
+        return [self.versions_local, self.baseline_changes, self.versions_remote,
+                self.remote_etag,
                 self.deleted_remote, self.deleted_local, self.journal, self.checked_remotes]

@@ -91,7 +91,7 @@ def record(s, journal, base: dict, found, plan, outcomes, rows=("", {})) -> Reco
     new_base = new_baseline(base, found.scanned.files, plan.records, outcomes, rejected,
                             time.time_ns(), remote_committed=committed)
     if new_base != base:
-        s.statedir.save_baseline(new_base, s.owner)
+        s.statedir.save_baseline(new_base, s.owner, before=base)
     if committed:
         journal.clear()
     _publish_history(s, rows, fixed)

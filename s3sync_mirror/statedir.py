@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Mapping, Optional
 
-from . import state, statecache, statelog
+from . import baselinelog, state, statecache, statelog
 from .state import write_atomic
 from .errors import StateError, UsageError
 from .model import FileState
@@ -141,21 +141,51 @@ class StateDir:
         return (data or b"").decode("utf-8", "replace").strip()
 
     def load_baseline(self, owner: Optional[str] = None) -> dict[str, FileState]:
-        """The baseline; empty when it belongs to another remote or clone than ``owner``
-        (a copied clone or file: it is no evidence about this one)."""
+        """The baseline (``versions_local.csv`` and the changes since it was written
+        whole); empty when it belongs to another remote or clone than ``owner`` (a copied
+        clone or file: it is no evidence about this one)."""
         found = self._load_versions(self.versions_local)
         if found is None:
             return {}
         states, owners = found
+        changes, more = self._baseline_changes()
+        if changes:
+            statelog.apply(states, changes)
+            owners = owners | more
         if owner is not None and owners and owners != {owner}:
             self.foreign_baseline = True
             return {}
         return states
 
-    def save_baseline(self, states: Mapping[str, FileState], owner: str = "") -> None:
+    def _baseline_changes(self) -> tuple[dict, set]:
+        path = self.layout.baseline_changes
+        data = self._read(path)
+        if data is None:
+            return {}, set()
+        base_of = baselinelog.of(statecache.signature(self.versions_local))
+        return baselinelog.parse(data, str(path), base_of)
+
+    def baseline_signature(self) -> Optional[tuple]:
+        """Changes whenever the baseline does (the quick check's record holds it)."""
+        sig = statecache.signature(self.versions_local)
+        return None if sig is None else \
+            (*sig, *(statecache.signature(self.layout.baseline_changes) or ()))
+
+    def save_baseline(self, states: Mapping[str, FileState], owner: str = "",
+                      before: Optional[Mapping[str, FileState]] = None) -> None:
+        """Write the baseline; ``before``: the baseline as loaded, when a big one may be
+        saved as its changes only (baselinelog.py)."""
+        if before is not None and len(states) > statelog.CHECKPOINT_FILES:
+            sig = statecache.signature(self.versions_local)
+            changes = {**self._baseline_changes()[0], **statelog.diff(before, states)}
+            if sig is not None and not baselinelog.too_many(len(changes), len(states)):
+                write_atomic(self.layout.baseline_changes, baselinelog.render(
+                    changes, owner, baselinelog.of(sig)))
+                return
         self._save_versions(self.versions_local,
                             state.render_versions(states, local=True, owner=owner), states,
                             {owner} if owner and states else ())
+        self.layout.baseline_changes.unlink(missing_ok=True)
 
     def _checkpoint(self) -> Optional[tuple[str, str]]:
         """(ETag, log id) of the cached checkpoint, when there is one."""

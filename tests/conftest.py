@@ -198,8 +198,22 @@ class Member:
         return out
 
     def baseline(self) -> dict:
+        """{path: row}: versions_local.csv, and the changes written since it was written
+        whole (versions_local.changes.csv, when its Of names this versions_local.csv)."""
+        from s3sync_mirror import baselinelog, statecache
+
         p = self.data / ".S3" / "versions_local.csv"
-        return {r["File"]: r for r in parse_csv(p.read_bytes())} if p.exists() else {}
+        rows = {r["File"]: r for r in parse_csv(p.read_bytes())} if p.exists() else {}
+        changes = self.data / ".S3" / "versions_local.changes.csv"
+        if rows and changes.exists():
+            of = baselinelog.of(statecache.signature(p))
+            for r in parse_csv(changes.read_bytes()):
+                change, applies = r.pop("Change"), r.pop("Of") == of
+                if applies and change == "remove":
+                    rows.pop(r["File"], None)
+                elif applies:
+                    rows[r["File"]] = r
+        return rows
 
 
 class Team:

@@ -1,0 +1,91 @@
+"""The baseline's changes since it was last written whole (docs/state-files.md).
+
+A baseline of more than ``statelog.CHECKPOINT_FILES`` files is not rewritten by a sync
+that changes a few of them: ``versions_local.csv`` stays as it is, and
+``versions_local.changes.csv`` holds every row changed since, each with ``Change`` (``set``
+or ``remove``) and ``Of`` (the signature of the ``versions_local.csv`` it applies to: a
+changes file left from before the last whole rewrite is never applied). Once it holds a
+tenth as many rows as the baseline, the baseline is written whole again.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+from typing import Mapping, Optional
+
+from .errors import StateError
+from .model import FileState
+from .paths import unsafe_reason
+from .state import COLUMNS, LOCAL_EXTRA
+
+HEADER = (*COLUMNS, *LOCAL_EXTRA, "Change", "Of")
+SET, REMOVE = "set", "remove"
+MIN_ROWS = int(os.environ.get("S3SYNC_BASELINE_CHANGES", "1000") or 1000)
+
+
+def too_many(changed: int, total: int) -> bool:
+    """Whether the baseline is to be written whole rather than as its changes."""
+    return changed > max(MIN_ROWS, total // 10)
+
+
+def of(sig: Optional[tuple]) -> str:
+    """The name of a ``versions_local.csv`` by its signature (size, mtime, ctime, inode)."""
+    return hashlib.sha256(repr(tuple(sig or ())).encode()).hexdigest()[:16]
+
+
+def render(changes: Mapping[str, Optional[FileState]], owner: str, base_of: str) -> bytes:
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(HEADER)
+    for p in sorted(changes):
+        st = changes[p]
+        if st is None:
+            w.writerow((p, "", "", "", 0, -1, "", "", "", "", owner, REMOVE, base_of))
+            continue
+        node = st.node or ("", "", "")
+        w.writerow((p, st.edited_by, st.time_edited, st.checksum, st.size, st.mtime_ns,
+                    st.etag, *node, owner, SET, base_of))
+    return out.getvalue().encode("utf-8")
+
+
+def _int(text: str, where: str) -> int:
+    try:
+        return int(text) if text else -1
+    except ValueError:
+        raise StateError(f"{where}: {text!r} is not a whole number") from None
+
+
+def _row(row: list, where: str) -> tuple:
+    if len(row) != len(HEADER):
+        raise StateError(f"{where}: {len(row)} fields, expected {len(HEADER)}")
+    path, who, when, checksum, size, mtime, etag, ctime, inode, dev, owner, change, _ = row
+    why = unsafe_reason(path)
+    if why is not None:
+        raise StateError(f"{where}: the path {path!r} {why}")
+    if change == REMOVE:
+        return path, None, owner
+    if change != SET or len(checksum) != 64 or not size.isdigit():
+        raise StateError(f"{where}: a malformed Checksum, Size or Change")
+    node = (_int(ctime, where), _int(inode, where), _int(dev, where)) if ctime else ()
+    return path, FileState(checksum, int(size), who, when, _int(mtime, where), etag,
+                           node), owner
+
+
+def parse(data: bytes, name: str, base_of: str) -> tuple[dict, set]:
+    """({path: FileState or None for removed}, owners) of a changes file that applies to
+    the baseline named ``base_of``; ({}, set()) when it applies to another one."""
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+    if not rows or tuple(rows[0]) != HEADER:
+        raise StateError(f"{name}: the header is not {','.join(HEADER)}")
+    if len(rows) == 1 or rows[1][-1:] != [base_of]:
+        return {}, set()
+    changes, owners = {}, set()
+    for i, row in enumerate(rows[1:], start=2):
+        path, st, owner = _row(row, f"{name}: line {i}")
+        if row[-1] != base_of:
+            raise StateError(f"{name}: line {i}: Of differs from the first row's")
+        changes[path] = st
+        owners.add(owner)
+    return changes, owners
