@@ -6,7 +6,8 @@ starts it, with its helpers in tools.py), the tools alternating, medians of --re
     pip install -e '.[bench]' && python benchmarks/engine.py            # ~10 min
     python benchmarks/engine.py --quick --only W1                        # a smoke run
 
-Workloads (run.py's): W1 first upload of 2,000 x 4 KiB + 5 x 20 MiB; W5 a fresh clone
+Workloads (run.py's): W1 first upload of 2,000 x 4 KiB + 5 x 20 MiB; W2 the no-change
+sync of W1 right after it; W5 a fresh clone
 downloading W1 into an empty folder; W6 one 1 GiB file up, then down. Prints the table
 (median, min-max, ratio to the fastest peer) and writes results/engine.json.
 """
@@ -30,14 +31,16 @@ TRANSPORT_ENV = "S3SYNC_MIRROR_S3_TRANSPORT"
 class Ours(run.Ours):
     """This tool with one whole-object transport."""
 
-    def __init__(self, server, work, transport: str):
+    def __init__(self, server, work, transport: str, checkout: str = ""):
         super().__init__(server, work)
-        self.transport = transport
-        self.name = f"ours ({transport})"
+        self.transport, self.checkout = transport, checkout
+        self.name = f"ours ({transport}{', baseline' if checkout else ''})"
 
     def up(self, variant, local, prefix):
         repo = self.repo_for(local, prefix)
         env = {**run.ENV, TRANSPORT_ENV: self.transport}
+        if self.checkout:  # another checkout of this tool (e.g. a git worktree of main)
+            env["PYTHONPATH"] = self.checkout
         return run.measure([sys.executable, "-m", "s3sync_mirror", "--yes", "-q"], repo, env)
 
 
@@ -47,6 +50,8 @@ class Bench:
         self.work = Path(tempfile.mkdtemp(prefix="s3sync-engine-", dir=args.workdir))
         self.server = run.Server("rclone", self.work)
         self.tools = [Ours(self.server, self.work, t) for t in args.transports]
+        if args.baseline:
+            self.tools.append(Ours(self.server, self.work, args.transports[0], args.baseline))
         self.tools += [run.Rclone(self.server, self.work), run.S5cmd(self.server, self.work)]
         self.results: dict = {}
         q = args.quick
@@ -73,6 +78,7 @@ class Bench:
                 local = self.work / f"w1-{tag}"
                 run.link_copy(data, local)
                 self.record("W1", tool, tool.up("defaults", local, f"w1/{tag}")[0])
+                self.record("W2", tool, tool.up("defaults", local, f"w1/{tag}")[0])
                 clone = self.work / f"w5-{tag}"
                 self.record("W5", tool, tool.down("defaults", f"w1/{tag}", clone)[0])
 
@@ -122,6 +128,9 @@ def main() -> None:
     p.add_argument("--only", action="append", choices=["W1", "W6"])
     p.add_argument("--transports", type=lambda s: s.split(","), default=["obstore", "crt"])
     p.add_argument("--workdir", default=None)
+    p.add_argument("--baseline", default="", metavar="CHECKOUT",
+                   help="also time this checkout of the tool (its first transport), "
+                        "alternating with the others: before/after in one run")
     args = p.parse_args()
     bench = Bench(args)
     bench.run()

@@ -3,8 +3,6 @@ script ``s3sync-mirror`` both call ``main``."""
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import sys
 from pathlib import Path
 
@@ -196,6 +194,8 @@ _VALUED = {"--config", "--conflict", "--max-delete", "-j", "--jobs", *HISTORY_VA
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
+    import logging
+
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else logging.WARNING
     if quiet:
         level = logging.ERROR
@@ -223,6 +223,8 @@ def main(argv=None) -> int:
         return _dispatch(args)
     except S3SyncMirrorError as exc:
         if as_json:
+            import json
+
             result = getattr(exc, "result", None)
             payload = result.to_dict() if result is not None else {"actions": [],
                                                                     "summary": {}}
@@ -285,6 +287,8 @@ def _dispatch(args) -> int:
     opts.paths, opts.must_match = api.split_scope(settings, args.paths, Path.cwd())
     result = run_sync(settings, opts)
     if args.json:
+        import json
+
         print(json.dumps(result.to_dict(), indent=None, ensure_ascii=False))
     return result.exit_code
 

@@ -217,3 +217,50 @@ def test_a_big_file_changed_after_the_scan_is_not_sent(conn, tmp_path, monkeypat
     assert conn.head("big") is None
     s3 = boto3.client("s3", endpoint_url=aws_env)
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+STATE_OPS = """
+import sys
+from s3sync_mirror.platforms.s3 import S3Connection
+c = S3Connection(sys.argv[1], "team", endpoint_url=sys.argv[2], transport="obstore")
+etag = c.put_bytes(".S3/state.csv", b"a,b\\n", if_none_match=True)
+assert c.get_bytes(".S3/state.csv") == (b"a,b\\n", etag)
+assert c.get_bytes(".S3/state.csv", if_none_match=etag) is None
+head = c.head(".S3/state.csv")
+assert head.etag == etag and head.size == 4 and head.sha256, head
+assert [o.key for o in c.list(".S3/")] == [".S3/state.csv"]
+assert c.head(".S3/missing") is None
+c.delete(".S3/state.csv")
+assert list(c.list(".S3/")) == []
+print("botocore" in sys.modules, "asyncio" in sys.modules)
+"""
+
+
+def test_state_requests_need_neither_botocore_nor_a_loop(bucket, aws_env):
+    """With the keys and the region in the environment, the state's PUT, GET, HEAD, LIST
+    and DELETE go through obstore alone: a no-change sync pays for no botocore client."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", STATE_OPS, bucket, aws_env], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["False", "False"]
+
+
+def test_a_state_listing_obstore_cannot_represent_falls_back_to_botocore(conn, bucket):
+    """A key with an empty segment (which object_store refuses) under .S3/ is still listed."""
+    boto3.client("s3").put_object(Bucket=bucket, Key="repo/Data/.S3/odd//x", Body=b"1")
+    boto3.client("s3").put_object(Bucket=bucket, Key="repo/Data/.S3/y", Body=b"2")
+    assert sorted(o.key for o in conn.list(".S3/")) == [".S3/odd//x", ".S3/y"]
+
+
+def test_a_big_download_in_ranges_is_one_version_verified(conn, bucket, tmp_path):
+    data = bytes(range(256)) * (80 << 12)  # 20 MiB: ranges of 5 MiB
+    etag = conn.put_bytes("big.bin", data)
+    dest = tmp_path / "big.bin"
+    assert conn.download("big.bin", dest, size_hint=len(data), if_match=etag) == sha(data)
+    assert dest.read_bytes() == data
+    boto3.client("s3").put_object(Bucket=bucket, Key="repo/Data/big.bin", Body=data[::-1])
+    with pytest.raises(PreconditionFailed):
+        conn.download("big.bin", dest, size_hint=len(data), if_match=etag)

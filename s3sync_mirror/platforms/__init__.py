@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from .registry import connect, supported_platforms
 
-PLATFORMS = tuple(supported_platforms())
-
 
 def get_supported_platforms() -> list[str]:
     """The platforms this machine can sync with (their client libraries are installed)."""
@@ -12,6 +10,8 @@ def get_supported_platforms() -> list[str]:
 
 
 def __getattr__(name):  # connections import lazily: a cloud client only when it is used
+    if name == "PLATFORMS":  # looks for the client libraries: only when asked
+        return tuple(supported_platforms())
     if name in ("DataPlatformConnection", "RemoteObject"):
         from . import base
 

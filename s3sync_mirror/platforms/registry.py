@@ -4,26 +4,33 @@ Adding a backend is one module under ``platforms/``, one entry here, and one sub
 the contract tests."""
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
-@dataclass(frozen=True)
 class Provider:
-    name: str  # in s3sync_mirror.yml: storage.provider
-    platform: str  # the API's name (get_supported_platforms, smart_sync)
-    scheme: str  # the URL form of a remote path ("" for a folder)
-    tenant_help: str  # what the tenant is, for init's template and messages
-    connection: str = ""  # "module:Class" under platforms/, "" when only paths are known
-    client: str = ""  # the client library the connection imports
-    extra: str = ""  # the pip extra that installs ``client``
-    check_tenant: Optional[Callable] = None  # (tenant, base folder) -> (tenant, problem, fix)
+    """One row of the table. A plain class, not a dataclass: ``--help`` reads this module
+    and should load no more than argparse needs."""
+
+    __slots__ = ("name", "platform", "scheme", "tenant_help", "connection", "client", "extra",
+                 "check_tenant")
+
+    def __init__(self, name: str, platform: str, scheme: str, tenant_help: str,
+                 connection: str = "", client: str = "", extra: str = "",
+                 check_tenant: "Callable | None" = None):
+        self.name = name  # in s3sync_mirror.yml: storage.provider
+        self.platform = platform  # the API's name (get_supported_platforms, smart_sync)
+        self.scheme = scheme  # the URL form of a remote path ("" for a folder)
+        self.tenant_help = tenant_help  # what the tenant is, for init's template, messages
+        self.connection = connection  # "module:Class" under platforms/, "" if paths only
+        self.client = client  # the client library the connection imports
+        self.extra = extra  # the pip extra that installs ``client``
+        self.check_tenant = check_tenant  # (tenant, base) -> (tenant, problem, fix)
+
+    def __repr__(self) -> str:
+        return f"Provider({self.name!r})"
 
     @property
     def syncs(self) -> bool:
@@ -32,6 +39,8 @@ class Provider:
     @property
     def available(self) -> bool:
         """Whether this machine can sync with it (its client library is installed)."""
+        import importlib.util
+
         return self.syncs and (not self.client
                                or importlib.util.find_spec(self.client) is not None)
 
@@ -42,6 +51,8 @@ class Provider:
         return f"{self.scheme}{tenant}/{prefix}".rstrip("/")
 
     def connection_class(self):
+        import importlib
+
         module, _, name = self.connection.partition(":")
         return getattr(importlib.import_module(f"{__package__}.{module}"), name)
 
@@ -111,11 +122,11 @@ _CONNECT = {"local": _connect_local, "s3": _connect_s3, "gcs": _connect_cloud,
             "blob": _connect_cloud}
 
 
-def get(name: str) -> Optional[Provider]:
+def get(name: str) -> "Provider | None":
     return PROVIDERS.get(str(name).lower())
 
 
-def by_platform(platform: str) -> Optional[Provider]:
+def by_platform(platform: str) -> "Provider | None":
     return next((p for p in PROVIDERS.values() if p.platform.lower() == str(platform).lower()),
                 None)
 
@@ -128,7 +139,7 @@ def supported_platforms() -> list[str]:
     return [p.platform for p in PROVIDERS.values() if p.available]
 
 
-def missing_client(provider: Provider) -> Optional[str]:
+def missing_client(provider: Provider) -> "str | None":
     """The message for a provider whose client library is not installed, else None."""
     if not provider.syncs or provider.available:
         return None

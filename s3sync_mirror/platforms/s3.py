@@ -1,12 +1,15 @@
 """S3Connection: an S3 prefix (AWS, or any S3-compatible server via ``endpoint_url``).
 
-botocore is imported only when this backend is used. Whole objects below the multipart
-threshold go through one transport chosen when the connection is made (``TRANSPORTS``):
-obstore (``s3obstore``, one asyncio loop; batches of small files in one loop run,
-``upload_many`` / ``download_many``) when installed, else the AWS Common Runtime
-(``s3crt``), else botocore (``BotocoreObjects``); ``transport=`` or the environment
-variable ``S3SYNC_MIRROR_S3_TRANSPORT`` forces one. The state file, listing, copy, delete
-and everything in parts (``s3multipart``) are on botocore. Every failure of any transport
+Whole objects below the multipart threshold go through one transport chosen when the
+connection is made (``TRANSPORTS``): obstore (``s3obstore``, one asyncio loop; batches of
+small files in one loop run, ``upload_many`` / ``download_many``) when installed, else the
+AWS Common Runtime (``s3crt``), else botocore (``BotocoreObjects``); ``transport=`` or the
+environment variable ``S3SYNC_MIRROR_S3_TRANSPORT`` forces one. On obstore, HEAD, GET and
+PUT of the state files, the listing of ``.S3/``, plain DELETEs (``s3obstate``) and big
+downloads (ranged GETs, ``s3ranges``) go through it too, and botocore is not even imported
+when the environment gives the keys and the region (``env_credentials``). The full
+listing, copy, conditional delete and multipart uploads (``s3multipart``) are on botocore
+(on the other transports, everything but whole objects is). Every failure of any transport
 is translated by the one table, ``s3errors.classify``.
 
 Uploads carry ``ChecksumSHA256`` (per part for multipart) and the content's SHA-256 as
@@ -27,14 +30,14 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from ..errors import ChecksumMismatch, RemoteNotFound, S3SyncMirrorError
-from ..hashing import CHUNK, hex_to_b64
-from . import s3crt, s3multipart, s3obstore
-from .parts import CancellableBody, quoted, unquoted
+from . import s3crt, s3multipart, s3obstate, s3obstore
+from .parts import quoted, unquoted
+from .s3boto import BotocoreObjects
 from ..clock import ISO
+from ..layout import STATE_DIR
 from .base import Advance, DataPlatformConnection, PrefixedKeys, RemoteObject
 from .s3errors import botocore_errors, no_credentials
-from .s3multipart import (COPY_LIMIT, MIB, MULTIPART_THRESHOLD, PART_MEMORY, PART_SIZE,
-                          conditions)
+from .s3multipart import COPY_LIMIT, MIB, MULTIPART_THRESHOLD, PART_MEMORY, PART_SIZE
 
 BATCH_MAX = MIB  # read whole into memory in a batch: s3obstore.CONCURRENCY of them at most
 
@@ -60,60 +63,23 @@ def choose_transport(transport: Optional[str], use_crt: Optional[bool]) -> str:
     return transport
 
 
+def env_credentials(profile: Optional[str], region: Optional[str]) -> Optional[tuple]:
+    """(region, keys) when the environment alone decides them as botocore's chain would:
+    access keys in the environment, no profile chosen, and a region (the config's, or
+    AWS_REGION / AWS_DEFAULT_REGION). None: botocore resolves them (profile, SSO, role)."""
+    env = os.environ
+    if profile or env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE"):
+        return None
+    key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
+    region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if not (key and secret and region):
+        return None
+    return region, {"access_key_id": key, "secret_access_key": secret,
+                    "token": env.get("AWS_SESSION_TOKEN") or None}
+
+
 def _iso(stamp) -> str:
     return stamp.strftime(ISO)
-
-
-class BotocoreObjects:
-    """Whole-object PUT and GET through botocore: the same calls as ``CrtTransport``."""
-
-    def __init__(self, conn: "S3Connection"):
-        self.conn = conn
-
-    def put(self, key: str, data: bytes, sha256: str, *, if_match: Optional[str],
-            if_none_match: bool, label: str = "", transfer=None) -> str:
-        """PUT ``data`` (already checked against ``sha256``) at the full ``key``; returns
-        the ETag. ``label`` names the file in messages; cancelling ``transfer`` stops the
-        request at its next block."""
-        conn = self.conn
-        # A body that checks the transfer on each read (botocore then sends it with
-        # Expect: 100-continue, a round trip): only worth it for more than a block.
-        body = data if transfer is None or len(data) <= CHUNK \
-            else CancellableBody(data, transfer)
-        with conn._errors(label or key, conditional=if_match is not None or if_none_match), \
-                s3multipart.acting_for(transfer):
-            r = conn.client.put_object(Bucket=conn.bucket, Key=key, Body=body,
-                                       ChecksumAlgorithm="SHA256",
-                                       ChecksumSHA256=hex_to_b64(sha256),
-                                       Metadata={"sha256": sha256},
-                                       **conditions(if_match, if_none_match))
-        return unquoted(r.get("ETag"))
-
-    def get(self, key: str, dest, *, if_match: Optional[str], advance, label: str = "",
-            transfer=None) -> str:
-        """GET the full ``key`` into ``dest``; returns the SHA-256 hex of the bytes written.
-        ``advance`` is called per block (``transfer.advance`` when a transfer is given)."""
-        conn, h = self.conn, hashlib.sha256()
-        if transfer is not None:
-            advance = transfer.advance
-        extra = {"IfMatch": quoted(if_match)} if if_match is not None else {}
-        with conn._errors(label or key, conditional=if_match is not None), \
-                s3multipart.acting_for(transfer):
-            r = conn.client.get_object(Bucket=conn.bucket, Key=key, **extra)
-            body = r["Body"]
-            try:
-                with open(dest, "wb") as fo:
-                    for block in body.iter_chunks(CHUNK):
-                        h.update(block)
-                        fo.write(block)
-                        if advance is not None:
-                            advance(len(block))
-            finally:
-                body.close()  # stopped early: the connection is dropped, not drained
-        return h.hexdigest()
-
-    def close(self) -> None:
-        pass
 
 
 class S3Connection(PrefixedKeys, DataPlatformConnection):
@@ -203,13 +169,27 @@ class S3Connection(PrefixedKeys, DataPlatformConnection):
         return client, creds
 
     def _make_obstore(self):
-        client, creds = self._credentials()
+        """obstore's store; botocore resolves the credentials and region unless the
+        environment gives both (``env_credentials``), and no client was handed in."""
+        static = env_credentials(self.profile, self.region) if self._client is None else None
+        if static is not None:
+            region, creds = static
+            url = self.endpoint_url or f"https://s3.{region}.amazonaws.com"
+        else:
+            client, creds = self._credentials()
+            url, region = client.meta.endpoint_url, client.meta.region_name or "us-east-1"
         attempts = os.environ.get("AWS_MAX_ATTEMPTS", "")
         return s3obstore.ObstoreTransport(
-            bucket=self.bucket, endpoint_url=client.meta.endpoint_url,
-            region=client.meta.region_name or "us-east-1", credentials=creds,
+            bucket=self.bucket, endpoint_url=url, region=region, credentials=creds,
             path_style=bool(self.endpoint_url), max_connections=max(64, 4 * self.jobs),
-            endpoint=self.endpoint_url, max_attempts=int(attempts) if attempts.isdigit() else 7)
+            endpoint=self.endpoint_url, max_attempts=int(attempts) if attempts.isdigit() else 7,
+            part_size=self.part_size)
+
+    @property
+    def _small(self):
+        """The obstore transport when it also carries HEAD, the state's LIST, GET and PUT
+        and plain DELETEs (``s3obstate``); None on the other transports."""
+        return self.objects if self.transport == "obstore" else None
 
     def _make_crt(self):
         client, creds = self._credentials()
@@ -247,6 +227,13 @@ class S3Connection(PrefixedKeys, DataPlatformConnection):
     # -- primitives ----------------------------------------------------------------------
     def list(self, under: str = "") -> Iterator[RemoteObject]:
         base = f"{self.prefix}/" if self.prefix else ""
+        if self._small is not None and under.startswith(STATE_DIR + "/"):
+            try:  # this tool's own keys: no folder markers, no odd segments
+                yield from s3obstate.listing(self._small, base + under, base,
+                                             f"listing {self.describe()}")
+                return
+            except s3obstate.Unlistable:
+                pass
         with self._errors(f"listing {self.describe()}"):
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=base + under)
@@ -259,6 +246,8 @@ class S3Connection(PrefixedKeys, DataPlatformConnection):
                                        modified=_iso(obj["LastModified"]))
 
     def head(self, key: str) -> Optional[RemoteObject]:
+        if self._small is not None:
+            return s3obstate.head(self._small, self._key(key), key)
         try:
             with self._errors(key):
                 r = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
@@ -269,6 +258,8 @@ class S3Connection(PrefixedKeys, DataPlatformConnection):
                             sha256=meta.get("sha256", ""), modified=_iso(r["LastModified"]))
 
     def get_bytes(self, key: str, if_none_match: Optional[str] = None):
+        if self._small is not None:
+            return s3obstate.get_bytes(self._small, self._key(key), key, if_none_match)
         from botocore.exceptions import ClientError
 
         kwargs = {"Bucket": self.bucket, "Key": self._key(key)}
@@ -286,6 +277,9 @@ class S3Connection(PrefixedKeys, DataPlatformConnection):
 
     def put_bytes(self, key: str, data: bytes, *, if_match: Optional[str] = None,
                   if_none_match: bool = False) -> str:
+        if self._small is not None:
+            return s3obstate.put_bytes(self._small, self._key(key), key, data,
+                                       if_match=if_match, if_none_match=if_none_match)
         return self._botocore.put(self._key(key), data, hashlib.sha256(data).hexdigest(),
                                   if_match=if_match, if_none_match=if_none_match, label=key)
 
@@ -314,6 +308,10 @@ class S3Connection(PrefixedKeys, DataPlatformConnection):
                  size_hint: int = -1, if_match: Optional[str] = None) -> str:
         with self.transfers.track(advance) as transfer:
             if size_hint >= self.multipart_threshold:
+                if self.transport == "obstore":
+                    return self.objects.get_big(
+                        self._key(key), dest, step=s3multipart.part_size(self, size_hint),
+                        if_match=if_match, label=key, transfer=transfer)
                 return s3multipart.download(self, key, dest, size_hint, transfer, if_match)
             return self.objects.get(self._key(key), dest, if_match=if_match, advance=None,
                                     label=key, transfer=transfer)
@@ -369,6 +367,8 @@ class S3Connection(PrefixedKeys, DataPlatformConnection):
         return unquoted(r["CopyObjectResult"]["ETag"])
 
     def delete(self, key: str, *, if_match: Optional[str] = None) -> None:
+        if if_match is None and self._small is not None:
+            return s3obstate.delete(self._small, self._key(key), key)
         from botocore.exceptions import ClientError
 
         kwargs = {"Bucket": self.bucket, "Key": self._key(key)}

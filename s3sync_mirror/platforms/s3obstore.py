@@ -14,7 +14,6 @@ planned content. A download is hashed as it is written. Failures go through the 
 """
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import hashlib
 import queue
@@ -37,6 +36,14 @@ _MESSAGE = re.compile(r"<Message>([^<]*)</Message>")
 _NETWORK = ("error sending request", "connection refused", "connection reset", "dns error",
             "timed out", "operation timed out", "connection closed", "broken pipe", "tcp connect")
 _VIRTUAL_OK = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+OPERATIONS = {"PUT": "PutObject", "GET": "GetObject", "HEAD": "HeadObject",
+              "DELETE": "DeleteObject", "LIST": "ListObjectsV2"}
+
+
+def _asyncio():
+    import asyncio
+
+    return asyncio
 
 
 def available() -> bool:
@@ -54,12 +61,16 @@ class _Loop:
     """One asyncio event loop running in a daemon thread."""
 
     def __init__(self):
+        import asyncio  # on first use: a run that only reads the state needs no loop
+
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True,
                                        name="s3-obstore")
         self.thread.start()
 
     def submit(self, coro) -> concurrent.futures.Future:
+        import asyncio
+
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def close(self) -> None:
@@ -72,16 +83,29 @@ class ObstoreTransport:
 
     def __init__(self, *, bucket: str, endpoint_url: str, region: str, credentials,
                  path_style: bool, max_connections: int, endpoint: Optional[str] = None,
-                 max_attempts: int = 7):
+                 max_attempts: int = 7, part_size: int = 8 << 20):
         self.bucket = bucket
         self.endpoint = endpoint  # as configured, for messages (None: AWS)
-        self._credentials = credentials  # botocore Credentials (may refresh)
+        # botocore Credentials (may refresh), or a dict of keys the environment gave
+        self._credentials = credentials
         self._endpoint_url = endpoint_url
         self._path_style = path_style or not _VIRTUAL_OK.match(bucket)
         self._max = max_connections
         self._attempts = max(1, max_attempts)
         self.store = self._make(region)
-        self._loop = _Loop()
+        self._loop_made: Optional[_Loop] = None
+        self._writer: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self.part = part_size  # the first range of a big download
+        self._loop_lock = threading.Lock()
+
+    @property
+    def _loop(self) -> _Loop:
+        """The event loop, started on first use (a HEAD or a LIST needs none)."""
+        if self._loop_made is None:
+            with self._loop_lock:
+                if self._loop_made is None:
+                    self._loop_made = _Loop()
+        return self._loop_made
 
     def _credential(self) -> dict:
         c = self._credentials.get_frozen_credentials()
@@ -107,6 +131,10 @@ class ObstoreTransport:
         retry = {"max_retries": self._attempts - 1, "retry_timeout": timedelta(seconds=60),
                  "backoff": {"init_backoff": timedelta(milliseconds=100),
                              "max_backoff": timedelta(seconds=5), "base": 2}}
+        if isinstance(self._credentials, dict):  # static keys: no provider to call
+            config.update({k: v for k, v in self._credentials.items() if v})
+            return S3Store(self.bucket, config=config, client_options=client,
+                           retry_config=retry)
         return S3Store(self.bucket, config=config, client_options=client,
                        retry_config=retry, credential_provider=self._credential)
 
@@ -139,9 +167,8 @@ class ObstoreTransport:
                 what: str) -> S3SyncMirrorError:
         """The project's exception for a failed request (the one table, ``s3errors``)."""
         status, code, message = self.answer(exc)
-        return classify(status, code, "PutObject" if method == "PUT" else "GetObject",
-                        conditional, what, bucket=self.bucket, endpoint=self.endpoint,
-                        message=message)
+        return classify(status, code, OPERATIONS.get(method, method), conditional, what,
+                        bucket=self.bucket, endpoint=self.endpoint, message=message)
 
     async def call(self, request, method: str, conditional: bool, what: str):
         """``await request()``, again after a back-off while the server says it is
@@ -154,7 +181,7 @@ class ObstoreTransport:
                 status, code, _ = self.answer(exc)
                 if attempt + 1 >= self._attempts or code not in THROTTLED:
                     raise self.failure(exc, method, conditional, what) from None
-            await asyncio.sleep(min(5.0, 0.1 * 2 ** attempt) * random.uniform(0.5, 1.0))
+            await _asyncio().sleep(min(5.0, 0.1 * 2 ** attempt) * random.uniform(0.5, 1.0))
 
     # -- one request, as a coroutine -------------------------------------------------------
     async def put_async(self, key: str, data: bytes, sha256: str, *, if_match, if_none_match,
@@ -199,6 +226,19 @@ class ObstoreTransport:
                 transfer.advance(len(chunk))
         return h.hexdigest()
 
+    async def get_async_raw(self, key: str, options: dict):
+        """obstore's GET of ``key`` with ``options``, retried while throttled; its own
+        exception otherwise (the caller translates it)."""
+        import obstore
+
+        for attempt in range(self._attempts):
+            try:
+                return await obstore.get_async(self.store, key, options=options)
+            except Exception as exc:  # noqa: BLE001 - the caller translates it
+                if attempt + 1 >= self._attempts or self.answer(exc)[1] not in THROTTLED:
+                    raise
+            await _asyncio().sleep(min(5.0, 0.1 * 2 ** attempt) * random.uniform(0.5, 1.0))
+
     async def put_file_async(self, key: str, source, sha256: str, size: int, *, if_match,
                              if_none_match, label: str, transfer: Transfer) -> str:
         """Read ``source`` (once), check it is the planned content, PUT it."""
@@ -236,14 +276,30 @@ class ObstoreTransport:
         return self._run(self.get_async(key, dest, if_match=if_match, transfer=own,
                                         label=label), own)
 
+    def get_big(self, key: str, dest, *, step: int, if_match: Optional[str], label: str,
+                transfer: Transfer) -> str:
+        """Ranged GETs of one version into ``dest`` (``s3ranges``); their SHA-256 hex."""
+        from . import s3ranges
+
+        if self._writer is None:
+            with self._loop_lock:
+                if self._writer is None:
+                    self._writer = concurrent.futures.ThreadPoolExecutor(
+                        max_workers=4, thread_name_prefix="s3-range-write")
+        return self._run(s3ranges.download(self, key, label or key, dest, step=step,
+                                           if_match=if_match, transfer=transfer,
+                                           writer=self._writer), transfer)
+
     def many(self, jobs: list, transfer: Transfer) -> Iterator[tuple]:
         """Run the coroutine functions ``jobs`` (each called with no argument) in one loop
         run, ``CONCURRENCY`` at a time; yield (index, result or exception) as each ends.
         Cancelling ``transfer`` cancels those in flight and those not started: each then
         yields Cancelled."""
+        import asyncio
+
         out: queue.SimpleQueue = queue.SimpleQueue()
 
-        async def one(i: int, sem: asyncio.Semaphore) -> None:
+        async def one(i: int, sem) -> None:
             try:
                 async with sem:
                     transfer.check()
@@ -277,4 +333,7 @@ class ObstoreTransport:
             fut.cancel()
 
     def close(self) -> None:
-        self._loop.close()
+        if self._loop_made is not None:
+            self._loop_made.close()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
