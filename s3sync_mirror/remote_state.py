@@ -14,7 +14,9 @@ from typing import Mapping, Optional
 
 from . import layout, state, statelog
 from .commit import merge_remote
-from .errors import PreconditionFailed, RemoteError, RemoteNotFound, StateError
+from .clock import ns_from_iso
+from .errors import (PreconditionFailed, RemoteError, RemoteNotFound, S3SyncMirrorError,
+                     StateError)
 from .model import FileState
 from .paths import unsafe_reason
 from .statelog import Pos
@@ -164,7 +166,23 @@ def _checkpoint(remote, save, files: dict, pos: Pos) -> Pos:
         raise _Moved() from None
     if save is not None:
         save.save_remote_cache(data, etag, files)
+    _tidy(remote, statelog.log_id(data))
     return Pos(etag, statelog.log_id(data), 0, len(files))
+
+
+def _tidy(remote, keep: str) -> None:
+    """Remove the entries of earlier checkpoints' logs written over an hour ago (best
+    effort). They are kept that long so that a checkpoint written late by a member who
+    read an old seal, on a server that ignores If-Match, still finds the log after it."""
+    cutoff = time.time_ns() - statelog.KEEP_OLD_LOGS_NS
+    try:
+        old = [o.key for o in remote.list(layout.STATE_LOG_ROOT + "/")
+               if not o.key.startswith(statelog.log_root(keep) + "/")
+               and (ns_from_iso(o.modified or "") or cutoff) < cutoff]
+        for key in old:
+            remote.delete(key)
+    except S3SyncMirrorError as exc:
+        log.info("old state log entries not removed: %s", exc)
 
 
 def rebuild(remote, *, jobs: int = 8, tmp_dir=None, notes=None) -> RemoteState:

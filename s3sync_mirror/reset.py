@@ -11,8 +11,9 @@ from .session import open_session
 
 
 def describe(settings, remote: bool) -> str:
-    there = (f"  remote: {layout.VERSIONS_KEY} at {settings.remote_url} (the next sync "
-             f"rebuilds it from the remote's own files)\n" if remote else "")
+    there = (f"  remote: {layout.VERSIONS_KEY} and its log {layout.STATE_LOG_ROOT}/ at "
+             f"{settings.remote_url} (the next sync rebuilds them from the remote's own "
+             f"files)\n" if remote else "")
     return (f"This removes the sync state of {settings.data_dir}:\n"
             f"  local:  {settings.data_dir.name}/{layout.STATE_DIR}/ state files (baseline, "
             f"cached remote state, logs)\n{there}"
@@ -61,5 +62,6 @@ def _remove_remote_state(remote) -> list:
         except RemoteNotFound:
             pass
     if entries:
-        removed.append(f"{remote.url(layout.STATE_LOG_ROOT)}/ ({entries} log entries)")
+        noun = "entry" if entries == 1 else "entries"
+        removed.append(f"{remote.url(layout.STATE_LOG_ROOT)}/ ({entries} log {noun})")
     return removed

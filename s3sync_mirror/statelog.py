@@ -2,12 +2,12 @@
 
 The remote state is a checkpoint, ``.S3/versions_remote.csv`` (complete, in the SPEC §5
 format), plus an ordered log of small commits after it, in the manner of Delta Lake's
-``_delta_log``: ``.S3/state_log/<id>/<n>.csv.gz``, where ``<id>`` names the checkpoint (the
-start of the SHA-256 of its bytes) and ``n`` counts from 1. A writer commits by creating entry ``n + 1``
-only if it is absent, so two members never both commit ``n + 1``. The entry that ends a
-log is *sealed*: the state after it is the next checkpoint, which its writer (or, if the
-writer died, the next reader) puts in place of ``versions_remote.csv``, conditional on the
-old checkpoint's ETag.
+``_delta_log``: ``.S3/state_log/<id>/<n>.csv.gz``, where ``<id>`` names the checkpoint
+(the start of the SHA-256 of its bytes) and ``n`` counts from 1. A writer commits by
+creating entry ``n + 1`` only if it is absent, so two members never both commit ``n + 1``.
+The entry that ends a log is *sealed*: the state after it is the next checkpoint, which
+its writer (or, if the writer died, the next reader) puts in place of
+``versions_remote.csv``, conditional on the old checkpoint's ETag.
 
 An entry is a gzipped CSV: the SPEC columns, ``ETag``, ``Mtime Ns``, then ``Change``
 (``set``: the path is now this version; ``remove``: the path left the state, this being
@@ -48,6 +48,7 @@ def _knob(name: str, default: int) -> int:
 # entries, or once the log holds a tenth as many rows as the checkpoint.
 CHECKPOINT_FILES = _knob("S3SYNC_CHECKPOINT_FILES", 20_000)
 CHECKPOINT_EVERY = _knob("S3SYNC_CHECKPOINT_EVERY", 100)
+KEEP_OLD_LOGS_NS = _knob("S3SYNC_KEEP_OLD_LOGS_S", 3600) * 1_000_000_000
 
 
 class Pos(NamedTuple):

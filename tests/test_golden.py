@@ -147,7 +147,9 @@ class Scenario:
         out = {n: sorted(p.name for p in (m.data / ".S3").iterdir()
                          if p.name not in LOCAL_INTERNALS) if (m.data / ".S3").exists() else []
                for n, m in self.team.members.items()}
-        out["remote"] = sorted(k for k in self.team.remote_objects()
+        # a state log is named by its checkpoint's SHA-256, which holds the times of edits
+        out["remote"] = sorted(re.sub(r"^(\.S3/state_log/)[0-9a-f]{32}/", r"\1<log>/", k)
+                               for k in self.team.remote_objects()
                                if k.startswith(".S3/") and not k.startswith(REMOTE_INTERNALS))
         return out
 

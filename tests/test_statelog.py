@@ -300,3 +300,19 @@ def test_changes_of_another_baseline_are_never_applied(make_team, log_mode):
     # the baseline's f01.csv is v0 again: local v1 = remote v1, just recorded, no conflict
     assert json.loads(r.stdout)["actions"] == [] and alice.read("f01.csv") == b"v1"
     assert alice.baseline()["f01.csv"]["Checksum"] == hashlib.sha256(b"v1").hexdigest()
+
+
+def test_logs_of_old_checkpoints_are_removed_after_an_hour(make_team, monkeypatch):
+    """Every commit of a small state ends its log; the logs of earlier checkpoints stay
+    for S3SYNC_KEEP_OLD_LOGS_S seconds (an hour), then the next checkpoint removes them."""
+    team = make_team(("alice",))
+    alice = team.alice
+    for rnd in range(3):
+        alice.write("a.csv", f"v{rnd}")
+        alice.sync()
+    assert len(_entries(team)) == 2  # the first sync created the checkpoint: no entry
+    monkeypatch.setenv("S3SYNC_KEEP_OLD_LOGS_S", "0")
+    alice.write("a.csv", "v3")
+    alice.sync()  # its own entry is in the log of the checkpoint it replaced: gone too
+    assert _entries(team) == {}
+    assert team.remote_state()["a.csv"]["Checksum"] == hashlib.sha256(b"v3").hexdigest()
