@@ -111,7 +111,7 @@ def digests(master: Path) -> dict:
 
 def seed_ours(repo: Path, prefix_dir: Path, remote_url: str, sums: dict, remote_etag) -> None:
     """Write clone ``repo``'s `.S3/` as a sync that left all of ``sums`` in sync would."""
-    from s3sync_mirror import layout, state
+    from s3sync_mirror import layout, state, statelog
     from s3sync_mirror.clock import iso_from_ns
     from s3sync_mirror.model import FileState
 
@@ -136,7 +136,9 @@ def seed_ours(repo: Path, prefix_dir: Path, remote_url: str, sums: dict, remote_
     target = prefix_dir / layout.VERSIONS_KEY
     if not target.exists():
         state.write_atomic(target, remote_csv)
-    (dot / layout.REMOTE_ETAG).write_text(remote_etag(layout.VERSIONS_KEY))
+    # the cached checkpoint's ETag and log id, as statedir.save_remote_cache writes them
+    (dot / layout.REMOTE_ETAG).write_text(
+        f"{remote_etag(layout.VERSIONS_KEY)}\n{statelog.log_id(remote_csv)}\n")
     (dot / layout.CHECKED_REMOTES).write_text(remote_url + "\n")
 
 

@@ -147,7 +147,9 @@ def _file_folder(local: dict, base: dict, remote: dict, deleted) -> dict:
     def under_a_file(here: dict, there: dict, leaving, where: str, fix: str) -> dict:
         """Files arriving from ``here`` whose folder is a file staying ``there``."""
         found = {}
-        for p in here:
+        differ = [p for p, st in here.items()
+                  if (t := there.get(p)) is None or t.checksum != st.checksum]
+        for p in differ:
             if not moving(p, here, there):
                 continue
             clash = next((f for f in folders_of(p) if f in there and not leaving(f)), None)

@@ -127,6 +127,7 @@ def _trusted(found, baseline, result: ScanResult, by_nfc: dict) -> list:
     """Record the files whose (size, mtime_ns) match the baseline; return the others,
     to hash, as (path, disk path, size, mtime_ns, node)."""
     todo = []
+    make = tuple.__new__  # FileState(...) without the keyword handling: 1M calls a run
     for rel, size, mtime_ns, node in found:
         path = rel if rel.isascii() else nfc(rel)
         if path in by_nfc:
@@ -137,16 +138,19 @@ def _trusted(found, baseline, result: ScanResult, by_nfc: dict) -> list:
             result.files.pop(path, None)
             continue
         by_nfc[path] = rel
-        why = unsafe_reason(path)
-        if why is not None:
-            result.warnings.append(f"skipped {rel!r}: its name {why}")
-            continue
+        base = baseline.get(path)
+        if base is None:  # a path of the baseline was checked when the baseline was read
+            why = unsafe_reason(path)
+            if why is not None:
+                result.warnings.append(f"skipped {rel!r}: its name {why}")
+                continue
         if path != rel:
             result.disk[path] = rel
-        here = FileState.scanned("", size, mtime_ns, node)
-        base = baseline.get(path)
-        if base is not None and base.same_file(here):
-            result.files[path] = here._replace(checksum=base.checksum)
+        # base.same_file(here), inline: size, mtime, ctime, inode and device all equal
+        if base is not None and base.mtime_ns == mtime_ns and mtime_ns != -1 and node \
+                and base.size == size and base.node == node:
+            result.files[path] = make(FileState, (base.checksum, size, "", "", mtime_ns, "",
+                                                  node))
         else:
             todo.append((path, rel, size, mtime_ns, node))
     return todo

@@ -143,17 +143,26 @@ def _execute(s, found, approved) -> Pass:
     rows = history.announce(s.statedir, run, approved, s.user, s.statedir.restored())
     ctx = Context(remote=s.remote, replica=Replica(s.layout, run, found.scanned.disk),
                   user=s.user, journal=journal, prior_uploads=journal.load(), jobs=s.jobs,
-                  progress=s.out.progress("sync"), local_copies=_by_content(found.scanned.files),
-                  remote_copies=_by_content(found.remote.files))
+                  progress=s.out.progress("sync"), local_copies=_ByContent(found.scanned.files),
+                  remote_copies=_ByContent(found.remote.files))
     try:
         return Pass(Executor(ctx).run(approved), False, journal, (run, rows))
     except Interrupted as exc:
         return Pass(exc.outcomes, True, journal, (run, rows))
 
 
-def _by_content(files) -> dict:
-    """{SHA-256: (a path holding it, its state)} for the non-empty files of one side."""
-    return {st.checksum: (p, st) for p, st in files.items() if st.size > 0}
+class _ByContent:
+    """{SHA-256: (a path holding it, its state)} for the non-empty files of one side,
+    built when first asked (a run with no upload or download never needs it)."""
+
+    def __init__(self, files):
+        self._files, self._index = files, None
+
+    def get(self, checksum: str, default=None):
+        if self._index is None:
+            self._index = {st.checksum: (p, st) for p, st in self._files.items()
+                           if st.size > 0}
+        return self._index.get(checksum, default)
 
 
 def carry_out(s, base, found, plan, approved) -> Carried:
