@@ -1,9 +1,12 @@
 """Google Cloud Storage and Azure Blob remotes, through the real CLI, on the emulators the
 tests start themselves (fake-gcs-server, Azurite; tests/emulators.py): the team scenarios
-of tests/test_scenarios.py played again on each provider, ten rounds of two members syncing
-at once with no lost update, and no credential printed or written. The backend contract of
+of tests/test_scenarios.py played again on each provider, rounds of two members syncing
+at once with no lost update (``S3SYNC_CLOUD_ROUNDS``: CI 4, the full reliability run 10),
+and no credential printed or written. The backend contract of
 each provider is in tests/test_contract_gcs.py and tests/test_contract_blob.py."""
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -15,7 +18,7 @@ from .test_scenarios import (  # noqa: F401  (collected again here, on gcs and b
     test_first_sync_of_a_populated_folder_then_a_fresh_clone,
     test_first_sync_of_two_populated_clones_never_overwrites)
 
-ROUNDS = 10
+ROUNDS = int(os.environ.get("S3SYNC_CLOUD_ROUNDS", "4"))
 
 
 @pytest.fixture(params=["gcs", "blob"])

@@ -309,9 +309,14 @@ class S3Connection(PrefixedKeys, DataPlatformConnection):
         with self.transfers.track(advance) as transfer:
             if size_hint >= self.multipart_threshold:
                 if self.transport == "obstore":
-                    return self.objects.get_big(
-                        self._key(key), dest, step=s3multipart.part_size(self, size_hint),
-                        if_match=if_match, label=key, transfer=transfer)
+                    from . import s3ranges
+
+                    try:
+                        return self.objects.get_big(
+                            self._key(key), dest, step=s3multipart.part_size(self, size_hint),
+                            if_match=if_match, label=key, transfer=transfer)
+                    except s3ranges.NotPartial:  # e.g. rclone serve s3: botocore's ranges
+                        pass
                 return s3multipart.download(self, key, dest, size_hint, transfer, if_match)
             return self.objects.get(self._key(key), dest, if_match=if_match, advance=None,
                                     label=key, transfer=transfer)

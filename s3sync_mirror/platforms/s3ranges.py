@@ -101,54 +101,20 @@ def _write(fd: int, h, data) -> None:
 
 async def download(objects, full: str, key: str, dest, *, step: int, if_match: Optional[str],
                    transfer, writer: concurrent.futures.Executor) -> str:
-    """Fill ``dest`` with the object's bytes in ranges of ``step`` (in one stream when the
-    server does not answer ranges); their SHA-256 hex."""
+    """Fill ``dest`` with the object's bytes in ranges of ``step``; their SHA-256 hex.
+    Raises NotPartial when the server does not answer ranges with 206 (and remembers it:
+    the caller then uses botocore's ranged GETs, which accept such answers)."""
+    if getattr(objects, "_no_ranges", False):
+        raise NotPartial()
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        if not getattr(objects, "_no_ranges", False):
-            try:
-                return await _ranges(objects, full, key, fd, step=step, if_match=if_match,
-                                     transfer=transfer, writer=writer)
-            except NotPartial:
-                objects._no_ranges = True
-                os.ftruncate(fd, 0)
-                os.lseek(fd, 0, os.SEEK_SET)
-        return await _stream(objects, full, key, fd, if_match=if_match, transfer=transfer,
-                             writer=writer)
+        return await _ranges(objects, full, key, fd, step=step, if_match=if_match,
+                             transfer=transfer, writer=writer)
+    except NotPartial:
+        objects._no_ranges = True
+        raise
     finally:
         os.close(fd)
-
-
-async def _stream(objects, full: str, key: str, fd: int, *, if_match: Optional[str],
-                  transfer, writer) -> str:
-    """One GET, its body written and hashed in pieces of ``objects.part`` while the next
-    piece arrives."""
-    import obstore
-
-    options = {"if_match": quoted(if_match)} if if_match is not None else None
-    cond, h, job, nxt = if_match is not None, hashlib.sha256(), None, None
-    r = await objects.call(lambda: obstore.get_async(objects.store, full, options=options),
-                           "GET", cond, key)
-    stream = r.stream(min_chunk_size=objects.part)
-    try:
-        nxt = asyncio.ensure_future(stream.__anext__())
-        while True:
-            try:
-                chunk = await nxt
-            except StopAsyncIteration:
-                return h.hexdigest()
-            except Exception as exc:  # noqa: BLE001 - the connection failed mid-body
-                raise objects.failure(exc, "GET", cond, key) from None
-            nxt = asyncio.ensure_future(stream.__anext__())
-            job = writer.submit(_write, fd, h, chunk)
-            await asyncio.wrap_future(job)
-            transfer.advance(memoryview(chunk).nbytes)
-    finally:
-        if job is not None:
-            concurrent.futures.wait([job])  # not writing to fd any more
-        if nxt is not None and not nxt.done():
-            nxt.cancel()
-            await asyncio.gather(nxt, return_exceptions=True)
 
 
 async def _ranges(objects, full: str, key: str, fd: int, *, step: int,
