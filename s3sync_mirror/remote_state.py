@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 from . import layout, state, statelog
-from .commit import merge_remote
+from .commit import merge_remote, remote_changes
 from .clock import ns_from_iso
 from .errors import (PreconditionFailed, RemoteError, RemoteNotFound, S3SyncMirrorError,
                      StateError)
@@ -144,12 +144,13 @@ def _follow(remote, save, files: dict, pos: Pos) -> tuple[dict, Pos]:
                     data, _etag = remote.get_bytes(key)
                 except RemoteNotFound:  # removed meanwhile: read again
                     raise _Moved() from None
-                changes, sealed = statelog.parse(data, remote.url(key))
+                changes, nxt = statelog.parse(data, remote.url(key))
                 statelog.apply(files, changes)
-                pos = pos._replace(n=n, rows=pos.rows + len(changes), sealed=sealed)
+                pos = pos._replace(n=n, rows=pos.rows + len(changes), sealed=bool(nxt),
+                                   next_log=nxt)
                 if save is not None:
                     save.save_log_entry(pos.log, n, data)
-                if sealed:
+                if nxt:
                     break
         if not pos.sealed or save is None:  # a reader that writes nothing stops here
             return files, pos
@@ -159,7 +160,7 @@ def _follow(remote, save, files: dict, pos: Pos) -> tuple[dict, Pos]:
 
 def _checkpoint(remote, save, files: dict, pos: Pos) -> Pos:
     """Put the state after a sealed log in place of the checkpoint it follows."""
-    data = state.render_versions(files, local=False)
+    data = state.render_versions(files, local=False, log=pos.next_log)
     try:
         etag = remote.put_bytes(VERSIONS_KEY, data, if_match=pos.etag)
     except PreconditionFailed:  # done by another member (or the file was replaced)
@@ -230,7 +231,9 @@ def commit(remote, statedir, read: RemoteState, outcomes, *, jobs: int = 8,
             time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
             current, pos = _read_current(remote, statedir, current, pos, jobs, tmp_dir)
             continue
-        others = {p: st for p, st in current.items() if seen.get(p) != st}
+        own = {p for o in outcomes for p, _st in remote_changes(o)}
+        others = {p: st for p, st in current.items()
+                  if seen.get(p) != st and not (p in own and new.get(p) == st)}
         return new, rejected, others
     raise RemoteError(f"could not record the remote state after {MAX_ATTEMPTS} attempts: "
                       f"other members keep writing it; run again")
@@ -242,20 +245,20 @@ def _write(remote, statedir, current: dict, new: dict, pos: Optional[Pos]) -> Op
     replaced or removed meanwhile (a `reset --remote`, a copy put back): then the caller
     reads the state again, where the change is found already made or is made again."""
     if pos is None:  # no state file yet: create it
-        data = state.render_versions(new, local=False)
+        data = state.render_versions(new, local=False, log=statelog.new_log())
         etag = remote.put_bytes(VERSIONS_KEY, data, if_none_match=True)
         statedir.save_remote_cache(data, etag, new)
         return Pos(etag, statelog.log_id(data), 0, len(new))
     changes = statelog.diff(current, new)
     if not changes:
         return pos
-    sealed = statelog.seals(pos, len(changes))
-    data = statelog.render(changes, current, sealed)
+    nxt = statelog.new_log() if statelog.seals(pos, len(changes)) else ""
+    data = statelog.render(changes, current, nxt)
     n = pos.n + 1
     remote.put_bytes(statelog.entry_key(pos.log, n), data, if_none_match=True)
     statedir.save_log_entry(pos.log, n, data)
-    pos = pos._replace(n=n, rows=pos.rows + len(changes), sealed=sealed)
-    if sealed:
+    pos = pos._replace(n=n, rows=pos.rows + len(changes), sealed=bool(nxt), next_log=nxt)
+    if nxt:
         try:
             return _checkpoint(remote, statedir, new, pos)
         except _Moved:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from typing import Callable
 
-from . import layout
+from . import layout, statelog
 from .errors import RemoteNotFound
 from .session import open_session
 
@@ -54,8 +54,15 @@ def _remove_remote_state(remote) -> list:
             removed.append(remote.url(layout.VERSIONS_KEY))
         except RemoteNotFound:
             pass
+    keep = None  # a member who rebuilt the state meanwhile: its log is live
+    try:
+        keep = statelog.log_root(statelog.log_id(remote.get_bytes(layout.VERSIONS_KEY)[0]))
+    except RemoteNotFound:
+        pass
     entries = 0
     for obj in list(remote.list(layout.STATE_LOG_ROOT + "/")):
+        if keep is not None and obj.key.startswith(keep + "/"):
+            continue
         try:
             remote.delete(obj.key)
             entries += 1

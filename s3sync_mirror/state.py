@@ -166,7 +166,7 @@ def parse_owned(data: bytes, name: str) -> tuple[dict, set]:
                    df["Edited By"].tolist(), df["Time Edited"].tolist(), optional), owners
 
 
-def _writer(out):
+def writer(out):
     """Rows written as pandas' ``to_csv`` writes them; a row with a carriage return in a
     field (a user name, say) fully quoted, since the csv module quotes only the characters
     of its line terminator."""
@@ -179,32 +179,37 @@ def _writer(out):
     return write
 
 
-def render_versions(states: Mapping[str, FileState], *, local: bool, owner: str = "") -> bytes:
+def render_versions(states: Mapping[str, FileState], *, local: bool, owner: str = "",
+                    log: str = "") -> bytes:
     """{path: FileState} -> CSV bytes, sorted by path. ``local``: the baseline's columns,
-    every row marked with ``owner`` (the remote and clone it belongs to). Written with the
-    csv module (the bytes pandas' ``to_csv`` writes, without importing pandas)."""
-    header = COLUMNS + (LOCAL_EXTRA if local else REMOTE_EXTRA)
+    every row marked with ``owner`` (the remote and clone it belongs to). ``log``: a
+    remote state checkpoint's log id, as a last column named ``Log <id>`` whose values are
+    empty (statelog.py). Written with the csv module (the bytes pandas' ``to_csv`` writes,
+    without importing pandas)."""
+    header = COLUMNS + (LOCAL_EXTRA if local else REMOTE_EXTRA) + ([f"Log {log}"] if log else [])
     items = sorted(states.items())
     out = io.StringIO()
     plain = csv.writer(out, lineterminator="\n")
     plain.writerow(header)
-    plain.writerows(_rows(items, local, owner))  # the csv module's loop, in C
+    plain.writerows(_rows(items, local, owner, bool(log)))  # the csv module's loop, in C
     text = out.getvalue()
-    if "\r" in text:  # a field with a carriage return: its row is quoted (see _writer)
+    if "\r" in text:  # a field with a carriage return: its row is quoted (see writer)
         out = io.StringIO()
-        write = _writer(out)
+        write = writer(out)
         write(header)
-        for row in _rows(items, local, owner):
+        for row in _rows(items, local, owner, bool(log)):
             write(row)
         text = out.getvalue()
     return text.encode("utf-8")
 
 
-def _rows(items, local: bool, owner: str):
+def _rows(items, local: bool, owner: str, logged: bool = False):
     for p, s in items:
         if local:
             yield (p, s.edited_by, s.time_edited, s.checksum, s.size, s.mtime_ns, s.etag,
                    *(s.node or ("", "", "")), owner)
+        elif logged:
+            yield (p, s.edited_by, s.time_edited, s.checksum, s.size, s.etag, s.mtime_ns, "")
         else:
             yield (p, s.edited_by, s.time_edited, s.checksum, s.size, s.etag, s.mtime_ns)
 
@@ -221,7 +226,7 @@ def parse_log(data: bytes, name: str) -> list[dict]:
 
 def render_log(rows: Iterable[dict]) -> bytes:
     out = io.StringIO()
-    write = _writer(out)
+    write = writer(out)
     header = COLUMNS + LOG_EXTRA
     write(header)
     for row in rows:

@@ -227,11 +227,12 @@ class StateDir:
         files, pos = dict(states[0]), statelog.Pos(*found, 0, len(states[0]))
         for n, path in self._log_files(pos.log):
             try:
-                changes, sealed = statelog.parse(Path(path).read_bytes(), path)
+                changes, nxt = statelog.parse(Path(path).read_bytes(), path)
             except StateError:
                 break
             statelog.apply(files, changes)
-            pos = pos._replace(n=n, rows=pos.rows + len(changes), sealed=sealed)
+            pos = pos._replace(n=n, rows=pos.rows + len(changes), sealed=bool(nxt),
+                               next_log=nxt)
         return files, pos
 
     def load_remote_copy(self) -> Optional[dict]:

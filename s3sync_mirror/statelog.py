@@ -11,7 +11,10 @@ its writer (or, if the writer died, the next reader) puts in place of
 
 An entry is a gzipped CSV: the SPEC columns, ``ETag``, ``Mtime Ns``, then ``Change``
 (``set``: the path is now this version; ``remove``: the path left the state, this being
-the version it had) and ``Ends`` (``checkpoint`` on every row of a sealed entry).
+the version it had) and ``Ends`` (``checkpoint <id>`` on every row of a sealed entry: the
+log id of the checkpoint that follows it). A checkpoint names its own log in a last column
+``Log <id>`` (random, so a checkpoint whose rows come back never finds an old log); one
+without it (written by hand, or by an older release) is named by its SHA-256.
 """
 from __future__ import annotations
 
@@ -21,10 +24,12 @@ import hashlib
 import io
 import os
 import re
+import secrets
 from typing import Mapping, NamedTuple, Optional
 
 from . import layout
 from .errors import StateError
+from .state import writer
 from .model import FileState
 from .paths import unsafe_reason
 
@@ -34,6 +39,9 @@ SET, REMOVE, SEALED = "set", "remove", "checkpoint"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _INT = re.compile(r"-?\d+")
 _ENTRY = re.compile(r"(\d{10})\.csv\.gz")
+_LOG = re.compile(r"[0-9a-f]{32}")
+_FIX = ("Nothing was changed. Run `python -m s3sync_mirror reset --remote` to rebuild the "
+        "remote state from the files themselves.")
 
 
 def _knob(name: str, default: int) -> int:
@@ -61,6 +69,7 @@ class Pos(NamedTuple):
     base_files: int = 0
     rows: int = 0
     sealed: bool = False  # entry n ends the log: the next checkpoint is due
+    next_log: str = ""  # when sealed: the log id the next checkpoint names
 
     @property
     def token(self) -> str:
@@ -76,8 +85,17 @@ class Pos(NamedTuple):
 
 
 def log_id(checkpoint: bytes) -> str:
-    """The name of the log that follows a checkpoint with these bytes."""
+    """The id of the log that follows a checkpoint with these bytes: its ``Log <id>``
+    column, else (a file without it) the start of its SHA-256."""
+    first = checkpoint[:checkpoint.find(b"\n")].decode("utf-8", "replace").rstrip("\r")
+    last = first.rsplit(",", 1)[-1]
+    if last.startswith("Log ") and _LOG.fullmatch(last[4:]):
+        return last[4:]
     return hashlib.sha256(checkpoint).hexdigest()[:32]
+
+
+def new_log() -> str:
+    return secrets.token_hex(16)
 
 
 def log_root(log: str) -> str:
@@ -129,53 +147,57 @@ def apply(files: dict, changes: Mapping[str, Optional[FileState]]) -> None:
 
 
 def render(changes: Mapping[str, Optional[FileState]], before: Mapping[str, FileState],
-           sealed: bool) -> bytes:
-    """One entry: ``changes`` over ``before`` (the state it applies to), gzipped CSV."""
+           next_log: str = "") -> bytes:
+    """One entry: ``changes`` over ``before`` (the state it applies to), gzipped CSV;
+    ``next_log``: the entry ends the log, and the next checkpoint's log has this id."""
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-    w.writerow(HEADER)
-    ends = SEALED if sealed else ""
+    write = writer(out)
+    write(HEADER)
+    ends = f"{SEALED} {next_log}" if next_log else ""
     for p in sorted(changes):
         st, change = changes[p], SET
         if st is None:
             st, change = before[p], REMOVE
-        w.writerow((p, st.edited_by, st.time_edited, st.checksum, st.size, st.etag,
-                    st.mtime_ns, change, ends))
+        write((p, st.edited_by, st.time_edited, st.checksum, st.size, st.etag,
+               st.mtime_ns, change, ends))
     return gzip.compress(out.getvalue().encode("utf-8"), compresslevel=6, mtime=0)
 
 
 def _row(name: str, i: int, row: list) -> tuple:
     where = f"{name}: line {i}"
     if len(row) != len(HEADER):
-        raise StateError(f"{where}: {len(row)} fields, expected {len(HEADER)}")
+        raise StateError(f"{where}: {len(row)} fields, expected {len(HEADER)}. {_FIX}")
     path, who, when, checksum, size, etag, mtime, change, ends = row
     why = unsafe_reason(path)
     if why is not None:
-        raise StateError(f"{where}: the path {path!r} {why}")
+        raise StateError(f"{where}: the path {path!r} {why}. {_FIX}")
     if not _HEX64.fullmatch(checksum) or not size.isdigit() or not _INT.fullmatch(mtime):
-        raise StateError(f"{where}: a malformed Checksum, Size or Mtime Ns")
-    if change not in (SET, REMOVE) or ends not in ("", SEALED):
-        raise StateError(f"{where}: unknown Change {change!r} or Ends {ends!r}")
+        raise StateError(f"{where}: a malformed Checksum, Size or Mtime Ns. {_FIX}")
+    sealed, _, nxt = ends.partition(" ")
+    if change not in (SET, REMOVE) or (ends and (sealed != SEALED or not _LOG.fullmatch(nxt))):
+        raise StateError(f"{where}: unknown Change {change!r} or Ends {ends!r}. {_FIX}")
     st = FileState(checksum, int(size), who, when, int(mtime), etag)
-    return path, (st if change == SET else None), ends == SEALED
+    return path, (st if change == SET else None), nxt
 
 
-def parse(data: bytes, name: str) -> tuple[dict, bool]:
-    """(changes, sealed) of one entry; a damaged entry is named, never guessed at."""
+def parse(data: bytes, name: str) -> tuple[dict, str]:
+    """(changes, the next checkpoint's log id when the entry ends the log, else "") of one
+    entry; a damaged entry is named, never guessed at."""
     try:
         text = gzip.decompress(data).decode("utf-8")
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise StateError(f"{name}: not a gzipped UTF-8 CSV ({exc})") from None
-    rows = list(csv.reader(io.StringIO(text, newline="")))
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
+        raise StateError(f"{name}: not a gzipped UTF-8 CSV ({exc}). {_FIX}") from None
     if not rows or tuple(rows[0]) != HEADER:
-        raise StateError(f"{name}: the header is not {','.join(HEADER)}")
-    changes, sealed = {}, set()
+        raise StateError(f"{name}: the header is not {','.join(HEADER)}. {_FIX}")
+    changes, ends = {}, set()
     for i, row in enumerate(rows[1:], start=2):
-        path, st, ends = _row(name, i, row)
+        path, st, nxt = _row(name, i, row)
         if path in changes:
-            raise StateError(f"{name}: line {i}: {path!r} is listed twice")
+            raise StateError(f"{name}: line {i}: {path!r} is listed twice. {_FIX}")
         changes[path] = st
-        sealed.add(ends)
-    if len(sealed) > 1 or not changes:
-        raise StateError(f"{name}: {'no rows' if not changes else 'Ends differs by row'}")
-    return changes, sealed == {True}
+        ends.add(nxt)
+    if len(ends) > 1 or not changes:
+        problem = "no rows" if not changes else "Ends differs by row"
+        raise StateError(f"{name}: {problem}. {_FIX}")
+    return changes, ends.pop()

@@ -308,9 +308,14 @@ class Team:
         data = objects.get(".S3/versions_remote.csv")
         if not data:
             return {}
+        header = data.split(b"\n", 1)[0].decode().split(",")
+        log = header[-1][4:] if header[-1].startswith("Log ") \
+            else hashlib.sha256(data).hexdigest()[:32]
         rows = {r["File"]: r for r in parse_csv(data)}
-        folder = f".S3/state_log/{hashlib.sha256(data).hexdigest()[:32]}/"
-        n = 1
+        if header[-1].startswith("Log "):
+            for r in rows.values():
+                del r[header[-1]]
+        folder, n = f".S3/state_log/{log}/", 1
         while f"{folder}{n:010d}.csv.gz" in objects:
             entry = parse_csv(gzip.decompress(objects[f"{folder}{n:010d}.csv.gz"]))
             for r in entry:
@@ -318,7 +323,7 @@ class Team:
                     rows.pop(r["File"])
                 else:
                     rows[r["File"]] = r
-            if entry[0].pop("Ends") == "checkpoint":
+            if entry[0]["Ends"].startswith("checkpoint "):
                 break
             n += 1
         for r in rows.values():
