@@ -35,7 +35,7 @@ def test_the_config_names_the_cloud(team):
     assert f"{scheme}{team.bucket}/repo/Data" in r.stdout + r.stderr
 
 
-def test_two_members_syncing_at_once_ten_rounds_lose_no_update(team):
+def test_two_members_syncing_at_once_round_after_round_lose_no_update(team):
     members = [team.alice, team.bob]
     for m in members:
         m.write(f"{m.name}/edit.csv", "v0")
