@@ -228,3 +228,92 @@ def test_killed_between_the_entry_and_the_checkpoint(make_team, log_mode, monkey
         r = run_faulty(team.alice, {"FAULT_CRASH_AT": str(n)}, "--yes", "--force")
         assert r.returncode in (-9, 0), r.stderr
         check_after_kill(team, expect, versions, f"log mode, kill #{n}")
+
+
+# -- the baseline's changes (baselinelog.py) ---------------------------------------------
+def _age(member, *names) -> None:
+    """Files (all, when none named) written a minute ago: their mtimes are final, not
+    racy, when synced. (Only those named: setting a time changes the file's ctime.)"""
+    import os
+    import time
+
+    past = time.time() - 60
+    for p in [member.data / n for n in names] or member.data.rglob("*"):
+        if p.is_file() and ".S3" not in p.parts:
+            os.utime(p, (past, past))
+
+
+def test_a_big_baseline_is_saved_as_its_changes(make_team, log_mode, monkeypatch):
+    """Above S3SYNC_CHECKPOINT_FILES files, a sync that changes a few of them leaves
+    versions_local.csv as it is and writes versions_local.changes.csv; once the changes
+    outgrow S3SYNC_BASELINE_CHANGES rows, the baseline is written whole again."""
+    monkeypatch.setenv("S3SYNC_BASELINE_CHANGES", "3")
+    team = make_team(("alice", "bob"))
+    alice, bob = team.alice, team.bob
+    for i in range(40):
+        alice.write(f"f{i:02d}.csv", f"v0 {i}")
+    _age(alice)
+    alice.sync()
+    whole = (alice.data / ".S3" / "versions_local.csv").read_bytes()
+    changes = alice.data / ".S3" / "versions_local.changes.csv"
+    alice.write("f01.csv", "v1")
+    alice.delete("f02.csv")
+    _age(alice, "f01.csv")
+    alice.sync()
+    assert (alice.data / ".S3" / "versions_local.csv").read_bytes() == whole
+    assert changes.exists() and len(changes.read_bytes().splitlines()) == 3
+    base = alice.baseline()
+    assert "f02.csv" not in base and len(base) == 39
+    assert base["f01.csv"]["Checksum"] == hashlib.sha256(b"v1").hexdigest()
+    assert '"actions": []' in alice.run("status", "--json", check_rc=0).stdout
+    bob.sync()
+    bob.write("f03.csv", "bob")
+    _age(bob, "f03.csv")
+    bob.sync()
+    alice.sync()  # one more change: 3 rows, still within the limit
+    assert alice.read("f03.csv") == b"bob" and changes.exists()
+    for i in (4, 5):
+        alice.write(f"f{i:02d}.csv", "v1")
+    _age(alice, "f04.csv", "f05.csv")
+    alice.sync()  # 5 rows: over the limit, written whole
+    assert not changes.exists()
+    assert (alice.data / ".S3" / "versions_local.csv").read_bytes() != whole
+    assert len(alice.baseline()) == 39
+    assert '"actions": []' in alice.run("status", "--json", check_rc=0).stdout
+
+
+def test_changes_of_another_baseline_are_never_applied(make_team, log_mode):
+    team = make_team(("alice",))
+    alice = team.alice
+    for i in range(30):
+        alice.write(f"f{i:02d}.csv", f"v0 {i}")
+    alice.sync()
+    alice.write("f01.csv", "v1")
+    alice.sync()
+    local = alice.data / ".S3" / "versions_local.csv"
+    assert (alice.data / ".S3" / "versions_local.changes.csv").exists()
+    local.write_bytes(local.read_bytes())  # rewritten by hand: another file now
+    assert alice.baseline()["f01.csv"]["Checksum"] == hashlib.sha256(b"v0 1").hexdigest(), \
+        "the changes of the baseline before were applied to this one"
+    import json
+
+    r = alice.run("--yes", "--json", check_rc=0)
+    # the baseline's f01.csv is v0 again: local v1 = remote v1, just recorded, no conflict
+    assert json.loads(r.stdout)["actions"] == [] and alice.read("f01.csv") == b"v1"
+    assert alice.baseline()["f01.csv"]["Checksum"] == hashlib.sha256(b"v1").hexdigest()
+
+
+def test_logs_of_old_checkpoints_are_removed_after_an_hour(make_team, monkeypatch):
+    """Every commit of a small state ends its log; the logs of earlier checkpoints stay
+    for S3SYNC_KEEP_OLD_LOGS_S seconds (an hour), then the next checkpoint removes them."""
+    team = make_team(("alice",))
+    alice = team.alice
+    for rnd in range(3):
+        alice.write("a.csv", f"v{rnd}")
+        alice.sync()
+    assert len(_entries(team)) == 2  # the first sync created the checkpoint: no entry
+    monkeypatch.setenv("S3SYNC_KEEP_OLD_LOGS_S", "0")
+    alice.write("a.csv", "v3")
+    alice.sync()  # its own entry is in the log of the checkpoint it replaced: gone too
+    assert _entries(team) == {}
+    assert team.remote_state()["a.csv"]["Checksum"] == hashlib.sha256(b"v3").hexdigest()
