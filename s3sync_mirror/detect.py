@@ -19,6 +19,7 @@ class Quick(NamedTuple):
     in_sync: bool
     walked: Optional[tuple]  # the folder's walk, reused by the scan
     remote_etag: Optional[str]  # the remote state's ETag when a GET found it unchanged
+    printed: Optional[tuple] = None  # the walk's fingerprint, when it was taken
 
 
 class Detected(NamedTuple):
@@ -74,9 +75,10 @@ def quick_check(s, paths) -> Quick:
         walked = walk(s.data_dir, s.ignored())
         remote_same = fut.result()
     found, warnings, unreadable, skipped = walked
-    same = remote_same and not warnings and not unreadable and not skipped \
-        and insync.fingerprint(found) == rec[4]
-    return Quick(same, walked, etag if remote_same else None)
+    printed = insync.fingerprint(found) if remote_same and not warnings \
+        and not unreadable and not skipped else None
+    return Quick(printed is not None and printed == rec[4], walked,
+                 etag if remote_same else None, printed)
 
 
 def detect(s, base: dict, walked=None, remote_etag=None) -> Detected:
@@ -144,11 +146,10 @@ def _file_folder(local: dict, base: dict, remote: dict, deleted) -> dict:
         return (t is None or t.checksum != here[p].checksum) and \
             (b is None or b.checksum != here[p].checksum)
 
-    def under_a_file(here: dict, there: dict, leaving, where: str, fix: str) -> dict:
-        """Files arriving from ``here`` whose folder is a file staying ``there``."""
+    def under_a_file(here: dict, there: dict, differ, leaving, where: str, fix: str) -> dict:
+        """Files arriving from ``here`` (of the paths ``differ``, where ``there`` lacks
+        them or holds other content) whose folder is a file staying ``there``."""
         found = {}
-        differ = [p for p, st in here.items()
-                  if (t := there.get(p)) is None or t.checksum != st.checksum]
         for p in differ:
             if not moving(p, here, there):
                 continue
@@ -158,10 +159,14 @@ def _file_folder(local: dict, base: dict, remote: dict, deleted) -> dict:
                                        f"first ({fix}), or rename one of them")
         return found
 
-    out = under_a_file(remote, local, leaving_here, "here but a folder on the remote",
-                       "keep the remote side")
+    rget = remote.get  # one pass: the paths whose content differs between the sides
+    changed = [p for p, st in local.items()
+               if (r := rget(p)) is not None and r.checksum != st.checksum]
+    out = under_a_file(remote, local, [*changed, *sorted(remote.keys() - local.keys())],
+                       leaving_here, "here but a folder on the remote", "keep the remote side")
     out.update(_new_file_meets_folder(local, base, remote))
-    out.update(under_a_file(local, remote, leaving_there, "on the remote but a folder here",
+    out.update(under_a_file(local, remote, [*changed, *sorted(local.keys() - remote.keys())],
+                            leaving_there, "on the remote but a folder here",
                             "keep yours deletes it there"))
     return out
 
@@ -176,9 +181,7 @@ def _new_file_meets_folder(local: dict, base: dict, remote: dict) -> dict:
     out = {}
     for here, there, where in ((remote, local, "here"), (local, remote, "on the remote")):
         folders = None
-        for p in here:
-            if p in there or p in base:
-                continue
+        for p in sorted(here.keys() - there.keys() - base.keys()):
             if folders is None:
                 folders = {f for q in there if staying(q, here, there) for f in folders_of(q)}
             if p in folders:

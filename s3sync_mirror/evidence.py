@@ -52,8 +52,8 @@ def verify(remote, rs, base: Mapping[str, FileState], *, local: Mapping = None,
     ``rs.deleted_here`` to the local files this clone never synced that are a version the
     team deleted after the file was last written here (a stale copy: a copied clone or
     baseline): they are not uploaded again on no evidence."""
-    missing = [p for p in base if p not in rs.files]
-    unsynced = [p for p in (local or ()) if p not in rs.files and p not in base]
+    missing = sorted(base.keys() - rs.files.keys())
+    unsynced = sorted((local or {}).keys() - rs.files.keys() - base.keys())
     if not missing and not unsynced:
         return
     rows = deletion_log(remote)

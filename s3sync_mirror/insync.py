@@ -21,6 +21,7 @@ from operator import itemgetter
 from typing import Mapping, Optional
 
 from . import statecache
+from .model import FileState
 from .commit import RACY_NS
 
 FORMAT = 3  # 3: the listing as its fingerprint; 2: the listing itself
@@ -39,24 +40,27 @@ def fingerprint(found) -> tuple:
     return len(entries), h.hexdigest()
 
 
-def _entries(listing: Mapping[str, tuple]) -> list:
-    return [(p, size, mtime, tuple(node)) for p, (size, mtime, node) in listing.items()]
+def _entries(listing: Mapping[str, FileState]) -> list:
+    return [(p, b.size, b.mtime_ns, tuple(b.node)) for p, b in listing.items()]
 
 
-def record(statedir, *, listing: Mapping[str, tuple], remote_url: str,
-           remote_etag: Optional[str], patterns, now_ns: int) -> bool:
-    """Write the record; False (and nothing written) when it could not be trusted."""
+def record(statedir, *, listing: Mapping[str, FileState], remote_url: str,
+           remote_etag: Optional[str], patterns, now_ns: int, printed=None) -> bool:
+    """Write the record; False (and nothing written) when it could not be trusted.
+    ``listing``: from :func:`listing_after`; ``printed``: its fingerprint when the caller
+    already has it (the run's walk, when the run changed nothing on disk)."""
     sig = statedir.baseline_signature()
     if sig is None or not remote_etag:
         forget(statedir)
         return False
     limit = now_ns - RACY_NS
-    if any(mtime == -1 or mtime > limit for _size, mtime, _node in listing.values()):
+    if any(b.mtime_ns == -1 or b.mtime_ns > limit for b in listing.values()):
         forget(statedir)
         return False
+    if printed is None or printed[0] != len(listing):
+        printed = fingerprint(_entries(listing))
     statecache.write_blob(statedir.cache / NAME, (
-        FORMAT, remote_url, remote_etag, tuple(sig), list(patterns),
-        fingerprint(_entries(listing))))
+        FORMAT, remote_url, remote_etag, tuple(sig), list(patterns), printed))
     return True
 
 
@@ -88,21 +92,29 @@ def matches(rec: tuple, *, remote_url: str, patterns, baseline_sig) -> bool:
 
 
 def listing_after(scanned_files: Mapping, new_base: Mapping, final: Mapping,
-                  kinds: tuple) -> Optional[dict]:
-    """PURE: the folder's listing after a run, as the record needs it, or None when the
-    baseline does not describe the folder exactly. ``new_base`` holds the visible paths of
-    the new baseline; ``final`` {path: outcome}; ``kinds`` = (download, delete_local)."""
+                  kinds: tuple) -> Optional[Mapping]:
+    """PURE: the folder's listing after a run, as the record needs it: ``new_base`` (the
+    visible paths of the new baseline) when it describes the folder exactly (every file
+    with the size, mtime_ns and node it has on disk now, and no other path), else None.
+    ``final`` {path: outcome}; ``kinds`` = (download, delete_local)."""
     download, delete_local = kinds
-    listing = {p: (b.size, b.mtime_ns, b.node) for p, b in new_base.items()}
     fetched = {p for p, o in final.items() if o.action.kind == download}
+    removed = {p for p, o in final.items() if o.action.kind == delete_local}
     # What is on disk now: what the scan saw, less what was deleted here, with what was
     # downloaded as placed.
+    get, matched = new_base.get, 0
     for p, st in scanned_files.items():
         if p in fetched:
             continue
-        gone = final.get(p) is not None and final[p].action.kind == delete_local
-        if listing.get(p) != (None if gone else (st.size, st.mtime_ns, st.node)):
+        b = get(p)
+        if p in removed:
+            if b is not None:
+                return None
+            continue
+        if b is None or b.mtime_ns != st.mtime_ns or b.size != st.size or b.node != st.node:
             return None
-    if any(p not in scanned_files and p not in fetched for p in listing):
+        matched += 1
+    # every other path of the baseline must be one this run downloaded
+    if len(new_base) != matched + sum(1 for p in fetched if p in new_base):
         return None
-    return listing
+    return new_base

@@ -160,3 +160,24 @@ def test_the_full_path_does_not_ask_the_remote_twice(settled, monkeypatch):
     assert status(settled.alice) == [("a.csv", "upload")]
     # the quick check's HEAD found the state unchanged: the full path does not read it
     assert asked == [".S3/versions_remote.csv"]
+
+
+def test_an_upload_only_run_records_its_walk_and_the_next_run_is_quick(settled, monkeypatch):
+    """A run that changed nothing on disk (an upload) records the fingerprint its quick
+    check took of the walk, without taking it again, and that is the folder's."""
+    from s3sync_mirror.scan import walk
+
+    alice = settled.alice
+    alice.write("a.csv", "a.csv v2, longer\n")
+    age(alice)
+    taken = []
+    real = insync.fingerprint
+    monkeypatch.setattr(insync, "fingerprint", lambda found: taken.append(1) or real(found))
+    r = s3sync_mirror.run(alice.repo, yes=True, quiet=True)
+    assert r.ok and [(a.path, a.kind) for a in r.plan.actions] == [("a.csv", "upload")]
+    assert taken == [1]  # the quick check's, reused by the record
+    rec = record_of(alice)
+    assert rec is not None and rec[4] == real(walk(alice.data)[0])
+    calls = full_path_only(monkeypatch)
+    r = s3sync_mirror.run(alice.repo, yes=True, quiet=True)
+    assert r.plan.empty and calls == []

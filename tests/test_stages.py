@@ -176,8 +176,15 @@ def test_listing_after_is_the_folder_as_the_run_left_it():
     scanned = {"a": fs("a", 1, 10), "g": fs("g", 1, 11)}
     base = {"a": fs("a", 1, 10), "n": fs("n", 1, 12)}
     kinds_ = (m.DOWNLOAD, m.DELETE_LOCAL)
-    assert insync.listing_after(scanned, base, {"n": down, "g": gone}, kinds_) == {
+    listing = insync.listing_after(scanned, base, {"n": down, "g": gone}, kinds_)
+    assert {p: (b.size, b.mtime_ns, b.node) for p, b in listing.items()} == {
         "a": (1, 10, ()), "n": (1, 12, ())}
+    # a path of the baseline that is neither on disk nor downloaded: no record
+    assert insync.listing_after(scanned, {**base, "x": fs("x", 1, 13)},
+                                {"n": down, "g": gone}, kinds_) is None
+    # a file on disk the baseline lacks: no record
+    assert insync.listing_after({**scanned, "y": fs("y", 1, 14)}, base,
+                                {"n": down, "g": gone}, kinds_) is None
     # the baseline disagrees with the disk about "a": no record
     assert insync.listing_after(scanned, {**base, "a": fs("a", 1, 99)},
                                 {"n": down, "g": gone}, kinds_) is None
