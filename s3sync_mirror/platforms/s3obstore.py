@@ -46,6 +46,11 @@ def _asyncio():
     return asyncio
 
 
+def _write_file(dest, data: bytes) -> None:
+    with open(dest, "wb") as fo:  # local failures are OSError, as on every transport
+        fo.write(data)
+
+
 def available() -> bool:
     import importlib.util
 
@@ -209,12 +214,14 @@ class ObstoreTransport:
             whole = await r.bytes_async() if stream is None else b""
         except Exception as exc:  # noqa: BLE001 - every failure goes through the table
             raise self.failure(exc, "GET", if_match is not None, what) from None
+        if stream is None:  # created and written off the loop (disks block)
+            h.update(whole)
+            await _asyncio().get_running_loop().run_in_executor(
+                self.writers(), _write_file, dest, whole)
+            transfer.advance(len(whole))
+            return h.hexdigest()
         with open(dest, "wb") as fo:  # local failures are OSError, as on every transport
-            if stream is None:
-                h.update(whole)
-                fo.write(whole)
-                transfer.advance(len(whole))
-            while stream is not None:
+            while True:
                 try:
                     chunk = await stream.__anext__()
                 except StopAsyncIteration:
@@ -281,14 +288,18 @@ class ObstoreTransport:
         """Ranged GETs of one version into ``dest`` (``s3ranges``); their SHA-256 hex."""
         from . import s3ranges
 
+        return self._run(s3ranges.download(self, key, label or key, dest, step=step,
+                                           if_match=if_match, transfer=transfer,
+                                           writer=self.writers()), transfer)
+
+    def writers(self) -> concurrent.futures.ThreadPoolExecutor:
+        """The threads that write downloaded bytes to disk, started on first use."""
         if self._writer is None:
             with self._loop_lock:
                 if self._writer is None:
                     self._writer = concurrent.futures.ThreadPoolExecutor(
-                        max_workers=4, thread_name_prefix="s3-range-write")
-        return self._run(s3ranges.download(self, key, label or key, dest, step=step,
-                                           if_match=if_match, transfer=transfer,
-                                           writer=self._writer), transfer)
+                        max_workers=4, thread_name_prefix="s3-write")
+        return self._writer
 
     def many(self, jobs: list, transfer: Transfer) -> Iterator[tuple]:
         """Run the coroutine functions ``jobs`` (each called with no argument) in one loop
