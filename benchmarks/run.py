@@ -177,6 +177,8 @@ def arguments():
     ap.add_argument("--scale-tools", nargs="*", choices=("aws", "s5cmd", "rclone", "bisync"),
                     help="at scale, only these peers (default: all); ours always runs")
     ap.add_argument("--scale-skip-w10", action="store_true", help="--scale without W10")
+    ap.add_argument("--scale-w10-only", action="store_true",
+                    help="--scale with W10 alone (first sync of N/5 files): no seeding of N")
     ap.add_argument("--workdir", help="where to put the data (default: the temp folder)")
     ap.add_argument("--keep", action="store_true", help="keep the data afterwards")
     ap.add_argument("--out", default=str(HERE / "results" / "latest.json"))

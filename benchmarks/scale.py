@@ -276,9 +276,10 @@ class Scale:
     def run(self) -> None:
         try:
             print(f"scale ({self.n:,} files):", flush=True)
-            self.seed()
-            self.w7()
-            self.w9_w8()
+            if not self.args.scale_w10_only:
+                self.seed()
+                self.w7()
+                self.w9_w8()
             if not self.args.scale_skip_w10:
                 self.w10()
         finally:

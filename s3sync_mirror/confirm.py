@@ -46,9 +46,21 @@ class Answers:
     declined: bool = False
 
 
+class InUse:
+    """The paths in use: those in any of ``sides`` (containers: a run passes its three
+    states as they are, not a copy of a million names) and those this run gives out."""
+
+    def __init__(self, *sides):
+        self.sides, self.given = sides, set()
+
+    def __contains__(self, path) -> bool:
+        return path in self.given or any(path in side for side in self.sides)
+
+
 def approve(plan: Plan, policy: Policy, answers: Answers, *, user: str, stamp: str,
-            taken: frozenset) -> tuple[list, int]:
-    """(approved actions with conflicts resolved, number left unconfirmed)."""
+            taken) -> tuple[list, int]:
+    """(approved actions with conflicts resolved, number left unconfirmed). ``taken``:
+    the paths in use (a container), which a keep-both name must avoid."""
     if not policy.decides or answers.declined:
         return [], len(plan.actions)
     others = [a for a in plan.actions if a.kind != m.CONFLICT]
@@ -59,14 +71,13 @@ def approve(plan: Plan, policy: Policy, answers: Answers, *, user: str, stamp: s
         choices = dict(answers.resolutions)
     else:
         choices = {}
-    names = set(taken)
+    names = InUse(taken)
     for a in plan.of_kind(m.CONFLICT):
-        r = resolve(a, choices.get(a.path, m.SKIP), user=user, stamp=stamp,
-                    taken=frozenset(names))
+        r = resolve(a, choices.get(a.path, m.SKIP), user=user, stamp=stamp, taken=names)
         if r is not None:
             approved.append(r)
             if r.conflict_path:
-                names.add(r.conflict_path)
+                names.given.add(r.conflict_path)
     return approved, len(plan.actions) - len(approved)
 
 

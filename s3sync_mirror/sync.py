@@ -139,7 +139,7 @@ def _confirm(s, opts: Options, base, found, plan):
 
         answers = prompts.ask(plan, policy, opts.prompt_io, data_dir=s.data_dir,
                               fetch_remote=lambda p: s.remote.get_bytes(p)[0])
-    taken = frozenset({*found.scanned.files, *found.remote.files, *base})
+    taken = confirm.InUse(found.scanned.files, found.remote.files, base)
     approved, left = confirm.approve(plan, policy, answers, user=s.user, stamp=s.stamp,
                                      taken=taken)
     return approved, left, policy

@@ -84,6 +84,19 @@ def test_asked_resolutions_and_policies_resolve_conflicts():
     assert [a.conflict_path for a in both] == ["c.conflict-u-S-1"] and left == 0
 
 
+def test_a_keep_both_name_avoids_every_side_without_copying_them():
+    from s3sync_mirror.confirm import InUse
+
+    pol = Policy.of(yes=True, dry_run=False, interactive=False, conflict="both")
+    for sides in (({"c.conflict-u-S": 1}, {}, {}), ({}, {}, {"c.conflict-u-S": 1})):
+        approved, _ = approve(MIXED, pol, Answers(), user="u", stamp="S", taken=InUse(*sides))
+        assert [a.conflict_path for a in approved if a.kind == m.KEEP_BOTH] == [
+            "c.conflict-u-S-1"]
+    names = InUse({"a": 1}, {"b": 2})
+    names.given.add("c")
+    assert all(p in names for p in "abc") and "d" not in names
+
+
 def test_dry_run_never_asks():
     pol = Policy.of(yes=False, dry_run=True, interactive=True, conflict="ask")
     assert not pol.ask and pol.decides
