@@ -266,30 +266,34 @@ def test_a_big_download_in_ranges_is_one_version_verified(conn, bucket, tmp_path
         conn.download("big.bin", dest, size_hint=len(data), if_match=etag)
 
 
-def test_a_server_answering_ranges_with_200_gets_botocores_ranged_gets(conn, tmp_path,
-                                                                       monkeypatch):
+def test_a_server_answering_ranges_with_200_gets_one_streamed_get(conn, tmp_path,
+                                                                  monkeypatch):
     """rclone serve s3 answers a ranged GET with 200 and Content-Range, which obstore
-    refuses ("non-partial"): the download then goes through botocore's ranged GETs, in
-    parallel and verified, and the connection does not try obstore's ranges again."""
+    refuses ("non-partial"): the download is then one streamed GET, verified, still
+    conditional, and the connection does not try obstore's ranges again."""
     from s3sync_mirror.platforms import s3multipart
 
     data = bytes(range(256)) * (80 << 12)
     etag = conn.put_bytes("big.bin", data)
-    tried, used = [], []
+    tried, streamed = [], []
 
     async def refused(*a, **kw):
         tried.append(a)
         raise RuntimeError("Generic S3 error: Got non-partial response for range request")
 
     monkeypatch.setattr(conn.objects, "get_async_raw", refused)
-    boto_download = s3multipart.download
-    monkeypatch.setattr(s3multipart, "download",
-                        lambda *a, **kw: used.append(a[1]) or boto_download(*a, **kw))
+    monkeypatch.setattr(s3multipart, "download", lambda *a, **kw: pytest.fail("botocore"))
+    real_get = conn.objects.get
+    monkeypatch.setattr(conn.objects, "get",
+                        lambda key, *a, **kw: streamed.append(key) or real_get(key, *a, **kw))
     for name in ("a.bin", "b.bin"):
         dest = tmp_path / name
         assert conn.download("big.bin", dest, size_hint=len(data), if_match=etag) == sha(data)
         assert dest.read_bytes() == data
         assert tried, "obstore's ranges were not tried first"
         tried_first = tried_first if name == "b.bin" else len(tried)
-    assert used == ["big.bin", "big.bin"]
+    assert len(streamed) == 2 and all(k.endswith("big.bin") for k in streamed)
     assert len(tried) == tried_first, "obstore's ranges were tried again"
+    conn.put_bytes("big.bin", data[::-1])  # another version: the condition still holds
+    with pytest.raises(PreconditionFailed):
+        conn.download("big.bin", tmp_path / "c.bin", size_hint=len(data), if_match=etag)

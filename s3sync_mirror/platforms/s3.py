@@ -315,8 +315,11 @@ class S3Connection(PrefixedKeys, DataPlatformConnection):
                         return self.objects.get_big(
                             self._key(key), dest, step=s3multipart.part_size(self, size_hint),
                             if_match=if_match, label=key, transfer=transfer)
-                    except s3ranges.NotPartial:  # e.g. rclone serve s3: botocore's ranges
-                        pass
+                    except s3ranges.NotPartial:
+                        # e.g. rclone serve s3: one streamed GET, hashed as it is written
+                        # (1 GiB there: 2.1-2.3 s, against 3.5-4 s for botocore's ranges)
+                        return self.objects.get(self._key(key), dest, if_match=if_match,
+                                                advance=None, label=key, transfer=transfer)
                 return s3multipart.download(self, key, dest, size_hint, transfer, if_match)
             return self.objects.get(self._key(key), dest, if_match=if_match, advance=None,
                                     label=key, transfer=transfer)

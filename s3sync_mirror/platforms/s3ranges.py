@@ -103,7 +103,7 @@ async def download(objects, full: str, key: str, dest, *, step: int, if_match: O
                    transfer, writer: concurrent.futures.Executor) -> str:
     """Fill ``dest`` with the object's bytes in ranges of ``step``; their SHA-256 hex.
     Raises NotPartial when the server does not answer ranges with 206 (and remembers it:
-    the caller then uses botocore's ranged GETs, which accept such answers)."""
+    the caller then streams the object in one GET)."""
     if getattr(objects, "_no_ranges", False):
         raise NotPartial()
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
