@@ -141,11 +141,11 @@ def test_a_commit_adds_one_small_entry_and_the_team_follows(make_team, log_mode)
 
 
 def test_a_teammate_change_downloads_only_the_entry(make_team, log_mode):
-    """bob receives the one entry, not the 2,000-file state: counted through a proxy on
+    """bob receives the one entry, not the 600-file state: counted through a proxy on
     S3; on the folder remote, his copy of the checkpoint is not rewritten."""
     team = make_team(("alice", "bob"))
     alice, bob = team.alice, team.bob
-    for i in range(2000):
+    for i in range(600):
         alice.write(f"d{i % 20}/f{i}.csv", f"{i}")
     alice.sync()
     bob.sync()
