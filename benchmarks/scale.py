@@ -111,9 +111,10 @@ def digests(master: Path) -> dict:
 
 def seed_ours(repo: Path, prefix_dir: Path, remote_url: str, sums: dict, remote_etag) -> None:
     """Write clone ``repo``'s `.S3/` as a sync that left all of ``sums`` in sync would."""
-    from s3sync_mirror import layout, state, statelog
-    from s3sync_mirror.clock import iso_from_ns
-    from s3sync_mirror.model import FileState
+    from s3sync_mirror.core import layout
+    from s3sync_mirror.state import csvfiles as state, remotelog as statelog
+    from s3sync_mirror.core.clock import iso_from_ns
+    from s3sync_mirror.core.model import FileState
 
     data = repo / "Data"
     dot = data / layout.STATE_DIR

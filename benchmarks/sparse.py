@@ -26,8 +26,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from s3sync_mirror import state  # noqa: E402
-from s3sync_mirror.model import FileState  # noqa: E402
+from s3sync_mirror.state import csvfiles as state  # noqa: E402
+from s3sync_mirror.core.model import FileState  # noqa: E402
 
 FOLDERS = 10
 

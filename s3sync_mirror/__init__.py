@@ -8,20 +8,20 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "run": "api", "smart_sync": "api", "reset_confirm": "api",
+    "run": "api.run", "smart_sync": "api.run", "reset_confirm": "api.run",
     "get_supported_platforms": "platforms", "DataPlatformConnection": "platforms",
     "S3Connection": "platforms", "LocalConnection": "platforms", "GCSConnection": "platforms",
     "BlobConnection": "platforms",
     "FSMirror": "mirror", "load_config": "mirror",
-    "log": "histapi", "restore": "histapi", "read_version": "histapi", "manifest": "histapi",
-    "tag": "histapi", "tags": "histapi",
-    "files": "metaapi", "set_meta": "metaapi", "get_meta": "metaapi",
-    "import_meta": "metaapi", "mark": "metaapi", "store": "metaapi", "info": "metaapi",
-    "MetadataConflict": "metaapi",
-    "SyncResult": "model", "Options": "options",
-    "S3SyncMirrorError": "errors", "ConfigError": "errors", "UsageError": "errors",
-    "StateError": "errors", "UnsafePathError": "errors", "RemoteError": "errors",
-    "SyncFailed": "errors", "MaxDeleteExceeded": "errors", "ChecksumMismatch": "errors",
+    "log": "api.history", "restore": "api.history", "read_version": "api.history", "manifest": "api.history",
+    "tag": "api.history", "tags": "api.history",
+    "files": "api.meta", "set_meta": "api.meta", "get_meta": "api.meta",
+    "import_meta": "api.meta", "mark": "api.meta", "store": "api.meta", "info": "api.meta",
+    "MetadataConflict": "api.meta",
+    "SyncResult": "core.model", "Options": "options",
+    "S3SyncMirrorError": "core.errors", "ConfigError": "core.errors", "UsageError": "core.errors",
+    "StateError": "core.errors", "UnsafePathError": "core.errors", "RemoteError": "core.errors",
+    "SyncFailed": "core.errors", "MaxDeleteExceeded": "core.errors", "ChecksumMismatch": "core.errors",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -1,6 +1,6 @@
 """``python -m s3sync_mirror``."""
 import sys
 
-from .cli import main
+from .cli.main import main
 
 sys.exit(main())

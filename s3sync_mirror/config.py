@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from .errors import ConfigError
+from .core.errors import ConfigError
 from .platforms import registry
 
 CONFIG_NAME = "s3sync_mirror.yml"

@@ -30,8 +30,8 @@ from pathlib import Path, PurePath
 from typing import Any, Optional
 
 from .config import CONFIG_NAME, MIRROR, find_config, settings_from_document
-from .errors import ConfigError, UsageError
-from .paths import unsafe_reason
+from .core.errors import ConfigError, UsageError
+from .core.paths import unsafe_reason
 from .platforms import registry
 
 CONFIG_ENV = "FSMIRROR_CONFIG_PATH"

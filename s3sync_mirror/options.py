@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from .errors import UsageError
+from .core.errors import UsageError
 
 DEFAULT_JOBS = 16
 CONFLICT_CHOICES = ("ask", "skip", "local", "remote", "both")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import shutil
 from typing import Callable
 
-from . import layout, statelog
-from .errors import RemoteNotFound
+from .core import layout
+from .state import remotelog as statelog
+from .core.errors import RemoteNotFound
 from .session import open_session
 
 

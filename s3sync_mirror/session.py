@@ -8,15 +8,17 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import cached_property
 
-from . import history, layout, report
-from .clock import run_stamp
-from .layout import Layout
+from .state import historyindex as history
+from .core import layout
+from .ui import report
+from .core.clock import run_stamp
+from .core.layout import Layout
 from .options import DEFAULT_JOBS
 from .platforms import connect
 from .platforms.base import DataPlatformConnection
-from .report import Reporter
-from .scan import ignore_matcher
-from .statedir import StateDir
+from .ui.report import Reporter
+from .pipeline.scan import ignore_matcher
+from .state.clonestate import StateDir
 
 
 @dataclass
@@ -71,15 +73,15 @@ class Session:
 
     @cached_property
     def selection(self):
-        """This clone's sparse selection (sparse.py), or None when it holds everything."""
-        from . import sparse
+        """This clone's sparse selection (meta/selection.py), or None when it holds everything."""
+        from .meta import selection as sparse
 
         return sparse.load(self.layout)
 
     @cached_property
     def metadata(self) -> tuple:
         """The team's shared metadata as on the remote now: ({path: {key: entry}}, ETag)."""
-        from . import metadata
+        from .meta import shared as metadata
 
         return metadata.fetch(self.remote, self.statedir)
 

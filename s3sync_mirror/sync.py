@@ -1,5 +1,5 @@
 """One sync, as its five stages in order: detect -> plan -> confirm -> execute -> commit
-(docs/stages.md). The rules live in the stages' modules, the words in report.py; this
+(docs/stages.md). The rules live in the stages' modules, the words in ui/report.py; this
 module only passes values from one stage to the next."""
 from __future__ import annotations
 
@@ -10,16 +10,19 @@ import time
 from contextlib import contextmanager
 from typing import NamedTuple
 
-from . import confirm, detect, evidence, history, insync, layout, report
-from . import model as m
-from .execute import Context, Executor, Interrupted
-from .localfs import Replica
-from .errors import MaxDeleteExceeded
-from .model import Plan, SyncResult
+from .pipeline import confirm, detect, evidence, quickcheck as insync
+from .state import historyindex as history
+from .core import layout
+from .ui import report
+from .core import model as m
+from .pipeline.execute import Context, Executor, Interrupted
+from .pipeline.replica import Replica
+from .core.errors import MaxDeleteExceeded
+from .core.model import Plan, SyncResult
 from .options import Options
-from .record import announce_deletions, record
-from .report import NO_TERMINAL, Reporter, dry_run_lines, not_as_recorded, show_plan
-from .summary import say_summary
+from .pipeline.commit import announce_deletions, record
+from .ui.report import NO_TERMINAL, Reporter, dry_run_lines, not_as_recorded, show_plan
+from .ui.summary import say_summary
 from .session import open_session
 
 REPLANS = 4  # how often a run re-plans paths that changed under it before giving up
@@ -135,7 +138,7 @@ def _confirm(s, opts: Options, base, found, plan):
                                interactive=_interactive(opts), conflict=opts.conflict)
     answers = confirm.Answers()
     if policy.ask:
-        from . import prompts
+        from .ui import prompts
 
         answers = prompts.ask(plan, policy, opts.prompt_io, data_dir=s.data_dir,
                               fetch_remote=lambda p: s.remote.get_bytes(p)[0])

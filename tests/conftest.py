@@ -200,7 +200,7 @@ class Member:
     def baseline(self) -> dict:
         """{path: row}: versions_local.csv, and the changes written since it was written
         whole (versions_local.changes.csv, when its Of names this versions_local.csv)."""
-        from s3sync_mirror import baselinelog, statecache
+        from s3sync_mirror.state import baselinechanges as baselinelog, snapshot as statecache
 
         p = self.data / ".S3" / "versions_local.csv"
         rows = {r["File"]: r for r in parse_csv(p.read_bytes())} if p.exists() else {}

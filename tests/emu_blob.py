@@ -127,7 +127,7 @@ class BlobEmulator:
     def connection(self, tenant: str, prefix: str, **kw):
         """The tool's connection, its credentials taken from ``env`` (the chain is read
         when the connection is made)."""
-        from s3sync_mirror.platforms.blob import BlobConnection
+        from s3sync_mirror.platforms.blob.connection import BlobConnection
 
         with self.environment():
             return BlobConnection(tenant, prefix, endpoint_url=self.endpoint, **kw)

@@ -93,7 +93,7 @@ class GCSEmulator:
         self.client.bucket(tenant).blob(key).upload_from_string(data)
 
     def connection(self, tenant: str, prefix: str, **kw):
-        from s3sync_mirror.platforms.gcs import GCSConnection
+        from s3sync_mirror.platforms.gcs.connection import GCSConnection
 
         return GCSConnection(tenant, prefix, endpoint_url=self.endpoint, **kw)
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-from s3sync_mirror.scan import ignore_matcher
+from s3sync_mirror.pipeline.scan import ignore_matcher
 
 from .conftest import ROOT, Member
 

@@ -136,8 +136,8 @@ def install_io_faults(eacces: str, enospc: int) -> None:
 
 
 def install_change_during_upload(text: str) -> None:
-    from s3sync_mirror.platforms.local import LocalConnection
-    from s3sync_mirror.platforms.s3 import S3Connection
+    from s3sync_mirror.platforms.local.connection import LocalConnection
+    from s3sync_mirror.platforms.s3.connection import S3Connection
 
     for cls in (LocalConnection, S3Connection):
         original = cls.upload
@@ -190,7 +190,7 @@ def main() -> int:
     if "FAULT_CRASH_AT" in env:
         install_crash(int(env["FAULT_CRASH_AT"]), env.get("FAULT_COUNT_FILE", ""),
                       env.get("FAULT_TRACE_FILE", ""))
-    from s3sync_mirror.cli import main as cli_main
+    from s3sync_mirror.cli.main import main as cli_main
 
     return cli_main(sys.argv[1:])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import s3sync_mirror
-from s3sync_mirror.errors import ConfigError, SyncFailed, UsageError
+from s3sync_mirror.core.errors import ConfigError, SyncFailed, UsageError
 
 
 def test_exports():

@@ -2,9 +2,9 @@
 the new baseline listing only what completed."""
 from __future__ import annotations
 
-from s3sync_mirror import model as m
-from s3sync_mirror.commit import RACY_NS, merge_remote, new_baseline
-from s3sync_mirror.model import Action, FileState, Outcome
+from s3sync_mirror.core import model as m
+from s3sync_mirror.state.merges import RACY_NS, merge_remote, new_baseline
+from s3sync_mirror.core.model import Action, FileState, Outcome
 
 
 def fs(c, etag="", mtime=-1):

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from s3sync_mirror.config import load_settings
-from s3sync_mirror.errors import ConfigError
+from s3sync_mirror.core.errors import ConfigError
 
 from .conftest import ROOT
 

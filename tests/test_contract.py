@@ -13,15 +13,15 @@ import os
 
 import pytest
 
-from s3sync_mirror import layout
-from s3sync_mirror.errors import (ChecksumMismatch, PreconditionFailed, RemoteError,
-                                  RemoteNotFound, RemotePermissionError, RemoteUnreachable)
+from s3sync_mirror.core import layout
+from s3sync_mirror.core.errors import (ChecksumMismatch, PreconditionFailed, RemoteError,
+                                       RemoteNotFound, RemotePermissionError, RemoteUnreachable)
 from s3sync_mirror.platforms import LocalConnection, S3Connection, get_supported_platforms
 from s3sync_mirror.platforms.base import DataPlatformConnection
-from s3sync_mirror.platforms.s3 import BotocoreObjects
-from s3sync_mirror.platforms.s3crt import CrtTransport
-from s3sync_mirror.platforms.s3obstore import ObstoreTransport
-from s3sync_mirror.platforms.s3errors import classify
+from s3sync_mirror.platforms.s3.connection import BotocoreObjects
+from s3sync_mirror.platforms.s3.crt import CrtTransport
+from s3sync_mirror.platforms.s3.obstore import ObstoreTransport
+from s3sync_mirror.platforms.s3.errors import classify
 
 MIB = 1 << 20
 BIG = 6 * MIB  # above the S3 connections' 5 MiB multipart threshold: two parts
@@ -261,7 +261,7 @@ class TestLocalConnection(ConnectionContract):
     def test_old_lock_expires_and_live_lock_waits(self, tmp_path):
         import json
 
-        from s3sync_mirror.errors import LockBusy
+        from s3sync_mirror.core.errors import LockBusy
 
         conn = LocalConnection(tmp_path / "r", lock_stale=0.3, lock_wait=0.1)
         lock = conn.root.joinpath(*layout.REMOTE_LOCK.split("/"))
@@ -547,7 +547,7 @@ def test_both_transports_read_an_answer_through_the_table():
     ClientError and through the CRT's failure record: the same exception."""
     from botocore.exceptions import ClientError
 
-    from s3sync_mirror.platforms.s3errors import botocore_errors
+    from s3sync_mirror.platforms.s3.errors import botocore_errors
 
     error = ClientError({"Error": {"Code": "NoSuchKey", "Message": "gone"},
                          "ResponseMetadata": {"HTTPStatusCode": 404}}, "PutObject")

@@ -11,12 +11,13 @@ import threading
 
 import pytest
 
-from s3sync_mirror import layout
-from s3sync_mirror.errors import (ChecksumMismatch, ConfigError, PreconditionFailed, RemoteError,
-                                  RemoteNotFound, RemotePermissionError, RemoteUnreachable)
+from s3sync_mirror.core import layout
+from s3sync_mirror.core.errors import (ChecksumMismatch, ConfigError, PreconditionFailed,
+                                       RemoteError, RemoteNotFound, RemotePermissionError,
+                                       RemoteUnreachable)
 from s3sync_mirror.platforms.base import Cancelled
-from s3sync_mirror.platforms.blob import BlobConnection
-from s3sync_mirror.platforms.bloberrors import ContainerNotFound, classify
+from s3sync_mirror.platforms.blob.connection import BlobConnection
+from s3sync_mirror.platforms.blob.errors import ContainerNotFound, classify
 
 from .emu_blob import connection_string
 from .test_contract import BIG, MIB, ConnectionContract, fetch, sha, upload
@@ -289,7 +290,7 @@ def test_an_account_url_without_a_login_is_permission_denied_with_the_fix(tmp_pa
                               "AZURE_FEDERATED_TOKEN_FILE", "IDENTITY_ENDPOINT", "MSI_ENDPOINT")
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(HOME=str(tmp_path), AZURE_CONFIG_DIR=str(tmp_path / "az"), PYTHONPATH=str(ROOT))
-    script = ("from s3sync_mirror.platforms.blob import BlobConnection\n"
+    script = ("from s3sync_mirror.platforms.blob.connection import BlobConnection\n"
               "c = BlobConnection('team', 'p', endpoint_url="
               "'https://acct.blob.core.windows.net', retries=0)\n"
               "try:\n    c.get_bytes('x')\n"

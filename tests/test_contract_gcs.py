@@ -11,13 +11,13 @@ import threading
 
 import pytest
 
-from s3sync_mirror import layout
-from s3sync_mirror.errors import (ChecksumMismatch, ConfigError, PreconditionFailed,
-                                  RemoteError, RemoteNotFound, RemotePermissionError,
-                                  RemoteUnreachable)
+from s3sync_mirror.core import layout
+from s3sync_mirror.core.errors import (ChecksumMismatch, ConfigError, PreconditionFailed,
+                                       RemoteError, RemoteNotFound, RemotePermissionError,
+                                       RemoteUnreachable)
 from s3sync_mirror.platforms import GCSConnection
 from s3sync_mirror.platforms.base import Cancelled
-from s3sync_mirror.platforms.gcserrors import classify, gcs_errors
+from s3sync_mirror.platforms.gcs.errors import classify, gcs_errors
 
 from .test_contract import BIG, MIB, RACES, ConnectionContract, fetch, sha, upload
 

@@ -86,7 +86,7 @@ def recorded_uploads(team, member) -> dict:
 def listed_versions(member, where) -> set:
     """Every version ``log`` lists for ``member`` must be readable, its bytes verified
     (a version is listed and present, or not listed); returns their checksums."""
-    from s3sync_mirror import restoring, timeline
+    from s3sync_mirror.history import restore as restoring, sources as timeline
     from s3sync_mirror.config import load_settings
     from s3sync_mirror.session import open_session
 
@@ -146,13 +146,13 @@ def check_after_kill(team, expect, versions, where):
 # Phases the kill points must reach, as (name, a function the event happens in).
 PHASES = [("hashing", "hashing.py:sha256_file"), ("scan", "scan.py:scan"),
           ("upload", ".py:upload"), ("download", "execute.py:_fetch_verified"),
-          ("placing a download", "localfs.py:place"),
-          ("between transfers and commit", "commit.py:merge_remote"),
-          ("remote state write", "remote_state.py:commit"),
-          ("baseline write", "statedir.py:save_baseline"),
-          ("atomic rename", "replace in state.py:write_atomic"),
-          ("history announced", "history.py:announce"),
-          ("history published", "history.py:publish")]
+          ("placing a download", "replica.py:place"),
+          ("between transfers and commit", "merges.py:merge_remote"),
+          ("remote state write", "remotestate.py:commit"),
+          ("baseline write", "clonestate.py:save_baseline"),
+          ("atomic rename", "replace in csvfiles.py:write_atomic"),
+          ("history announced", "historyindex.py:announce"),
+          ("history published", "historyindex.py:publish")]
 
 
 @pytest.fixture

@@ -27,9 +27,9 @@ import time
 
 import pytest
 
-from s3sync_mirror import layout
-from s3sync_mirror.errors import PreconditionFailed
-from s3sync_mirror.platforms.local import LocalConnection
+from s3sync_mirror.core import layout
+from s3sync_mirror.core.errors import PreconditionFailed
+from s3sync_mirror.platforms.local.connection import LocalConnection
 
 from .conftest import Member
 from .evidence_helpers import (Tracker, disk_files, finish, popen_sync, remote_holds,
@@ -381,8 +381,8 @@ def test_08_clock_skew_on_a_folder_remote_loses_no_update(tmp_path, monkeypatch,
     the lock she takes or renews, the mtime of her clock probe). 60 s ahead, she judges the
     others' live locks stale; 60 s behind, they judge hers. Shares are slow (each check
     under the lock takes 2 ms). No committed update vanishes from versions_remote.csv."""
-    from s3sync_mirror.platforms import local as localmod
-    from s3sync_mirror.platforms import locallock
+    from s3sync_mirror.platforms.local import connection as localmod
+    from s3sync_mirror.platforms.local import lock as locallock
 
     root = tmp_path / "share"
     root.mkdir()

@@ -9,7 +9,7 @@ import json
 import pytest
 
 import s3sync_mirror
-from s3sync_mirror.errors import UsageError
+from s3sync_mirror.core.errors import UsageError
 
 BASE = {"same.csv": "same", "mod_here.csv": "m0", "del_here.csv": "d0",
         "chg_remote.csv": "c0", "del_remote.csv": "r0", "both.csv": "b0",

@@ -11,7 +11,7 @@ import time
 import pytest
 
 import s3sync_mirror
-from s3sync_mirror.errors import UsageError
+from s3sync_mirror.core.errors import UsageError
 
 
 def sha(data: bytes) -> str:

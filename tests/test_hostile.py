@@ -17,11 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from s3sync_mirror import state
-from s3sync_mirror.cli import main
+from s3sync_mirror.state import csvfiles as state
+from s3sync_mirror.cli.main import main
 from s3sync_mirror.config import settings_from_document
-from s3sync_mirror.errors import ConfigError, StateError
-from s3sync_mirror.paths import unsafe_reason
+from s3sync_mirror.core.errors import ConfigError, StateError
+from s3sync_mirror.core.paths import unsafe_reason
 
 from .conftest import RELIABILITY, Team
 

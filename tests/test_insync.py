@@ -1,4 +1,4 @@
-"""The quick no-change check (insync.py): taken only when nothing changed since a run that
+"""The quick no-change check (pipeline/quickcheck.py): taken only when nothing changed since a run that
 left everything in sync, and then its answer is the full three-way plan's answer."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import time
 import pytest
 
 import s3sync_mirror
-from s3sync_mirror import insync
-from s3sync_mirror.statedir import StateDir
+from s3sync_mirror.pipeline import quickcheck as insync
+from s3sync_mirror.state.clonestate import StateDir
 
 OLD = time.time_ns() - 3600 * 10**9  # an hour ago: far outside the racy window
 
@@ -148,8 +148,8 @@ def test_no_record_while_something_is_left_undone(team, monkeypatch):
 
 def test_the_full_path_does_not_ask_the_remote_twice(settled, monkeypatch):
     _edit_same_size(settled.alice)
-    from s3sync_mirror.platforms.local import LocalConnection
-    from s3sync_mirror.platforms.s3 import S3Connection
+    from s3sync_mirror.platforms.local.connection import LocalConnection
+    from s3sync_mirror.platforms.s3.connection import S3Connection
 
     asked = []
     for cls in (LocalConnection, S3Connection):
@@ -165,7 +165,7 @@ def test_the_full_path_does_not_ask_the_remote_twice(settled, monkeypatch):
 def test_an_upload_only_run_records_its_walk_and_the_next_run_is_quick(settled, monkeypatch):
     """A run that changed nothing on disk (an upload) records the fingerprint its quick
     check took of the walk, without taking it again, and that is the folder's."""
-    from s3sync_mirror.scan import walk
+    from s3sync_mirror.pipeline.scan import walk
 
     alice = settled.alice
     alice.write("a.csv", "a.csv v2, longer\n")

@@ -33,7 +33,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import s3sync_mirror
-from s3sync_mirror.errors import SyncFailed
+from s3sync_mirror.core.errors import SyncFailed
 
 from .conftest import RELIABILITY, Team
 from .evidence_helpers import (Run, Tracker, disk_files, set_ignore, trash_files)

@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from s3sync_mirror.execute import INTERRUPTING
+from s3sync_mirror.pipeline.execute import INTERRUPTING
 from s3sync_mirror.platforms.base import Cancelled, Transfer
-from s3sync_mirror.platforms.local import LocalConnection
+from s3sync_mirror.platforms.local.connection import LocalConnection
 
 from .conftest import RELIABILITY_NOTES, ROOT, Team, parse_csv
 from .test_bigfile import sha_file, write_big
@@ -48,7 +48,7 @@ if rate:
         time.sleep(n / rate)
         return _real(self, n)
     execute.Executor._advance = slowed
-from s3sync_mirror.cli import main
+from s3sync_mirror.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -345,7 +345,7 @@ def test_interrupt_stops_an_s3_request_on_the_wire(aws_env, bucket, tmp_path, ca
     a second, mid-request: the CRT's request is cancelled, botocore's body stops being
     sent or read, a multipart upload is aborted with no part left. The connection works
     afterwards (the run still records what completed)."""
-    from s3sync_mirror.platforms.s3 import S3Connection
+    from s3sync_mirror.platforms.s3.connection import S3Connection
 
     crt, upload, size = S3_CASES[case]
     proxy = SlowProxy(aws_env, 2 * MIB)

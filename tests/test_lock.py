@@ -21,10 +21,10 @@ import time
 
 import pytest
 
-from s3sync_mirror import layout
-from s3sync_mirror.errors import LockBusy, PreconditionFailed
-from s3sync_mirror.platforms.local import LocalConnection
-from s3sync_mirror.platforms.locallock import FencedLock, LockLost, look
+from s3sync_mirror.core import layout
+from s3sync_mirror.core.errors import LockBusy, PreconditionFailed
+from s3sync_mirror.platforms.local.connection import LocalConnection
+from s3sync_mirror.platforms.local.lock import FencedLock, LockLost, look
 
 from .conftest import ROOT
 
@@ -36,9 +36,9 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 # while holding the lock and goes on when a line arrives on stdin.
 HOLDER = r"""
 import sys
-from s3sync_mirror.errors import RemoteError
-from s3sync_mirror.platforms.local import LocalConnection
-from s3sync_mirror.platforms.locallock import FencedLock
+from s3sync_mirror.core.errors import RemoteError
+from s3sync_mirror.platforms.local.connection import LocalConnection
+from s3sync_mirror.platforms.local.lock import FencedLock
 
 root, stale, op, etag = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
 cls, name = (LocalConnection, "_check") if op == "put" else (FencedLock, "acquire")
@@ -67,8 +67,8 @@ else:
 # One of two members appending its line to "counter" n times, each a conditional write.
 RACER = r"""
 import json, os, sys, time
-from s3sync_mirror.errors import PreconditionFailed
-from s3sync_mirror.platforms.local import LocalConnection
+from s3sync_mirror.core.errors import PreconditionFailed
+from s3sync_mirror.platforms.local.connection import LocalConnection
 
 root, name, n, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 conn = LocalConnection(root, user=name)

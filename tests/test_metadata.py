@@ -11,7 +11,7 @@ import json
 import pytest
 
 import s3sync_mirror
-from s3sync_mirror.metadata import MetadataConflict
+from s3sync_mirror.meta.shared import MetadataConflict
 
 
 def files_json(member, *args) -> dict:
@@ -173,7 +173,7 @@ def test_marks_never_leave_the_clone_and_drive_a_process_once_loop(team, monkeyp
 def test_typed_words_and_filters_compare_as_the_kept_type():
     from datetime import datetime, timezone
 
-    from s3sync_mirror import typed
+    from s3sync_mirror.core import typed
 
     assert [typed.infer(w) for w in ("2024", "-3", "0.5", "1e3", "true", "x", "")] == \
         [2024, -3, 0.5, 1000.0, True, "x", ""]
@@ -204,7 +204,7 @@ def test_typed_words_and_filters_compare_as_the_kept_type():
 
 
 def test_merge_applies_what_was_seen_and_keeps_a_teammates_change():
-    from s3sync_mirror.metadata import entry, merge
+    from s3sync_mirror.meta.shared import entry, merge
 
     def e(v, by="x"):
         return entry(v, by, "2026-11-21T00:00:00Z")

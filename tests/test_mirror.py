@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from s3sync_mirror import FSMirror, load_config
-from s3sync_mirror.mirror import (MirrorError, base_url, module_parts, mirror_path,
-                                  new_run_id, run_id)
+from s3sync_mirror.mirror import (MirrorError, base_url, module_parts, mirror_path, new_run_id,
+                                  run_id)
 
 from .conftest import ROOT
 

@@ -10,7 +10,7 @@ import unicodedata
 import pytest
 
 import s3sync_mirror
-from s3sync_mirror import scan as scan_module
+from s3sync_mirror.pipeline import scan as scan_module
 
 from .conftest import RELIABILITY
 

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from s3sync_mirror.errors import RemotePermissionError
+from s3sync_mirror.core.errors import RemotePermissionError
 from s3sync_mirror.platforms.base import Cancelled, Transfer
 from s3sync_mirror.platforms.parts import Parts, read_parts
 

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from s3sync_mirror import paths
-from s3sync_mirror.errors import UnsafePathError
+from s3sync_mirror.core import paths
+from s3sync_mirror.core.errors import UnsafePathError
 
 
 @pytest.mark.parametrize("bad,why", [

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s3sync_mirror import model as m
-from s3sync_mirror.model import FileState
-from s3sync_mirror.plan import decide, make_plan, resolve
-from s3sync_mirror.paths import conflict_name
+from s3sync_mirror.core import model as m
+from s3sync_mirror.core.model import FileState
+from s3sync_mirror.pipeline.plan import decide, make_plan, resolve
+from s3sync_mirror.core.paths import conflict_name
 
 
 def fs(content: str) -> FileState:

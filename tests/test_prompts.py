@@ -11,9 +11,9 @@ import sys
 import pexpect
 import pytest
 
-from s3sync_mirror import model as m
-from s3sync_mirror.confirm import Answers, Policy, approve
-from s3sync_mirror.model import Action, FileState, Plan
+from s3sync_mirror.core import model as m
+from s3sync_mirror.pipeline.confirm import Answers, Policy, approve
+from s3sync_mirror.core.model import Action, FileState, Plan
 
 from .conftest import ROOT
 
@@ -353,7 +353,7 @@ MIXED = Plan(actions=(act("c1", m.CONFLICT, "conflict"),
 
 
 def test_ask_enter_approves_the_plan_and_skips_every_conflict(pipe):
-    from s3sync_mirror import prompts
+    from s3sync_mirror.ui import prompts
 
     inp, out = pipe
     type_keys(inp, ENTER + ENTER + ENTER)
@@ -365,7 +365,7 @@ def test_ask_enter_approves_the_plan_and_skips_every_conflict(pipe):
 
 
 def test_ask_no_approves_nothing_even_under_a_conflict_policy(pipe):
-    from s3sync_mirror import prompts
+    from s3sync_mirror.ui import prompts
 
     inp, out = pipe
     type_keys(inp, "n")
@@ -380,7 +380,7 @@ def test_ask_no_approves_nothing_even_under_a_conflict_policy(pipe):
 
 
 def test_ask_details_then_choose_by_group(pipe, capsys):
-    from s3sync_mirror import prompts
+    from s3sync_mirror.ui import prompts
 
     inp, out = pipe
     type_keys(inp, "d" + "c" + DOWN + DOWN + ENTER + ENTER + "l" + "r")  # deletions: none
@@ -394,7 +394,7 @@ def test_ask_details_then_choose_by_group(pipe, capsys):
 
 
 def test_ctrl_c_at_the_plan_question_raises_aborted(pipe):
-    from s3sync_mirror import prompts
+    from s3sync_mirror.ui import prompts
 
     inp, out = pipe
     type_keys(inp, CTRL_C)
@@ -403,7 +403,7 @@ def test_ctrl_c_at_the_plan_question_raises_aborted(pipe):
 
 
 def test_choose_groups_returns_choices_as_data(pipe):
-    from s3sync_mirror import prompts
+    from s3sync_mirror.ui import prompts
 
     inp, out = pipe
     actions = [act("n1", m.UPLOAD, "new"), act("n2", m.UPLOAD, "new"),
@@ -417,7 +417,7 @@ def test_choose_groups_returns_choices_as_data(pipe):
 
 
 def test_choose_conflicts_offers_both_only_when_both_exist(pipe):
-    from s3sync_mirror import prompts
+    from s3sync_mirror.ui import prompts
 
     inp, out = pipe
     conflicts = [act("c1", m.CONFLICT, "conflict"),
@@ -430,7 +430,7 @@ def test_choose_conflicts_offers_both_only_when_both_exist(pipe):
 
 
 def test_a_capital_answers_every_remaining_conflict(pipe, capsys):
-    from s3sync_mirror import prompts
+    from s3sync_mirror.ui import prompts
 
     inp, out = pipe
     conflicts = [act("c1", m.CONFLICT, "conflict"), act("c2", m.CONFLICT, "conflict"),
@@ -445,7 +445,7 @@ def test_a_capital_answers_every_remaining_conflict(pipe, capsys):
 
 
 def test_diff_shows_the_changed_lines_then_asks_again(pipe, capsys, tmp_path):
-    from s3sync_mirror import prompts
+    from s3sync_mirror.ui import prompts
 
     inp, out = pipe
     local = b"id,value\n1,one\n2,bob\n3,three\n"
@@ -471,7 +471,7 @@ def test_diff_shows_the_changed_lines_then_asks_again(pipe, capsys, tmp_path):
 
 
 def test_diff_is_at_most_40_lines(tmp_path):
-    from s3sync_mirror.diffview import conflict_diff
+    from s3sync_mirror.ui.diffview import conflict_diff
 
     local = "".join(f"{i},old\n" for i in range(100)).encode()
     remote = "".join(f"{i},new\n" for i in range(100)).encode()
@@ -483,7 +483,7 @@ def test_diff_is_at_most_40_lines(tmp_path):
 
 
 def test_diff_of_a_binary_or_large_file(tmp_path):
-    from s3sync_mirror.diffview import NO_DIFF, conflict_diff
+    from s3sync_mirror.ui.diffview import NO_DIFF, conflict_diff
 
     png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
     (tmp_path / "p.png").write_bytes(png)
@@ -498,7 +498,7 @@ def test_diff_of_a_binary_or_large_file(tmp_path):
 
 
 def test_diff_against_a_deleted_side_and_a_failing_fetch(tmp_path):
-    from s3sync_mirror.diffview import conflict_diff
+    from s3sync_mirror.ui.diffview import conflict_diff
 
     data = b"a\nb\n"
     (tmp_path / "x.csv").write_bytes(data)

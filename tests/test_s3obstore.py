@@ -10,7 +10,7 @@ import time
 import boto3
 import pytest
 
-from s3sync_mirror.errors import ChecksumMismatch, PreconditionFailed, RemoteNotFound
+from s3sync_mirror.core.errors import ChecksumMismatch, PreconditionFailed, RemoteNotFound
 from s3sync_mirror.platforms.base import Cancelled
 from tests.test_contract import moto_keeps_checksums_as_aws_does  # noqa: F401 (autouse)
 from tests.test_contract import s3_connection
@@ -118,7 +118,7 @@ def test_interrupt_stops_a_request_on_the_wire(aws_env, bucket, tmp_path, upload
     """Over a slow network (2 MiB/s), ``interrupt`` stops obstore's whole-object PUT or
     GET within a second, mid-request, and a cancelled PUT never lands (its request is
     dropped, not left to finish)."""
-    from s3sync_mirror.platforms.s3 import S3Connection
+    from s3sync_mirror.platforms.s3.connection import S3Connection
     from tests.test_interrupt import MIB, SlowProxy, write_big
 
     size, proxy = 6 * MIB, SlowProxy(aws_env, 2 * MIB)
@@ -157,7 +157,7 @@ def test_interrupt_stops_a_request_on_the_wire(aws_env, bucket, tmp_path, upload
 
 
 def _scanned(path) -> tuple:
-    from s3sync_mirror.platforms.s3multipart import signature
+    from s3sync_mirror.platforms.s3.multipart import signature
 
     return signature(path)
 
@@ -177,7 +177,7 @@ def test_a_big_upload_reuses_the_scans_hash(conn, tmp_path, monkeypatch, bucket,
         calls.append(kw.get("whole", True))
         return original(*a, **kw)
 
-    monkeypatch.setattr("s3sync_mirror.platforms.s3multipart.read_parts", spy)
+    monkeypatch.setattr("s3sync_mirror.platforms.s3.multipart.read_parts", spy)
     obj = conn.upload("big", src, sha256=sha(data), size=len(data), scanned=_scanned(src))
     assert calls == [False] and obj.sha256 == sha(data)
     dest = tmp_path / "back"
@@ -191,7 +191,7 @@ def test_a_big_file_changed_after_the_scan_is_not_sent(conn, tmp_path, monkeypat
     """Changed before the upload (the signature no longer holds: hashed, mismatch) or while
     its parts are sent (the signature changed by the end): ChecksumMismatch, no object, no
     multipart upload left."""
-    from s3sync_mirror.platforms import s3multipart
+    from s3sync_mirror.platforms.s3 import multipart as s3multipart
 
     data = b"a" * (11 << 20)
     src = tmp_path / "big"
@@ -221,7 +221,7 @@ def test_a_big_file_changed_after_the_scan_is_not_sent(conn, tmp_path, monkeypat
 
 STATE_OPS = """
 import sys
-from s3sync_mirror.platforms.s3 import S3Connection
+from s3sync_mirror.platforms.s3.connection import S3Connection
 c = S3Connection(sys.argv[1], "team", endpoint_url=sys.argv[2], transport="obstore")
 etag = c.put_bytes(".S3/state.csv", b"a,b\\n", if_none_match=True)
 assert c.get_bytes(".S3/state.csv") == (b"a,b\\n", etag)
@@ -271,7 +271,7 @@ def test_a_server_answering_ranges_with_200_gets_one_streamed_get(conn, tmp_path
     """rclone serve s3 answers a ranged GET with 200 and Content-Range, which obstore
     refuses ("non-partial"): the download is then one streamed GET, verified, still
     conditional, and the connection does not try obstore's ranges again."""
-    from s3sync_mirror.platforms import s3multipart
+    from s3sync_mirror.platforms.s3 import multipart as s3multipart
 
     data = bytes(range(256)) * (80 << 12)
     etag = conn.put_bytes("big.bin", data)

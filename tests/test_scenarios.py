@@ -420,7 +420,7 @@ def test_symlinks_are_skipped_with_a_warning(team, tmp_path):
 
 
 def test_a_second_sync_in_the_same_clone_is_refused(local_team):
-    from s3sync_mirror.statedir import StateDir
+    from s3sync_mirror.state.clonestate import StateDir
 
     alice = local_team.alice
     alice.write("a.csv", "1")

@@ -93,8 +93,8 @@ def test_a_where_selection_follows_the_shared_metadata(make_team):
 
 
 def test_narrowing_keeps_every_unsynced_change_and_trashes_only_synced_copies():
-    from s3sync_mirror.model import FileState
-    from s3sync_mirror.sparse import Rule, Selection, narrowing
+    from s3sync_mirror.core.model import FileState
+    from s3sync_mirror.meta.selection import Rule, Selection, narrowing
 
     def st(c):
         return FileState(c * 64, 1)

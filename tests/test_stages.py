@@ -7,19 +7,20 @@ import os
 
 import pytest
 
-from s3sync_mirror import insync, layout
-from s3sync_mirror import model as m
-from s3sync_mirror.confirm import Answers, Policy, approve, guard_deletes
-from s3sync_mirror.errors import MaxDeleteExceeded
-from s3sync_mirror.execute import Context, Executor
-from s3sync_mirror.hashing import sha256_file
-from s3sync_mirror.layout import Layout
-from s3sync_mirror.localfs import ChangedDuringSync, Replica
-from s3sync_mirror.model import Action, FileState, Outcome
-from s3sync_mirror.plan import make_plan
-from s3sync_mirror.platforms.local import LocalConnection
-from s3sync_mirror.schedule import schedule
-from s3sync_mirror.statedir import StateDir
+from s3sync_mirror.pipeline import quickcheck as insync
+from s3sync_mirror.core import layout
+from s3sync_mirror.core import model as m
+from s3sync_mirror.pipeline.confirm import Answers, Policy, approve, guard_deletes
+from s3sync_mirror.core.errors import MaxDeleteExceeded
+from s3sync_mirror.pipeline.execute import Context, Executor
+from s3sync_mirror.core.hashing import sha256_file
+from s3sync_mirror.core.layout import Layout
+from s3sync_mirror.pipeline.replica import ChangedDuringSync, Replica
+from s3sync_mirror.core.model import Action, FileState, Outcome
+from s3sync_mirror.pipeline.plan import make_plan
+from s3sync_mirror.platforms.local.connection import LocalConnection
+from s3sync_mirror.pipeline.schedule import schedule
+from s3sync_mirror.state.clonestate import StateDir
 
 
 def fs(c, size=1, mtime=-1, etag=""):
@@ -85,7 +86,7 @@ def test_asked_resolutions_and_policies_resolve_conflicts():
 
 
 def test_a_keep_both_name_avoids_every_side_without_copying_them():
-    from s3sync_mirror.confirm import InUse
+    from s3sync_mirror.pipeline.confirm import InUse
 
     pol = Policy.of(yes=True, dry_run=False, interactive=False, conflict="both")
     for sides in (({"c.conflict-u-S": 1}, {}, {}), ({}, {}, {"c.conflict-u-S": 1})):
@@ -235,7 +236,7 @@ def test_the_progress_bar_counts_files_and_iec_bytes(monkeypatch):
     import io
     import sys
 
-    from s3sync_mirror.progress import TqdmProgress, make
+    from s3sync_mirror.ui.progress import TqdmProgress, make
 
     err = io.StringIO()
     monkeypatch.setattr(sys, "stderr", err)

@@ -8,9 +8,10 @@ import unicodedata
 
 import pytest
 
-from s3sync_mirror import paths, state
-from s3sync_mirror.errors import StateError, UnsafePathError
-from s3sync_mirror.model import FileState
+from s3sync_mirror.core import paths
+from s3sync_mirror.state import csvfiles as state
+from s3sync_mirror.core.errors import StateError, UnsafePathError
+from s3sync_mirror.core.model import FileState
 
 H = "a" * 64
 HEADER = "File,Edited By,Time Edited,Checksum,Size"
@@ -142,7 +143,7 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def _valid(states) -> bool:
-    """Whether every state would pass validation as rendered (the checks of state.py)."""
+    """Whether every state would pass validation as rendered (the checks of state/csvfiles.py)."""
     return all(paths.unsafe_reason(p) is None and unicodedata.is_normalized("NFC", p)
                and _HEX64.fullmatch(s.checksum) and len(str(s.size)) <= 18
                and s.time_edited in ("", "2026-11-21T14:03:05Z")
@@ -176,7 +177,7 @@ def test_plain_parser_takes_the_common_case():
 
 # -- the parsed-state snapshot (statecache) is used only for the CSV it was made from ----
 def test_snapshot_follows_the_csv_it_was_made_from(tmp_path):
-    from s3sync_mirror.statedir import StateDir
+    from s3sync_mirror.state.clonestate import StateDir
 
     sd = StateDir(tmp_path)
     sd.ensure()
@@ -197,7 +198,7 @@ def test_snapshot_follows_the_csv_it_was_made_from(tmp_path):
 
 
 def test_a_read_only_run_writes_no_snapshot(tmp_path):
-    from s3sync_mirror.statedir import StateDir
+    from s3sync_mirror.state.clonestate import StateDir
 
     StateDir(tmp_path).ensure()
     data = state.render_versions(

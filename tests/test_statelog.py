@@ -13,9 +13,9 @@ import random
 
 import pytest
 
-from s3sync_mirror import statelog
-from s3sync_mirror.errors import StateError
-from s3sync_mirror.model import FileState
+from s3sync_mirror.state import remotelog as statelog
+from s3sync_mirror.core.errors import StateError
+from s3sync_mirror.core.model import FileState
 
 from .test_crashes import check_after_kill, count_events, prepare, run_faulty  # noqa: F401
 from .test_moves import CountingProxy
@@ -220,7 +220,7 @@ def test_killed_between_the_entry_and_the_checkpoint(make_team, log_mode, monkey
     monkeypatch.setenv("S3SYNC_CHECKPOINT_EVERY", "1")
     _total, places = count_events()
     hits = [i + 1 for i, w in enumerate(places)
-            if "remote_state.py:_checkpoint" in w or "remote_state.py:_write" in w]
+            if "remotestate.py:_checkpoint" in w or "remotestate.py:_write" in w]
     assert hits, "the commit never wrote an entry and a checkpoint"
     for n in sorted({hits[0], hits[len(hits) // 2], hits[-1]}):
         team = make_team()
@@ -230,7 +230,7 @@ def test_killed_between_the_entry_and_the_checkpoint(make_team, log_mode, monkey
         check_after_kill(team, expect, versions, f"log mode, kill #{n}")
 
 
-# -- the baseline's changes (baselinelog.py) ---------------------------------------------
+# -- the baseline's changes (state/baselinechanges.py) ---------------------------------------------
 def _age(member, *names) -> None:
     """Files (all, when none named) written a minute ago: their mtimes are final, not
     racy, when synced. (Only those named: setting a time changes the file's ctime.)"""

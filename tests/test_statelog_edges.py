@@ -1,4 +1,4 @@
-"""The state log's edges, found in review (statelog.py, remote_state.py, baselinelog.py):
+"""The state log's edges, found in review (state/remotelog.py, state/remotestate.py, state/baselinechanges.py):
 a checkpoint whose rows come back, a carriage return in a user name, a chmod of the
 baseline, damaged files named with their fix."""
 from __future__ import annotations
@@ -42,7 +42,7 @@ def test_a_checkpoint_whose_bytes_come_back_does_not_replay_its_old_log(make_tea
 
 
 def test_a_user_name_with_a_carriage_return_does_not_wedge_the_log(make_team, log_mode):
-    """state.py quotes a row holding a carriage return (test_state's
+    """state/csvfiles.py quotes a row holding a carriage return (test_state's
     test_a_carriage_return_in_a_field_round_trips: "a user name, say"); statelog.render
     does not, so the entry cannot be parsed by anyone, ever (entries are never changed):
     every member's every sync fails on it."""
@@ -117,14 +117,14 @@ def test_a_damaged_changes_file_is_named_not_a_traceback(make_team, log_mode):
 
 
 def test_a_damaged_log_entry_error_names_the_fix(make_team, log_mode):
-    """SPEC 7.4: every error names the problem and the fix. state.py's errors end with
+    """SPEC 7.4: every error names the problem and the fix. state/csvfiles.py's errors end with
     the fix (restore it, or `reset`); statelog.parse's name the entry but no fix, and
     the fix here is `reset --remote` (a plain reset leaves the remote's log)."""
     team = make_team(("alice", "bob"))
     alice, bob = team.alice, team.bob
     alice.write("a.csv", "a")
     alice.sync()
-    from s3sync_mirror import statelog
+    from s3sync_mirror.state import remotelog as statelog
 
     log = statelog.log_id(team.remote_objects()[STATE])
     team.put_remote(f".S3/state_log/{log}/0000000001.csv.gz", b"not gzip")

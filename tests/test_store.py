@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import s3sync_mirror
-from s3sync_mirror.errors import UsageError
+from s3sync_mirror.core.errors import UsageError
 
 from .conftest import ROOT
 

@@ -2,7 +2,7 @@
 archiving, state files) is written once above them. Keys are POSIX paths relative to the
 remote's root (the S3 prefix or the remote folder); the caller has validated them.
 
-Every error leaving a connection is one of the project's exceptions (``errors.py``).
+Every error leaving a connection is one of the project's exceptions (``core/errors.py``).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-from .. import layout
+from ..core import layout
 
 Advance = Optional[Callable[[int], None]]
 STALE_TMP_SECONDS = 3600.0  # a remote temp file not written for this long was abandoned
@@ -209,7 +209,7 @@ class DataPlatformConnection(ABC):
         """Whether the remote refuses a write whose condition does not hold. Some
         S3-compatible servers ignore If-None-Match/If-Match; the no-lost-update promise
         needs them honoured. (Costs three small requests: callers check once per remote.)"""
-        from ..errors import PreconditionFailed
+        from ..core.errors import PreconditionFailed
 
         try:
             self.put_bytes(self.PROBE_KEY, b"probe")

@@ -20,7 +20,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Callable, Optional
 
-from ..hashing import CHUNK
+from ..core.hashing import CHUNK
 from .base import Cancelled, Transfer
 
 

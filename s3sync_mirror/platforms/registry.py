@@ -24,7 +24,7 @@ class Provider:
         self.platform = platform  # the API's name (get_supported_platforms, smart_sync)
         self.scheme = scheme  # the URL form of a remote path ("" for a folder)
         self.tenant_help = tenant_help  # what the tenant is, for init's template, messages
-        self.connection = connection  # "module:Class" under platforms/, "" if paths only
+        self.connection = connection  # "package.module:Class" under platforms/, "" if paths only
         self.client = client  # the client library the connection imports
         self.extra = extra  # the pip extra that installs ``client``
         self.check_tenant = check_tenant  # (tenant, base) -> (tenant, problem, fix)
@@ -39,10 +39,16 @@ class Provider:
     @property
     def available(self) -> bool:
         """Whether this machine can sync with it (its client library is installed)."""
+        if not self.syncs:
+            return False
+        if not self.client:
+            return True
         import importlib.util
 
-        return self.syncs and (not self.client
-                               or importlib.util.find_spec(self.client) is not None)
+        try:  # find_spec("google.cloud.storage") raises, not answers None, without "google"
+            return importlib.util.find_spec(self.client) is not None
+        except ImportError:
+            return False
 
     def url(self, tenant: str, prefix: str) -> str:
         """The remote root for messages: ``s3://bucket/prefix`` or a folder."""
@@ -97,7 +103,7 @@ def _connect_cloud(cls, settings, jobs: int):
 
 def _connect_local(cls, settings, jobs: int):
     if not Path(settings.tenant).is_dir():
-        from ..errors import ConfigError
+        from ..core.errors import ConfigError
 
         # An unmounted share must not become a folder silently created on the local disk.
         raise ConfigError(f"storage.tenant: the remote folder {settings.tenant} does not "
@@ -110,12 +116,12 @@ def _connect_local(cls, settings, jobs: int):
 
 PROVIDERS = {
     "local": Provider("local", "Local", "", "the remote folder (absolute, or relative to "
-                      "this file)", "local:LocalConnection", "", check_tenant=_folder),
-    "s3": Provider("s3", "S3", "s3://", "the bucket name", "s3:S3Connection", "botocore",
-                   check_tenant=_bucket),
-    "gcs": Provider("gcs", "GCS", "gs://", "the bucket name", "gcs:GCSConnection",
+                      "this file)", "local.connection:LocalConnection", "", check_tenant=_folder),
+    "s3": Provider("s3", "S3", "s3://", "the bucket name", "s3.connection:S3Connection",
+                   "botocore", check_tenant=_bucket),
+    "gcs": Provider("gcs", "GCS", "gs://", "the bucket name", "gcs.connection:GCSConnection",
                     "google.cloud.storage", "gcs", _bucket),
-    "blob": Provider("blob", "Blob", "az://", "the container name", "blob:BlobConnection",
+    "blob": Provider("blob", "Blob", "az://", "the container name", "blob.connection:BlobConnection",
                      "azure.storage.blob", "blob", _container),
 }
 _CONNECT = {"local": _connect_local, "s3": _connect_s3, "gcs": _connect_cloud,
@@ -152,7 +158,7 @@ def connect(settings, jobs: int = 16):
     provider = PROVIDERS[settings.provider]
     problem = missing_client(provider)
     if problem:
-        from ..errors import ConfigError
+        from ..core.errors import ConfigError
 
         raise ConfigError(problem)
     return _CONNECT[provider.name](provider.connection_class(), settings, jobs)

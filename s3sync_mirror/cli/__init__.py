@@ -1,0 +1,2 @@
+"""The command line: argparse wiring only, over ``api`` and the top modules.
+"""

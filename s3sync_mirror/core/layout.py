@@ -1,0 +1,136 @@
+"""The one place that names the ``.S3`` files: the local state folder's files, the remote
+state keys, the archive keys and the trash paths (docs/state-files.md describes each).
+
+Every other module asks here; no other module spells a state file's name.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+STATE_DIR = ".S3"
+
+# Local, under <data_dir>/.S3/
+VERSIONS_LOCAL = "versions_local.csv"  # this clone's baseline
+BASELINE_CHANGES = "versions_local.changes.csv"  # a big baseline's changes (baselinelog)
+VERSIONS_REMOTE = "versions_remote.csv"  # also the remote state's name
+REMOTE_ETAG = "versions_remote.etag"  # the ETag of the cached remote copy
+DELETED_REMOTE = "deleted_remote.csv"  # also the remote deletion log's name
+DELETED_LOCAL = "deleted_local.csv"
+IGNORE_FILE = "ignore_remote.txt"
+JOURNAL = "journal.csv"  # uploads sent but not yet committed
+HISTORY_PENDING = "history_pending.csv"  # this run's history rows until they are on the remote
+RESTORED = "restored.csv"  # versions `restore` put here, until a sync shares them
+CHECKED_REMOTES = "remote_checked.txt"  # remotes found to honour conditional writes
+RUN_LOCK = "sync.lock"
+CLONE_ID = "clone_id"  # this clone's random id: its baseline is marked with it
+SPARSE = "sparse.json"  # this clone's sparse selection (docs/metadata.md#sparse-selection)
+MARKS = "marks.json"  # this clone's own per-file marks, never uploaded
+METADATA_SEEN = "metadata_seen.json"  # the shared metadata as this clone last read it
+TMP, TRASH, CACHE = "tmp", "trash", "cache"
+
+# Remote, relative to the remote root (the prefix or the remote folder)
+VERSIONS_KEY = f"{STATE_DIR}/{VERSIONS_REMOTE}"
+DELETED_KEY = f"{STATE_DIR}/{DELETED_REMOTE}"
+STATE_LOG_ROOT = f"{STATE_DIR}/state_log"  # commits after the checkpoint (state/remotelog.py)
+ARCHIVE_ROOT = f"{STATE_DIR}/deleted"  # the archive as runs before the history kept it
+CONTENT_ROOT = f"{STATE_DIR}/archive"  # the archive: each replaced version once, by SHA-256
+HISTORY_ROOT = f"{STATE_DIR}/history"  # the history index: one segment per run
+LEGACY_HISTORY = f"{HISTORY_ROOT}/legacy-archive.csv"  # ARCHIVE_ROOT, indexed once
+TAGS_ROOT = f"{STATE_DIR}/tags"
+PRUNE_PENDING = f"{STATE_DIR}/prune_pending.csv"  # archived objects a prune will remove
+PRUNED = f"{STATE_DIR}/pruned.csv"  # archived objects a prune removed, and when
+REMOTE_TMP = f"{STATE_DIR}/tmp"
+REMOTE_LOCK = f"{STATE_DIR}/lock"
+PROBE_KEY = f"{STATE_DIR}/conditional-write-probe"
+METADATA_KEY = f"{STATE_DIR}/metadata.json"  # the team's per-file metadata
+STORE_KEY = f"{STATE_DIR}/store.json"  # the team's small key-value store
+
+
+def is_state_key(key: str) -> bool:
+    """Whether a remote key lies in the state folder (never a data file)."""
+    return key == STATE_DIR or key.startswith(STATE_DIR + "/")
+
+
+def run_name(stamp: str, user: str, run_id: str) -> str:
+    """``<stamp>-<user>-<run>``: one run's folder in the archive and in the trash."""
+    slug = re.sub(r"[^\w.-]+", "_", user).strip("_") or "user"
+    return f"{stamp}-{slug}-{run_id}"
+
+
+def baseline_owner(remote_url: str, clone_id: str, data_dir: Path) -> str:
+    """Who a baseline belongs to: this remote, this clone, this folder. A baseline marked
+    with another owner (a copied clone or file, a changed namespace) is no evidence."""
+    import hashlib
+    import os
+
+    key = f"{remote_url}\n{clone_id}\n{os.path.realpath(data_dir)}"
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+def archive_key(run: str, path: str) -> str:
+    """Where runs before the history index kept a replaced version (still read)."""
+    return f"{ARCHIVE_ROOT}/{run}/{path}"
+
+
+def content_key(checksum: str) -> str:
+    """Where the archive keeps the content with this SHA-256: once, whoever archived it."""
+    return f"{CONTENT_ROOT}/{checksum[:2]}/{checksum}"
+
+
+def history_key(run: str) -> str:
+    """One run's segment of the history index."""
+    return f"{HISTORY_ROOT}/{run}.csv"
+
+
+def tag_key(name: str) -> str:
+    return f"{TAGS_ROOT}/{name}.csv"
+
+
+# Layout attribute -> file or folder name in the local state folder.
+FILES = {"versions_local": VERSIONS_LOCAL, "baseline_changes": BASELINE_CHANGES,
+         "versions_remote": VERSIONS_REMOTE,
+         "remote_etag": REMOTE_ETAG, "deleted_remote": DELETED_REMOTE,
+         "deleted_local": DELETED_LOCAL, "ignore_file": IGNORE_FILE, "journal": JOURNAL,
+         "checked_remotes": CHECKED_REMOTES, "history_pending": HISTORY_PENDING,
+         "restored": RESTORED, "run_lock": RUN_LOCK, "clone_id": CLONE_ID,
+         "sparse": SPARSE, "marks": MARKS, "metadata_seen": METADATA_SEEN,
+         "tmp": TMP, "trash": TRASH, "cache": CACHE}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The local state folder of one data folder."""
+
+    data_dir: Path
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data_dir) / STATE_DIR
+
+    def __getattr__(self, name: str) -> Path:
+        """``layout.versions_local``, ``layout.trash``...: the files of ``FILES``."""
+        if name in FILES:
+            return self.root / FILES[name]
+        raise AttributeError(name)
+
+    def trash_path(self, run: str, path: str) -> Path:
+        """Where a sync keeps the local version of ``path`` it replaced or deleted."""
+        return self.trash.joinpath(run, *path.split("/"))
+
+    def snapshot(self, csv_path: Path) -> Path:
+        """The parsed-state snapshot of a versions CSV (derived data, see statecache)."""
+        return self.cache / f"{Path(csv_path).stem}.marshal"
+
+    @property
+    def remote_log(self) -> Path:
+        """The remote state's log entries this clone applied (a cache: see statelog)."""
+        return self.cache / "remote_log"
+
+    @property
+    def state_files(self) -> list[Path]:
+        """What ``reset`` removes (never trash/ or the ignore file: those are the user's)."""
+        return [self.versions_local, self.baseline_changes, self.versions_remote,
+                self.remote_etag,
+                self.deleted_remote, self.deleted_local, self.journal, self.checked_remotes]

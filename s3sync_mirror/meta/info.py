@@ -1,0 +1,78 @@
+"""``info``: a summary of the remote and of this clone (docs/metadata.md#info): files and
+bytes on the remote, the members and their last change (from the history index: one
+segment per run that changed the remote, named ``<stamp>-<member>-<run>``), the latest
+changes, the archive's size, what this clone holds, the shared metadata and the store."""
+from __future__ import annotations
+
+import re
+
+from ..core import layout
+from ..state import remotestate as remote_state
+from . import store as teamstore
+from ..history import sources as timeline, versions
+
+_RUN = re.compile(r"(\d{8}T\d{6}Z)-(.+)-[0-9a-f]+")
+LATEST = 10
+
+
+def _stamp_iso(stamp: str) -> str:
+    return f"{stamp[0:4]}-{stamp[4:6]}-{stamp[6:8]}T{stamp[9:11]}:{stamp[11:13]}:" \
+           f"{stamp[13:15]}Z"
+
+
+def members(run_keys, live: dict) -> list[dict]:
+    """PURE. [{"name", "last_change", "runs"}], newest first: each member's runs that
+    changed the remote (history segment keys), and the editors of the live files."""
+    out: dict = {}
+    for key in run_keys:
+        found = _RUN.fullmatch(key.rsplit("/", 1)[-1].removesuffix(".csv"))
+        if not found:
+            continue
+        when, who = _stamp_iso(found.group(1)), found.group(2)
+        m = out.setdefault(who, {"name": who, "last_change": "", "runs": 0})
+        m["runs"] += 1
+        m["last_change"] = max(m["last_change"], when)
+    for st in live.values():
+        if st.edited_by:
+            m = out.setdefault(st.edited_by, {"name": st.edited_by, "last_change": "",
+                                              "runs": 0})
+            m["last_change"] = max(m["last_change"], st.time_edited)
+    return sorted(out.values(), key=lambda m: (m["last_change"], m["name"]), reverse=True)
+
+
+def _size_under(remote, *roots) -> tuple[int, int]:
+    objects = [o for root in roots for o in remote.list(root + "/")]
+    return len(objects), sum(o.size for o in objects)
+
+
+def holds_of(s, live=None) -> dict:
+    """This clone's selection, what it selects of the remote, and what is in sync here."""
+    if live is None:
+        live = remote_state.fetch(s.remote, s.statedir, save_cache=False, jobs=s.jobs).files
+    sel, base = s.selection, s.statedir.load_baseline(s.owner)
+    outside = s.outside()
+    held = [p for p in live if outside is None or not outside(p)]
+    return {"selection": None if sel is None else [r.shown() for r in sel.rules],
+            "selected_files": len(held), "selected_bytes": sum(live[p].size for p in held),
+            "synced_files": len(base), "synced_bytes": sum(b.size for b in base.values())}
+
+
+def gather(s) -> dict:
+    """The summary for session ``s`` (read-only; see the module's docstring)."""
+    live = remote_state.fetch(s.remote, s.statedir, save_cache=False, jobs=s.jobs).files
+    runs = [o.key for o in s.remote.list(layout.HISTORY_ROOT + "/")]
+    archived, archive_bytes = _size_under(s.remote, layout.CONTENT_ROOT, layout.ARCHIVE_ROOT)
+    latest = versions.select(timeline.gather(s), [], "", "")[:LATEST]  # newest first
+    shared, _ = s.metadata
+    store = teamstore.read(s.remote)
+    return {
+        "remote": s.remote.describe(),
+        "files": len(live), "bytes": sum(st.size for st in live.values()),
+        "members": members(runs, live),
+        "latest": [v.as_json() for v in latest],
+        "archive": {"versions": archived, "bytes": archive_bytes},
+        "holds": holds_of(s, live),
+        "metadata": {"files": len(shared),
+                     "keys": sorted({k for keys in shared.values() for k in keys})},
+        "store": sorted(store),
+    }

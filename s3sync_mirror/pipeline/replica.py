@@ -1,0 +1,138 @@
+"""The local replica: where a data path lives on disk (never outside the data folder),
+placing a verified download atomically, keeping the replaced version in the trash, moving
+a deleted file to the trash, and pruning the folders a deletion emptied."""
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import stat
+from pathlib import Path
+from typing import Optional
+
+from ..core.errors import S3SyncMirrorError
+from ..core.layout import Layout
+from ..core.model import FileState
+
+
+class ChangedDuringSync(S3SyncMirrorError):
+    """A file changed between the scan and the moment it was to be replaced or deleted."""
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """A hard link where the disk allows one (files are only ever replaced, never edited
+    in place, so a link is as good as a copy), else a copy. Never overwrites ``dst``."""
+    try:
+        os.link(src, dst)
+    except FileExistsError:
+        raise
+    except OSError:
+        if dst.exists():
+            raise FileExistsError(dst) from None
+        shutil.copy2(src, dst)
+
+
+def prune_empty_dirs(folder: Path, root: Path) -> None:
+    """Remove ``folder`` and its parents while they are empty, stopping at ``root``."""
+    while folder != root and root in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
+
+
+class Replica:
+    """The data folder as the executor changes it. ``disk`` maps an NFC path to its name
+    on disk where the two differ; ``run`` names this run's trash folder."""
+
+    def __init__(self, layout: Layout, run: str, disk: Optional[dict] = None):
+        self.layout = layout
+        self.root = Path(layout.data_dir)
+        self.run = run
+        self.disk = disk or {}
+        self._root_real = os.path.realpath(self.root)
+        self._safe_dirs: set = set()
+        self._tmp_ids = itertools.count()
+
+    def path(self, path: str) -> Path:
+        """The file's place on disk, refusing any parent that leads out of the data folder
+        (a symlinked folder, say)."""
+        rel = self.disk.get(path, path)
+        p = self.root.joinpath(*rel.split("/"))
+        parent = os.path.dirname(p)
+        if parent not in self._safe_dirs:
+            real = os.path.realpath(parent)
+            if real != self._root_real and not real.startswith(self._root_real + os.sep):
+                raise S3SyncMirrorError(f"{path}: its folder leads outside the data folder "
+                                        f"(a symlink?); left alone")
+            self._safe_dirs.add(parent)
+        return p
+
+    def tmp(self) -> Path:
+        """A new temp file name in ``.S3/tmp/`` (on the data folder's disk, so that
+        placing it is one atomic rename)."""
+        return self.layout.tmp / f"{self.run}-{next(self._tmp_ids)}.part"
+
+    @staticmethod
+    def expect(dest: Path, expected: Optional[FileState], path: str) -> None:
+        """Refuse to replace or delete a local file that changed since the scan."""
+        try:
+            st = os.stat(dest, follow_symlinks=False)
+        except FileNotFoundError:
+            if expected is None:
+                return
+            raise ChangedDuringSync(f"{path}: deleted locally during this sync; run again")
+        if stat.S_ISDIR(st.st_mode):
+            raise S3SyncMirrorError(f"{path}: a folder of that name is in the way here: "
+                                    f"rename or remove it, then run again")
+        if expected is None:
+            raise ChangedDuringSync(f"{path}: created locally during this sync; run again")
+        if st.st_size != expected.size or st.st_mtime_ns != expected.mtime_ns:
+            raise ChangedDuringSync(f"{path}: changed locally during this sync; run again")
+
+    def _trash_target(self, path: str) -> Path:
+        target = self.layout.trash_path(self.run, path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def _shown(self, p: Path) -> str:
+        return p.relative_to(self.root).as_posix()
+
+    def place(self, tmp: Path, path: str, expected: Optional[FileState]) -> os.stat_result:
+        """Put the verified temp file at ``path`` in one rename; the version it replaces
+        is first kept in the trash (a hard link, so the rename stays atomic). Returns the
+        new file's stat and where the old one was kept ("" if there was none)."""
+        dest = self.path(path)
+        trashed = ""
+        try:
+            self.expect(dest, expected, path)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if expected is not None:
+                target = self._trash_target(path)
+                link_or_copy(dest, target)
+                trashed = self._shown(target)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return os.stat(dest), trashed
+
+    def copy_to(self, path: str, expected: FileState, new_path: str) -> Path:
+        """Keep ``path``'s current content under ``new_path`` too (keep both)."""
+        src, dst = self.path(path), self.path(new_path)
+        self.expect(src, expected, path)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            link_or_copy(src, dst)
+        except FileExistsError:
+            raise ChangedDuringSync(f"{new_path}: appeared locally during this sync") from None
+        return dst
+
+    def to_trash(self, path: str, expected: FileState) -> str:
+        """Move the file to the trash (a deletion); returns where it was kept."""
+        dest = self.path(path)
+        self.expect(dest, expected, path)
+        target = self._trash_target(path)
+        os.replace(dest, target)
+        prune_empty_dirs(dest.parent, self.root)
+        return self._shown(target)

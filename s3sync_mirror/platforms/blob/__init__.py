@@ -1,0 +1,2 @@
+"""Azure Blob Storage: the connection, block transfers and its one error table.
+"""

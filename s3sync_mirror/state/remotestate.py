@@ -1,0 +1,312 @@
+"""The remote's ``.S3/`` state files: fetch (a conditional GET against the cached ETag),
+rebuild from a listing when there is none (a new remote, or after ``reset``), and commit
+with compare-and-swap: replaced only if unchanged since read; on a lost race re-read,
+re-merge, retry (docs/promises.md#no-lost-update)."""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from collections import ChainMap
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+from ..core import layout
+from . import csvfiles as state, remotelog as statelog
+from .merges import merge_remote, remote_changes
+from ..core.clock import ns_from_iso
+from ..core.errors import (PreconditionFailed, RemoteError, RemoteNotFound, S3SyncMirrorError,
+                           StateError)
+from ..core.model import FileState
+from ..core.paths import unsafe_reason
+from .remotelog import Pos
+
+log = logging.getLogger("s3sync_mirror")
+
+VERSIONS_KEY = layout.VERSIONS_KEY
+DELETED_KEY = layout.DELETED_KEY
+MAX_ATTEMPTS = 25
+
+
+@dataclass
+class RemoteState:
+    """The remote as this run believes it: the state as read (the checkpoint and the log
+    after it), then repaired with what the objects themselves show (pipeline/evidence.py)."""
+
+    files: dict  # path -> FileState
+    pos: Optional[Pos]  # None: no state file on the remote (yet)
+    rebuilt: bool = False  # built from a listing because there was no state file
+    repairs: dict = field(default_factory=dict)  # path -> the state file's entry (or None)
+    #                                              before this run repaired it
+    deleted: dict = field(default_factory=dict)  # path -> who deleted it, as the remote
+    #                                               records (pipeline/evidence.py)
+    deleted_here: dict = field(default_factory=dict)  # local files, with no baseline, that
+    #                                                    are a version the team deleted
+
+    @property
+    def etag(self) -> Optional[str]:
+        """The version of the state read (statelog.Pos.token)."""
+        return None if self.pos is None else self.pos.token
+
+    @property
+    def as_read(self) -> Mapping:
+        """The state file as this run read it (before its repairs)."""
+        return ChainMap(self.repairs, self.files) if self.repairs else self.files
+
+    def repaired(self, path: str, st: Optional[FileState]) -> None:
+        """Record that the object at ``path`` is ``st`` (None: gone), not what the state
+        file says."""
+        if path not in self.repairs:
+            self.repairs[path] = self.files.get(path)
+        if st is None:
+            self.files.pop(path, None)
+        else:
+            self.files[path] = st
+
+
+class _Moved(Exception):
+    """The checkpoint changed while its log was being read: read again."""
+
+
+def _parse(remote, data: bytes) -> dict:
+    return state.parse_versions(data, f"remote state {remote.url(VERSIONS_KEY)}")
+
+
+def fetch(remote, statedir, *, use_cache: bool = True, save_cache: bool = True,
+          jobs: int = 8, tmp_dir=None, notes=None,
+          known_unchanged: Optional[str] = None) -> RemoteState:
+    """The remote state: a conditional GET of the checkpoint against the cached copy's
+    ETag, then the log entries after the cached position (state/remotelog.py).
+    ``known_unchanged``: a version this run just found current (then nothing is sent)."""
+    held = None
+    if use_cache and statedir is not None:
+        try:
+            held = statedir.load_remote_cached()
+        except StateError:  # a damaged local copy: read the real thing
+            held = None
+    if held is not None and known_unchanged == held[1].token and not held[1].sealed:
+        return RemoteState(held[0], held[1])
+    save = statedir if save_cache else None
+    for _attempt in range(MAX_ATTEMPTS):
+        try:
+            return _read(remote, save, held, jobs=jobs, tmp_dir=tmp_dir, notes=notes)
+        except _Moved:
+            held = None
+    raise RemoteError(f"could not read the remote state: {VERSIONS_KEY} keeps changing; "
+                      f"run again")
+
+
+def unchanged(remote, token: str) -> bool:
+    """Whether the remote state is still at version ``token``: a HEAD of the checkpoint
+    (when it changed, the full path downloads it once), and no log entry after the
+    position."""
+    pos = statelog.Pos.parse(token)
+    if pos is None:
+        return False
+    now = remote.head(VERSIONS_KEY)
+    return now is not None and now.etag == pos.etag and not _after(remote, pos)
+
+
+def _after(remote, pos: Pos) -> list:
+    numbers = (statelog.entry_number(o.key) for o in remote.list(
+        statelog.log_root(pos.log) + "/"))
+    return statelog.following([n for n in numbers if n is not None], pos.n)
+
+
+def _read(remote, save, held, *, jobs: int, tmp_dir, notes) -> RemoteState:
+    """``held``: (files, Pos) this run already has, a copy it may change."""
+    try:
+        got = remote.get_bytes(VERSIONS_KEY,
+                               if_none_match=held[1].etag if held is not None else None)
+    except RemoteNotFound:
+        # The whole remote, whatever this clone ignores: the state describes the remote.
+        return rebuild(remote, jobs=jobs, tmp_dir=tmp_dir, notes=notes)
+    if got is None:
+        files, pos = held
+    else:
+        data, etag = got
+        files = _parse(remote, data)
+        pos = Pos(etag, statelog.log_id(data), 0, len(files))
+        if save is not None:
+            save.save_remote_cache(data, etag, files)
+    files, pos = _follow(remote, save, files, pos)
+    return RemoteState(files, pos)
+
+
+def _follow(remote, save, files: dict, pos: Pos) -> tuple[dict, Pos]:
+    """Apply the log entries after ``pos``; a sealed log's next checkpoint is put in
+    place if nobody did yet."""
+    for _hop in range(MAX_ATTEMPTS):
+        if not pos.sealed:
+            for n in _after(remote, pos):
+                key = statelog.entry_key(pos.log, n)
+                try:
+                    data, _etag = remote.get_bytes(key)
+                except RemoteNotFound:  # removed meanwhile: read again
+                    raise _Moved() from None
+                changes, nxt = statelog.parse(data, remote.url(key))
+                statelog.apply(files, changes)
+                pos = pos._replace(n=n, rows=pos.rows + len(changes), sealed=bool(nxt),
+                                   next_log=nxt)
+                if save is not None:
+                    save.save_log_entry(pos.log, n, data)
+                if nxt:
+                    break
+        if not pos.sealed or save is None:  # a reader that writes nothing stops here
+            return files, pos
+        pos = _checkpoint(remote, save, files, pos)
+    raise _Moved()
+
+
+def _checkpoint(remote, save, files: dict, pos: Pos) -> Pos:
+    """Put the state after a sealed log in place of the checkpoint it follows."""
+    data = state.render_versions(files, local=False, log=pos.next_log)
+    try:
+        etag = remote.put_bytes(VERSIONS_KEY, data, if_match=pos.etag)
+    except PreconditionFailed:  # done by another member (or the file was replaced)
+        raise _Moved() from None
+    if save is not None:
+        save.save_remote_cache(data, etag, files)
+    _tidy(remote, statelog.log_id(data))
+    return Pos(etag, statelog.log_id(data), 0, len(files))
+
+
+def _tidy(remote, keep: str) -> None:
+    """Remove the entries of earlier checkpoints' logs written over an hour ago (best
+    effort). They are kept that long so that a checkpoint written late by a member who
+    read an old seal, on a server that ignores If-Match, still finds the log after it."""
+    cutoff = time.time_ns() - statelog.KEEP_OLD_LOGS_NS
+    try:
+        old = [o.key for o in remote.list(layout.STATE_LOG_ROOT + "/")
+               if not o.key.startswith(statelog.log_root(keep) + "/")
+               and (ns_from_iso(o.modified or "") or cutoff) < cutoff]
+        for key in old:
+            remote.delete(key)
+    except S3SyncMirrorError as exc:
+        log.info("old state log entries not removed: %s", exc)
+
+
+def rebuild(remote, *, jobs: int = 8, tmp_dir=None, notes=None) -> RemoteState:
+    """The remote state from the files themselves: their SHA-256 comes from metadata when
+    the object carries it (every upload of this tool does), else from reading it."""
+    objects = []
+    for obj in remote.list(""):
+        if layout.is_state_key(obj.key):
+            continue
+        why = unsafe_reason(obj.key)
+        if why is not None:
+            if notes is not None:
+                notes.append(f"remote file {obj.key!r} ignored: its name {why}")
+            continue
+        objects.append(obj)
+    if objects and notes is not None:
+        notes.append(f"no {VERSIONS_KEY} on the remote: indexed its {len(objects)} "
+                     f"file{'s' if len(objects) != 1 else ''}")
+
+    def digest(obj):
+        return obj.sha256 or remote.checksum(obj.key, tmp_dir)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        sums = list(pool.map(digest, objects))
+    files = {o.key: FileState.listed(s, o.size, o.modified, o.etag)
+             for o, s in zip(objects, sums)}
+    return RemoteState(files, None, rebuilt=True)
+
+
+def commit(remote, statedir, read: RemoteState, outcomes, *, jobs: int = 8,
+           tmp_dir=None) -> tuple[dict, set, dict]:
+    """Record this run's changes and repairs over the state as it is now: the next log
+    entry, created only if absent; on a lost race, read the entries others added,
+    re-merge, retry. Returns (new state, rejected paths, current-at-commit state of
+    others' changes we did not plan for)."""
+    seen = read.as_read
+    current = {p: st for p, st in seen.items() if st is not None}
+    pos = read.pos
+    for attempt in range(MAX_ATTEMPTS):
+        new, rejected = merge_remote(current, seen, outcomes, repairs(read))
+        try:
+            pos = _write(remote, statedir, current, new, pos)
+        except PreconditionFailed:
+            log.info("another member committed first; reading what they changed")
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+            current, pos = _read_current(remote, statedir, current, pos, jobs, tmp_dir)
+            continue
+        own = {p for o in outcomes for p, _st in remote_changes(o)}
+        others = {p: st for p, st in current.items()
+                  if seen.get(p) != st and not (p in own and new.get(p) == st)}
+        return new, rejected, others
+    raise RemoteError(f"could not record the remote state after {MAX_ATTEMPTS} attempts: "
+                      f"other members keep writing it; run again")
+
+
+def _write(remote, statedir, current: dict, new: dict, pos: Optional[Pos]) -> Optional[Pos]:
+    """Commit ``new`` over ``current`` (at ``pos``). Raises PreconditionFailed when
+    another member committed first, or when the checkpoint the entry follows was
+    replaced or removed meanwhile (a `reset --remote`, a copy put back): then the caller
+    reads the state again, where the change is found already made or is made again."""
+    if pos is None:  # no state file yet: create it
+        data = state.render_versions(new, local=False, log=statelog.new_log())
+        etag = remote.put_bytes(VERSIONS_KEY, data, if_none_match=True)
+        statedir.save_remote_cache(data, etag, new)
+        return Pos(etag, statelog.log_id(data), 0, len(new))
+    changes = statelog.diff(current, new)
+    if not changes:
+        return pos
+    nxt = statelog.new_log() if statelog.seals(pos, len(changes)) else ""
+    data = statelog.render(changes, current, nxt)
+    n = pos.n + 1
+    remote.put_bytes(statelog.entry_key(pos.log, n), data, if_none_match=True)
+    statedir.save_log_entry(pos.log, n, data)
+    pos = pos._replace(n=n, rows=pos.rows + len(changes), sealed=bool(nxt), next_log=nxt)
+    if nxt:
+        try:
+            return _checkpoint(remote, statedir, new, pos)
+        except _Moved:
+            raise PreconditionFailed("the checkpoint changed during the commit") from None
+    now = remote.head(VERSIONS_KEY)
+    if now is None or now.etag != pos.etag:
+        raise PreconditionFailed("the checkpoint changed during the commit")
+    return pos
+
+
+def _read_current(remote, statedir, current: dict, pos: Optional[Pos], jobs: int,
+                  tmp_dir) -> tuple[dict, Optional[Pos]]:
+    """The state as it is now, from ``current`` at ``pos``; when the state file is gone
+    (a `reset --remote` meanwhile), the remote's own listing: a commit never writes a
+    state that omits live objects."""
+    held = None if pos is None else (dict(current), pos)
+    for _attempt in range(MAX_ATTEMPTS):
+        try:
+            rs = _read(remote, statedir, held, jobs=jobs, tmp_dir=tmp_dir, notes=None)
+        except _Moved:
+            held = None
+            continue
+        return rs.files, rs.pos
+    raise RemoteError(f"could not read the remote state: {VERSIONS_KEY} keeps changing")
+
+
+def repairs(read: RemoteState) -> dict:
+    """{path: repaired entry or None} this run found by evidence."""
+    return {p: read.files.get(p) for p in read.repairs}
+
+
+def append_deleted(remote, statedir, rows: list) -> None:
+    """Add this run's deletions to the remote deletion log (and its local copy)."""
+    if not rows:
+        return
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            data, etag = remote.get_bytes(DELETED_KEY)
+            existing = state.parse_log(data, f"remote {remote.url(DELETED_KEY)}")
+        except RemoteNotFound:
+            existing, etag = [], None
+        out = state.render_log(existing + rows)
+        try:
+            remote.put_bytes(DELETED_KEY, out, if_match=etag, if_none_match=etag is None)
+        except PreconditionFailed:
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+            continue
+        statedir.save_deleted_remote(out)
+        return
+    raise RemoteError(f"could not record {DELETED_KEY}: others keep writing it")
