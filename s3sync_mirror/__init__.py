@@ -5,7 +5,7 @@ Heavy modules (pandas, boto3, questionary) load only when a run needs them.
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from .core.version import VERSION as __version__
 
 _EXPORTS = {
     "run": "api.run", "smart_sync": "api.run", "reset_confirm": "api.run",

@@ -15,8 +15,8 @@ from typing import Any, Optional
 
 from .core.errors import ConfigError
 from .platforms import registry
+from .core.layout import CONFIG_NAME
 
-CONFIG_NAME = "s3sync_mirror.yml"
 LEGACY_NAME = "s3synchrony.json"
 CONFIG_ENV = "S3SYNC_MIRROR_CONFIG"
 MIRROR = "MIRROR"

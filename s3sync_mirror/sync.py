@@ -20,6 +20,7 @@ from .pipeline.replica import Replica
 from .core.errors import MaxDeleteExceeded
 from .core.model import Plan, SyncResult
 from .options import Options
+from .meta import shared as shared_metadata
 from .pipeline.commit import announce_deletions, record
 from .ui.report import NO_TERMINAL, Reporter, dry_run_lines, not_as_recorded, show_plan
 from .ui.summary import say_summary
@@ -201,6 +202,7 @@ def carry_out(s, base, found, plan, approved) -> Carried:
     for attempt in range(REPLANS + 1):
         outcomes, interrupted, journal, rows = _execute(s, found, approved)
         done = record(s, journal, base, found, plan, outcomes, rows)
+        shared_metadata.follow_moves(s, done.outcomes)
         base, after = done.baseline, (done.baseline, done.remote_etag) if done.agrees else None
         warnings += done.warnings
         final.update((o.action.path, o) for o in done.outcomes)

@@ -150,7 +150,7 @@ PHASES = [("hashing", "hashing.py:sha256_file"), ("scan", "scan.py:scan"),
           ("between transfers and commit", "merges.py:merge_remote"),
           ("remote state write", "remotestate.py:commit"),
           ("baseline write", "clonestate.py:save_baseline"),
-          ("atomic rename", "replace in csvfiles.py:write_atomic"),
+          ("atomic rename", "replace in diskio.py:write_atomic"),
           ("history announced", "historyindex.py:announce"),
           ("history published", "historyindex.py:publish")]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from ..core.errors import EXIT_OK
+from ..ui.text import human
 
 COMMANDS = ("log", "restore", "tag", "tags", "prune")
 VALUED = {"--since", "--author", "--at", "--version", "--checksum", "--tag", "--to", "-m",
@@ -141,7 +142,3 @@ def dispatch(args) -> int:
     return EXIT_OK
 
 
-def human(n) -> str:
-    from ..ui.report import human as shown
-
-    return shown(n)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import __version__
+from ..core.version import VERSION as __version__
 from ..core.errors import EXIT_OK, EXIT_UNCONFIRMED, S3SyncMirrorError, UsageError
 
 from .history import COMMANDS as HISTORY_COMMANDS

@@ -71,6 +71,15 @@ class MaxDeleteExceeded(S3SyncMirrorError):
 
     exit_code = EXIT_UNCONFIRMED
 
+    @classmethod
+    def of(cls, side: str, n: int, total: int, pct: float, limit: float) -> "MaxDeleteExceeded":
+        from .layout import CONTENT_ROOT, STATE_DIR, TRASH
+
+        kept = f"{STATE_DIR}/{TRASH}/" if side == "local" else f"the remote archive, {CONTENT_ROOT}/"
+        return cls(f"this sync would delete {n} of the {total} {side} files ({pct:.0f}%), more "
+                   f"than --max-delete {limit:g}%. Nothing was changed. If that is what you "
+                   f"want, run again with --force (deleted files are kept in {kept}).")
+
 
 class SyncFailed(S3SyncMirrorError):
     """Some files failed; the others were done and recorded. ``result`` holds them all."""

@@ -9,11 +9,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+CONFIG_NAME = "s3sync_mirror.yml"  # the committed config, at the repo root
 STATE_DIR = ".S3"
 
 # Local, under <data_dir>/.S3/
 VERSIONS_LOCAL = "versions_local.csv"  # this clone's baseline
-BASELINE_CHANGES = "versions_local.changes.csv"  # a big baseline's changes (baselinelog)
+BASELINE_CHANGES = "versions_local.changes.csv"  # a big baseline's changes (state/baselinechanges.py)
 VERSIONS_REMOTE = "versions_remote.csv"  # also the remote state's name
 REMOTE_ETAG = "versions_remote.etag"  # the ETag of the cached remote copy
 DELETED_REMOTE = "deleted_remote.csv"  # also the remote deletion log's name

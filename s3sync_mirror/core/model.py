@@ -83,6 +83,18 @@ class FileState(NamedTuple):
 
 
 @dataclass(frozen=True)
+class Answers:
+    """What the user said: the non-conflict actions approved at the prompts (None when
+    nobody was asked) and a resolution per conflict path. ``declined``: the user answered
+    "no" to the whole plan: nothing is approved, not even the conflicts a ``--conflict``
+    local/remote/both policy would otherwise resolve."""
+
+    approved: Optional[tuple] = None
+    resolutions: dict = field(default_factory=dict)
+    declined: bool = False
+
+
+@dataclass(frozen=True)
 class Action:
     """One decision of the planner about one path."""
 
@@ -202,14 +214,33 @@ class SyncResult:
             self.exit_code = 3
 
     def rows(self) -> list[dict]:
-        from ..ui.report import result_rows
-
-        return result_rows(self)
+        """One ``--json`` row per planned action and per problem."""
+        by_path = {o.action.path: o for o in self.outcomes}
+        rows = []
+        for a in self.plan.actions:
+            o = by_path.get(a.path)
+            if o is not None:
+                rows.append(o.as_json())
+            else:
+                status = PLANNED if self.mode != "sync" else SKIPPED
+                rows.append({"path": a.path, "action": a.kind, "reason": a.reason,
+                             "status": status})
+        for a in self.plan.problems:
+            rows.append({"path": a.path, "action": CONFLICT, "reason": a.reason,
+                         "status": FAILED if a.category == "error" else SKIPPED})
+        return rows
 
     def summary(self) -> dict:
-        from ..ui.report import result_summary
-
-        return result_summary(self)
+        """The ``--json`` summary: counts by status, bytes moved, time, warnings."""
+        rows = self.rows()
+        out = {"mode": self.mode, "remote": self.remote, "exit_code": self.exit_code,
+               "plan": self.plan.counts()}
+        for s in (DONE, SKIPPED, FAILED, PLANNED):
+            out[s] = sum(1 for r in rows if r["status"] == s)
+        out["bytes"] = sum(o.transferred for o in self.outcomes)
+        out["seconds"] = round(self.elapsed, 3)
+        out["warnings"] = list(self.warnings)
+        return out
 
     def to_dict(self) -> dict:
         return {"actions": self.rows(), "summary": self.summary()}

@@ -139,6 +139,22 @@ def write(remote, statedir, changes: Mapping) -> Written:
     return done
 
 
+def follow_moves(s, outcomes) -> None:
+    """After a sync's commit: shared metadata follows the files it moved on the remote (a
+    failure is a warning; the files themselves are already moved and recorded)."""
+    from ..core import model as m
+    from ..ui.report import metadata_not_moved
+
+    moved = {o.action.moved_from: o.action.path for o in outcomes
+             if o.status == m.DONE and o.action.kind == m.MOVE_REMOTE}
+    if not moved:
+        return
+    try:
+        carry(s.remote, moved)
+    except S3SyncMirrorError as exc:
+        s.out.warn(metadata_not_moved(exc))
+
+
 def carry(remote, moved: Mapping[str, str]) -> None:
     """A sync moved files {old path: new path}: their metadata moves with them (one
     compare-and-swap; nothing is written when none of them has any)."""

@@ -97,23 +97,8 @@ def record(s, journal, base: dict, found, plan, outcomes, rows=("", {})) -> Reco
     if committed:
         journal.clear()
     _publish_history(s, rows, fixed)
-    _carry_metadata(s, fixed)
     s.statedir.append_deleted_local(_deletion_rows(s, fixed, m.DELETE_LOCAL, "local"))
     return Recorded(fixed, new_base, agrees, etag, warnings)
-
-
-def _carry_metadata(s, outcomes) -> None:
-    """Shared metadata follows the files this run moved on the remote."""
-    moved = {o.action.moved_from: o.action.path for o in outcomes
-             if o.status == m.DONE and o.action.kind == m.MOVE_REMOTE}
-    if not moved:
-        return
-    from ..meta import shared as metadata
-
-    try:
-        metadata.carry(s.remote, moved)
-    except S3SyncMirrorError as exc:
-        s.out.warn(report.metadata_not_moved(exc))
 
 
 def _publish_history(s, rows, outcomes) -> None:

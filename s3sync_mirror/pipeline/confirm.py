@@ -3,14 +3,13 @@ actions, conflicts resolved. ui/prompts.py asks the questions; nothing here touc
 a prompt or the clock (see docs/stages.md#confirm)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from ..core import model as m
 from ..core.errors import MaxDeleteExceeded
-from ..core.model import Plan
+from ..core.model import Answers, Plan  # noqa: F401 (Answers: what approve() takes)
 from .plan import deletion_share, resolve
-from ..ui.report import too_many_deletions
 
 
 @dataclass(frozen=True)
@@ -32,18 +31,6 @@ class Policy:
     def decides(self) -> bool:
         """Whether this run can approve anything at all."""
         return self.yes or self.ask
-
-
-@dataclass(frozen=True)
-class Answers:
-    """What the user said: the non-conflict actions approved at the prompts (None when
-    nobody was asked) and a resolution per conflict path. ``declined``: the user answered
-    "no" to the whole plan: nothing is approved, not even the conflicts a ``--conflict``
-    local/remote/both policy would otherwise resolve."""
-
-    approved: Optional[tuple] = None
-    resolutions: dict = field(default_factory=dict)
-    declined: bool = False
 
 
 class InUse:
@@ -91,5 +78,4 @@ def guard_deletes(plan: Plan, local_n: int, remote_n: int, *, max_delete: float,
     for side, pct, kind, total in (("local", pl, m.DELETE_LOCAL, local_n),
                                    ("remote", pr, m.DELETE_REMOTE, remote_n)):
         if pct > max_delete:
-            raise MaxDeleteExceeded(too_many_deletions(side, len(plan.of_kind(kind)), total,
-                                                       pct, max_delete))
+            raise MaxDeleteExceeded.of(side, len(plan.of_kind(kind)), total, pct, max_delete)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import stat
 from pathlib import Path
 from typing import Optional
 
+from ..core.diskio import link_or_copy, prune_empty_dirs
 from ..core.errors import S3SyncMirrorError
 from ..core.layout import Layout
 from ..core.model import FileState
@@ -17,29 +17,6 @@ from ..core.model import FileState
 
 class ChangedDuringSync(S3SyncMirrorError):
     """A file changed between the scan and the moment it was to be replaced or deleted."""
-
-
-def link_or_copy(src: Path, dst: Path) -> None:
-    """A hard link where the disk allows one (files are only ever replaced, never edited
-    in place, so a link is as good as a copy), else a copy. Never overwrites ``dst``."""
-    try:
-        os.link(src, dst)
-    except FileExistsError:
-        raise
-    except OSError:
-        if dst.exists():
-            raise FileExistsError(dst) from None
-        shutil.copy2(src, dst)
-
-
-def prune_empty_dirs(folder: Path, root: Path) -> None:
-    """Remove ``folder`` and its parents while they are empty, stopping at ``root``."""
-    while folder != root and root in folder.parents:
-        try:
-            folder.rmdir()
-        except OSError:
-            return
-        folder = folder.parent
 
 
 class Replica:

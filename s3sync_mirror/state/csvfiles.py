@@ -10,13 +10,13 @@ import csv
 import io
 import os
 import re
-import tempfile
 import unicodedata
 from pathlib import Path
 from typing import Iterable, Mapping, Optional
 
 from ..core import paths
 from ..core.errors import StateError, UnsafePathError
+from ..core.diskio import write_atomic  # noqa: F401 (the state modules write through it)
 from ..core.model import FileState
 
 COLUMNS = ["File", "Edited By", "Time Edited", "Checksum", "Size"]
@@ -237,32 +237,3 @@ def render_log(rows: Iterable[dict]) -> bytes:
 def log_row(path: str, state: FileState, who: str, when: str, where: str) -> dict:
     return {"File": path, "Edited By": who, "Time Edited": when, "Checksum": state.checksum,
             "Size": state.size, "Where": where}
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _umask()
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        if hasattr(os, "fchmod"):  # mkstemp makes 0600; state files follow the umask
-            os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..core import typed
+from .text import human
 
 SHOWN = ["File", "status", "Size", "Edited By", "Time Edited"]
 
@@ -130,7 +131,3 @@ def info_lines(i: dict) -> list[str]:
     return lines
 
 
-def human(n) -> str:
-    from .report import human as shown
-
-    return shown(n)

@@ -53,7 +53,7 @@ class TqdmProgress(Progress):
         now = time.monotonic()
         if self._bar is None or (not force and now - self._shown < 0.2):
             return
-        from .report import human
+        from .text import human
 
         self._shown = now
         done, rate = self._bar.n, self._bar.n / max(now - self._started, 1e-6)

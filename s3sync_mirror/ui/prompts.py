@@ -289,7 +289,7 @@ def ask(plan, policy, prompt_io=None, *, data_dir=None, fetch_remote=None):
     """Ask about the plan: one question for the whole of it, then each conflict when the
     policy says ask. Returns the answers for confirm.approve. ``data_dir`` (the local data
     folder) and ``fetch_remote(path) -> bytes | None`` serve the conflicts' [d]iff."""
-    from ..pipeline.confirm import Answers
+    from ..core.model import Answers
 
     kw = _io(*prompt_io) if prompt_io else {}
     others = [a for a in plan.actions if a.kind != m.CONFLICT]

@@ -1,11 +1,11 @@
 """What the user reads: the plan as a table, warnings, the outcome summary, ``--json``."""
 from __future__ import annotations
 
-import os
 import sys
 
 from ..core import layout
 from ..core import model as m
+from .text import human, paint, use_color  # noqa: F401 (human and use_color: re-exported)
 
 SHOW_PER_KIND = 40  # beyond this many of a kind, the table says "... and N more" (-v: all)
 _COLOR = {m.UPLOAD: "32", m.DOWNLOAD: "36", m.DELETE_REMOTE: "31", m.DELETE_LOCAL: "31",
@@ -15,21 +15,7 @@ _VERB = {m.UPLOAD: "upload", m.DOWNLOAD: "download", m.DELETE_REMOTE: "delete on
          m.MOVE_LOCAL: "move locally", m.CONFLICT: "conflict"}
 
 
-def human(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
-def use_color(stream) -> bool:
-    return stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
-
-
-def _paint(text: str, code: str, color: bool) -> str:
-    return f"\033[{code}m{text}\033[0m" if color else text
+_paint = paint
 
 
 def action_size(a) -> int:
@@ -141,14 +127,6 @@ NO_TERMINAL = ("No terminal to confirm on: nothing was done. Run in a terminal, 
                "--yes to apply every non-conflicting action.")
 
 
-def too_many_deletions(side: str, n: int, total: int, pct: float, limit: float) -> str:
-    kept = f"{layout.STATE_DIR}/{layout.TRASH}/" if side == "local" \
-        else f"the remote archive, {layout.CONTENT_ROOT}/"
-    return (f"this sync would delete {n} of the {total} {side} files ({pct:.0f}%), more than "
-            f"--max-delete {limit:g}%. Nothing was changed. If that is what you want, run "
-            f"again with --force (deleted files are kept in {kept}).")
-
-
 def not_as_recorded(path: str, state_name: str, gone: bool) -> str:
     if gone:
         return (f"{path}: {state_name} lists it but it is gone from the remote (deleted "
@@ -191,32 +169,3 @@ def ignores_conditions(url: str) -> str:
             f"that honours them (AWS S3, MinIO, Ceph RGW, R2), or sync one at a time.")
 
 
-# -- the result --------------------------------------------------------------------------
-def result_rows(result) -> list[dict]:
-    """One ``--json`` row per planned action and per problem."""
-    by_path = {o.action.path: o for o in result.outcomes}
-    rows = []
-    for a in result.plan.actions:
-        o = by_path.get(a.path)
-        if o is not None:
-            rows.append(o.as_json())
-        else:
-            status = m.PLANNED if result.mode != "sync" else m.SKIPPED
-            rows.append({"path": a.path, "action": a.kind, "reason": a.reason,
-                         "status": status})
-    for a in result.plan.problems:
-        rows.append({"path": a.path, "action": m.CONFLICT, "reason": a.reason,
-                     "status": m.FAILED if a.category == "error" else m.SKIPPED})
-    return rows
-
-
-def result_summary(result) -> dict:
-    rows = result_rows(result)
-    out = {"mode": result.mode, "remote": result.remote, "exit_code": result.exit_code,
-           "plan": result.plan.counts()}
-    for s in (m.DONE, m.SKIPPED, m.FAILED, m.PLANNED):
-        out[s] = sum(1 for r in rows if r["status"] == s)
-    out["bytes"] = sum(o.transferred for o in result.outcomes)
-    out["seconds"] = round(result.elapsed, 3)
-    out["warnings"] = list(result.warnings)
-    return out

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from ...core.clock import ISO
-from ...config import CONFIG_NAME
+from ...core.layout import CONFIG_NAME
 from ...core.errors import ConfigError, RemoteError, RemoteNotFound
 from . import blocks as blobblocks
 from ..base import Advance, DataPlatformConnection, PrefixedKeys, RemoteObject

@@ -14,7 +14,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Callable, NamedTuple, Optional
 
-from ...config import CONFIG_NAME
+from ...core.layout import CONFIG_NAME
 from ...core.errors import (ChecksumMismatch, ConfigError, PreconditionFailed, RemoteError,
                             RemoteNotFound, RemotePermissionError, RemoteUnreachable,
                             S3SyncMirrorError)

@@ -28,7 +28,7 @@ from ...core.errors import (ChecksumMismatch, PreconditionFailed, RemoteError, R
                             RemotePermissionError, RemoteUnreachable)
 from ...core.hashing import CHUNK, sha256_file
 from ...core.clock import iso_from_ns
-from ...pipeline.replica import prune_empty_dirs
+from ...core.diskio import prune_empty_dirs
 from ..base import STALE_TMP_SECONDS, Advance, DataPlatformConnection, RemoteObject
 from .lock import LOCK_STALE_SECONDS, LOCK_WAIT_SECONDS, FencedLock, LockLost, share_now_ns
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import NamedTuple, Optional
 
-from ...config import CONFIG_NAME
+from ...core.layout import CONFIG_NAME
 from ...core.errors import (ChecksumMismatch, PreconditionFailed, RemoteError, RemoteNotFound,
                             RemotePermissionError, RemoteUnreachable, S3SyncMirrorError)
 
