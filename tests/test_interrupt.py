@@ -43,11 +43,11 @@ import os, sys, time
 rate = float(os.environ.get("S3SYNC_TEST_RATE") or 0)
 if rate:
     from s3sync_mirror.pipeline import execute
-    real = execute.Executor._advance
+    real = execute.Executor.advance
     def slowed(self, n, _real=real):
         time.sleep(n / rate)
         return _real(self, n)
-    execute.Executor._advance = slowed
+    execute.Executor.advance = slowed
 from s3sync_mirror.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """

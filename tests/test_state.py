@@ -207,3 +207,23 @@ def test_a_read_only_run_writes_no_snapshot(tmp_path):
     ro = StateDir(tmp_path, read_only=True)
     assert "a.csv" in ro.load_baseline()
     assert not (ro.cache / "versions_local.marshal").exists()
+
+
+def test_restored_versions_are_json_by_name_and_the_old_name_is_still_read(tmp_path):
+    """``restored.json`` (it was ``restored.csv``, though it always held JSON): a clone that
+    restored a version under the old name keeps it until a sync shares it."""
+    import json
+
+    from s3sync_mirror.state.clonestate import StateDir
+
+    sd = StateDir(tmp_path)
+    sd.ensure()
+    old = sd.layout.root / "restored.csv"
+    old.write_text(json.dumps({"a.csv": "ab" * 32}), encoding="utf-8")
+    assert sd.restored() == {"a.csv": "ab" * 32}
+    sd.mark_restored({"b.csv": "cd" * 32})
+    assert not old.exists()
+    assert json.loads((sd.layout.root / "restored.json").read_text()) == {
+        "a.csv": "ab" * 32, "b.csv": "cd" * 32}
+    sd.forget_restored(["a.csv"])
+    assert sd.restored() == {"b.csv": "cd" * 32}

@@ -5,32 +5,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Optional
 
 from ..history import restore as restoring
 from ..history import tags as tagging
 from ..history import sources as timeline, versions
 from ..core.clock import parse_when
-from ..config import load_settings
 from ..session import open_session
+from .scope import data_paths, settings_at
 
 LOG_COLUMNS = ["path", "version", "time", "author", "size", "checksum", "event", "where"]
 
 
-def _settings(path, config=None):
-    return load_settings(path, config)
-
-
-def _scope(settings, paths: Iterable) -> list[str]:
-    from .run import resolve_scope
-
-    return list(resolve_scope(settings, [str(p) for p in paths or ()], Path.cwd()))
-
-
 def versions_of(path=".", paths=(), since=None, author=None, config=None) -> list:
     """The ``log`` rows (versions.Version), newest first."""
-    settings = _settings(path, config)
-    scope = _scope(settings, paths)
+    settings = settings_at(path, config)
+    scope = data_paths(settings, paths)
     with open_session(settings, writes=False) as s:
         every = timeline.gather(s)
     return versions.select(every, scope, parse_when(since) if since else "", author or "")
@@ -56,8 +46,8 @@ def restore(paths, path: str | os.PathLike = ".", at=None, version=None, checksu
     """Bring back versions (see ``restore --help``); returns one dict per file: path,
     version, checksum, what happened (restored, already, written) and where the replaced
     file was kept (or where ``to`` wrote it)."""
-    settings = _settings(path, config)
-    scope = _scope(settings, [paths] if isinstance(paths, (str, os.PathLike)) else paths)
+    settings = settings_at(path, config)
+    scope = data_paths(settings, [paths] if isinstance(paths, (str, os.PathLike)) else paths)
     with open_session(settings, writes=True) as s:
         s.prepare()
         chosen = _chosen(s, scope or [""], version, at, checksum, tag)
@@ -71,8 +61,8 @@ def read_version(file, path: str | os.PathLike = ".", version=None, checksum=Non
                  *, config=None) -> bytes:
     """The bytes of one version of ``file`` (SHA-256 verified); the newest one when no
     selector is given."""
-    settings = _settings(path, config)
-    (rel,) = _scope(settings, [file])
+    settings = settings_at(path, config)
+    (rel,) = data_paths(settings, [file])
     with open_session(settings, writes=False) as s:
         every = timeline.gather(s)
         v = versions.pick(every, rel, version=version, checksum=checksum or "",
@@ -86,12 +76,12 @@ def read_version(file, path: str | os.PathLike = ".", version=None, checksum=Non
 
 def tag(name: str, message: str = "", path: str | os.PathLike = ".", *, config=None) -> int:
     """Freeze the remote's current state as tag ``name``; returns how many files it names."""
-    with open_session(_settings(path, config), writes=False) as s:
+    with open_session(settings_at(path, config), writes=False) as s:
         return tagging.create(s, name, message)
 
 
 def tags(path: str | os.PathLike = ".", *, config=None) -> list[dict]:
-    with open_session(_settings(path, config), writes=False) as s:
+    with open_session(settings_at(path, config), writes=False) as s:
         return tagging.listing(s.remote)
 
 
@@ -101,7 +91,7 @@ def manifest(tag: Optional[str] = None, path: str | os.PathLike = ".", *, config
 
     from ..state import remotestate as remote_state, csvfiles as state
 
-    with open_session(_settings(path, config), writes=False) as s:
+    with open_session(settings_at(path, config), writes=False) as s:
         if tag:
             return tagging.frame(s.remote, tag)
         files = remote_state.fetch(s.remote, s.statedir, use_cache=False,

@@ -5,33 +5,21 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Iterable
 
 from ..meta import files as filesview, marks, shared as metadata, sidecars, selection as sparse
 from ..core import typed
 from ..core.clock import now_iso
-from ..config import load_settings
 from ..core.errors import UsageError
 from ..meta.shared import MetadataConflict
 from ..core.paths import unsafe_reason
 from ..session import open_session
+from .scope import data_paths, settings_at
 
 PathLike = str | os.PathLike
 
 
-def _settings(path, config=None):
-    return load_settings(path, config)
-
-
-def _scope(settings, paths: Iterable) -> tuple:
-    from .run import resolve_scope
-
-    return tuple(resolve_scope(settings, [str(p) for p in paths or ()], Path.cwd()))
-
-
 def _one(settings, file) -> str:
-    scope = _scope(settings, [file])
+    scope = data_paths(settings, [file])
     if len(scope) != 1 or unsafe_reason(scope[0]) is not None:
         raise UsageError(f"{file}: name one file of the data folder (e.g. raw/a.csv)")
     return scope[0]
@@ -40,8 +28,8 @@ def _one(settings, file) -> str:
 def file_rows(path: PathLike = ".", paths=(), status=None, conditions=(), *, config=None,
               out=None) -> tuple[list, list]:
     """(columns, rows) of the files table (see ``files``)."""
-    settings = _settings(path, config)
-    scope = _scope(settings, paths)
+    settings = settings_at(path, config)
+    scope = data_paths(settings, paths)
     with open_session(settings, writes=False, out=out) as s:
         return filesview.table(s, scope, status, conditions)
 
@@ -66,7 +54,7 @@ def files(path: PathLike = ".", paths=(), status=None, *, config=None, **where):
 
 def change_meta(file, changes: dict, path: PathLike = ".", *, config=None):
     """(what was written, the file's metadata now); ``changes`` {key: value or None}."""
-    settings = _settings(path, config)
+    settings = settings_at(path, config)
     rel = _one(settings, file)
     with open_session(settings, writes=False) as s:
         _must_exist(s, rel)
@@ -103,7 +91,7 @@ def set_meta(file, path: PathLike = ".", *, config=None, **values) -> dict:
 def get_meta(file, path: PathLike = ".", *, config=None) -> dict:
     """The shared metadata of ``file`` as on the remote now ({key: typed value}); what it
     shows counts as seen by this clone."""
-    settings = _settings(path, config)
+    settings = settings_at(path, config)
     rel = _one(settings, file)
     with open_session(settings, writes=False) as s:
         files, _ = metadata.fetch(s.remote, s.statedir, save=True)
@@ -113,8 +101,8 @@ def get_meta(file, path: PathLike = ".", *, config=None) -> dict:
 def import_meta(path: PathLike = ".", paths=(), *, config=None) -> tuple:
     """Read the sidecar files ``name.ext.meta.json`` under ``paths`` (default: the whole
     data folder) into the shared metadata; returns (sidecars read, Written, warnings)."""
-    settings = _settings(path, config)
-    scope = _scope(settings, paths)
+    settings = settings_at(path, config)
+    scope = data_paths(settings, paths)
     with open_session(settings, writes=False) as s:
         kept, _ = metadata.fetch(s.remote, s.statedir)
         changes, warnings, read = sidecars.gather(s.data_dir, s.ignored(), kept, s.user,
@@ -127,7 +115,7 @@ def import_meta(path: PathLike = ".", paths=(), *, config=None) -> tuple:
 def mark(file, path: PathLike = ".", *, config=None, **flags) -> dict:
     """Set this clone's own marks on ``file`` (None removes one); returns its marks now.
     Marks stay in this clone's ``.S3/marks.json``: never uploaded."""
-    settings = _settings(path, config)
+    settings = settings_at(path, config)
     rel = _one(settings, file)
     from ..state.clonestate import StateDir
 
@@ -144,7 +132,7 @@ def store(path: PathLike = ".", *, config=None):
     """The team store: a mutable mapping of typed values with ``.touch(key)``."""
     from ..meta.store import TeamStore
 
-    return TeamStore(_settings(path, config))
+    return TeamStore(settings_at(path, config))
 
 
 def sparse_change(patterns=(), where=(), *, add=False, off=False, path: PathLike = ".",
@@ -154,7 +142,7 @@ def sparse_change(patterns=(), where=(), *, add=False, off=False, path: PathLike
     from . import sparse as selecting
     from ..core.layout import Layout
 
-    settings = _settings(path, config)
+    settings = settings_at(path, config)
 
     current = sparse.load(Layout(settings.data_dir))
     if add and current is None:
@@ -169,7 +157,7 @@ def holds(path: PathLike = ".", *, config=None) -> dict:
     """What this clone holds: its selection and how much of the remote it selects."""
     from ..meta.info import holds_of
 
-    with open_session(_settings(path, config), writes=False) as s:
+    with open_session(settings_at(path, config), writes=False) as s:
         return holds_of(s)
 
 
@@ -177,7 +165,7 @@ def info(path: PathLike = ".", *, config=None) -> dict:
     """A summary of the remote and of this clone (the ``info --json`` object)."""
     from ..meta import info as summary
 
-    with open_session(_settings(path, config), writes=False) as s:
+    with open_session(settings_at(path, config), writes=False) as s:
         return summary.gather(s)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -160,17 +159,12 @@ def reset_confirm(path: str | os.PathLike = ".", *, remote: bool = True, yes: bo
             else load_settings(path, config)
 
     def confirm(message: str) -> bool:
-        print(message)
-        if yes:
-            return True
-        if prompt_io is None and not sys.stdin.isatty():
-            print("No terminal to confirm on: nothing was removed (pass --yes to reset).")
-            return False
-        import questionary
+        from ..ui.prompts import yes_no
 
-        kw = {"input": prompt_io[0], "output": prompt_io[1]} if prompt_io else {}
-        answer = questionary.confirm("Remove the sync state?", default=False, **kw).ask()
-        return bool(answer)
+        print(message)
+        return yes_no("Remove the sync state?", yes=yes, prompt_io=prompt_io,
+                      refused="No terminal to confirm on: nothing was removed (pass --yes to "
+                              "reset).")
 
     return reset_state(settings, confirm, remote=remote)
 

@@ -1,24 +1,17 @@
 """``prune`` on the command line: show, ask, remove (the rules are in history/prune.py)."""
 from __future__ import annotations
 
-import sys
-
 from ..history import prune as pruning
 from ..config import load_settings
 from ..core.errors import EXIT_OK, EXIT_UNCONFIRMED, UsageError
-from ..ui.report import human
+from ..ui.prompts import yes_no
+from ..ui.text import human
 from ..session import open_session
 
 
 def _ask(args) -> bool:
-    if args.yes:
-        return True
-    if not sys.stdin.isatty():
-        print("No terminal to confirm on: nothing was removed (pass --yes to prune).")
-        return False
-    import questionary
-
-    return bool(questionary.confirm("Remove them?", default=False).ask())
+    return yes_no("Remove them?", yes=args.yes, refused="No terminal to confirm on: nothing "
+                  "was removed (pass --yes to prune).")
 
 
 def prune(args) -> int:

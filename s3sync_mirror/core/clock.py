@@ -58,3 +58,21 @@ def parse_when(text: str, end_of_day: bool = False) -> str:
             return time.strftime(ISO, parsed)
     raise UsageError(f"{text!r} is not a time: write 2026-11-20, 2026-11-20T14:30 (UTC) or an "
                      f"age such as 90m, 12h, 7d")
+
+
+_RUN_NAME = None
+
+
+def parse_run_name(name: str) -> Optional[tuple]:
+    """A run's name, ``<stamp>-<user>-<hex>`` (its archive folder or history segment), as
+    (the ISO time its stamp says, the user); None when ``name`` is not one."""
+    global _RUN_NAME
+    if _RUN_NAME is None:
+        import re
+
+        _RUN_NAME = re.compile(r"(\d{8}T\d{6}Z)-(.+)-[0-9a-f]+")
+    found = _RUN_NAME.fullmatch(name)
+    if not found:
+        return None
+    s = found.group(1)
+    return f"{s[0:4]}-{s[4:6]}-{s[6:8]}T{s[9:11]}:{s[11:13]}:{s[13:15]}Z", found.group(2)

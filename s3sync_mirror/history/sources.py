@@ -7,24 +7,20 @@ import csv
 import io
 import json
 import os
-import re
 from pathlib import Path
 
 from ..pipeline import evidence
 from ..state import historyindex as history, remotestate as remote_state
 from ..core import layout
-from ..core.clock import iso_from_ns, ns_from_iso
+from ..core.clock import iso_from_ns, ns_from_iso, parse_run_name
 from ..core.errors import PreconditionFailed, RemoteNotFound
 from ..core.hashing import sha256_file
 from ..state.historyindex import Row
 from ..state.csvfiles import write_atomic
 from .versions import Version, assemble
 
-_RUN = re.compile(r"(\d{8}T\d{6}Z)-(.+)-[0-9a-f]+")
-
-
-def _stamp_iso(stamp: str) -> str:
-    iso = f"{stamp[0:4]}-{stamp[4:6]}-{stamp[6:8]}T{stamp[9:11]}:{stamp[11:13]}:{stamp[13:15]}Z"
+def _before(iso: str) -> str:
+    """The second before ``iso``: a replaced version was made before the run replaced it."""
     ns = ns_from_iso(iso)
     return iso if ns is None else iso_from_ns(ns - 1_000_000_000)
 
@@ -33,12 +29,12 @@ def _legacy_rows(remote, objects, deletions: dict, tmp_dir) -> list[Row]:
     rows = []
     for o in objects:
         run, _, path = o.key[len(layout.ARCHIVE_ROOT) + 1:].partition("/")
-        found = _RUN.fullmatch(run)
+        found = parse_run_name(run)
         if not path or not found:
             continue
         digest = o.sha256 or remote.checksum(o.key, tmp_dir)
         # The version's own time is not known: it was made before the run replaced it.
-        rows.append(Row(path, "", _stamp_iso(found.group(1)), digest, o.size, "", o.key))
+        rows.append(Row(path, "", _before(found[0]), digest, o.size, "", o.key))
         d = deletions.get(o.key)
         if d is not None:
             rows.append(Row(path, str(d["Edited By"]), str(d["Time Edited"]), digest, o.size,

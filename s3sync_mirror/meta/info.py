@@ -4,20 +4,14 @@ segment per run that changed the remote, named ``<stamp>-<member>-<run>``), the 
 changes, the archive's size, what this clone holds, the shared metadata and the store."""
 from __future__ import annotations
 
-import re
 
 from ..core import layout
+from ..core.clock import parse_run_name
 from ..state import remotestate as remote_state
 from . import store as teamstore
 from ..history import sources as timeline, versions
 
-_RUN = re.compile(r"(\d{8}T\d{6}Z)-(.+)-[0-9a-f]+")
 LATEST = 10
-
-
-def _stamp_iso(stamp: str) -> str:
-    return f"{stamp[0:4]}-{stamp[4:6]}-{stamp[6:8]}T{stamp[9:11]}:{stamp[11:13]}:" \
-           f"{stamp[13:15]}Z"
 
 
 def members(run_keys, live: dict) -> list[dict]:
@@ -25,10 +19,10 @@ def members(run_keys, live: dict) -> list[dict]:
     changed the remote (history segment keys), and the editors of the live files."""
     out: dict = {}
     for key in run_keys:
-        found = _RUN.fullmatch(key.rsplit("/", 1)[-1].removesuffix(".csv"))
+        found = parse_run_name(key.rsplit("/", 1)[-1].removesuffix(".csv"))
         if not found:
             continue
-        when, who = _stamp_iso(found.group(1)), found.group(2)
+        when, who = found
         m = out.setdefault(who, {"name": who, "last_change": "", "runs": 0})
         m["runs"] += 1
         m["last_change"] = max(m["last_change"], when)

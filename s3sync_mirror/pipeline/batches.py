@@ -1,7 +1,7 @@
 """Many small transfers as one batch, on a connection that offers it (``batch_limit``,
 ``upload_many``, ``download_many``: S3 on obstore). The network part of every batched
 action runs in one event loop run, not in a thread of its own; each action then completes
-through the executor's usual code (``Executor._attempt``: the same checks, adoption of a
+through the executor's usual code (``Executor.attempt``: the same checks, adoption of a
 lost race, errors and outcomes), which finds its transfer done (``take``).
 
 Only actions whose usual path would go straight to the transfer are batched: a new remote
@@ -36,7 +36,7 @@ def result(done):
 def scanned(remote, loc) -> dict:
     """Hash once: ``scanned=`` for an upload to a connection that takes it (S3), the file's
     (size, mtime_ns, (ctime_ns, inode, device)) when the scan hashed it; {} when unknown."""
-    if not getattr(remote, "hashes_once", False) or loc.mtime_ns == -1 or len(loc.node) != 3:
+    if not remote.hashes_once or loc.mtime_ns == -1 or len(loc.node) != 3:
         return {}
     return {"scanned": (loc.size, loc.mtime_ns, tuple(loc.node))}
 
@@ -61,7 +61,7 @@ def _batchable(ex, a: Action, limit: int) -> bool:
 
 def split(ex, batch: list) -> tuple[list, list]:
     """(the actions of ``batch`` to run as one batch, the others)."""
-    limit = getattr(ex.ctx.remote, "batch_limit", 0)
+    limit = ex.ctx.remote.batch_limit
     if not limit or ex.stop.is_set():
         return [], batch
     mine = [a for a in batch if _batchable(ex, a, limit)]
@@ -77,10 +77,10 @@ def _stream(ex, actions: list):
     if actions[0].kind == m.UPLOAD:
         items = [(a.path, replica.path(a.path), a.local.checksum, a.local.size, None, True)
                  for a in actions]
-        return remote.upload_many(items, advance=ex._advance), {}
+        return remote.upload_many(items, advance=ex.advance), {}
     tmps = {i: replica.tmp() for i in range(len(actions))}
     items = [(a.path, tmps[i], a.remote.etag or None) for i, a in enumerate(actions)]
-    return remote.download_many(items, advance=ex._advance), tmps
+    return remote.download_many(items, advance=ex.advance), tmps
 
 
 def _one_kind(ex, actions: list) -> list[Outcome]:
@@ -96,7 +96,7 @@ def _one_kind(ex, actions: list) -> list[Outcome]:
                 outcomes.append(Outcome(a, m.SKIPPED, error="interrupted"))
             else:
                 ex.ready[(kind, a.path)] = res if kind == UP else (tmps[i], res)
-                outcomes.append(ex._attempt(a))  # a completed transfer is recorded
+                outcomes.append(ex.attempt(a))  # a completed transfer is recorded
             ex.ctx.progress.file_done()
             if ex.unreachable:  # the rest is not attempted (nor retried)
                 fallback = True
@@ -115,7 +115,7 @@ def _one_kind(ex, actions: list) -> list[Outcome]:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
         # one by one: the usual path says why each fails (or skips it, interrupted)
-        outcomes.append(ex._one(actions[i]) if fallback
+        outcomes.append(ex.run_one(actions[i]) if fallback
                         else Outcome(actions[i], m.SKIPPED, error="interrupted"))
         ex.ctx.progress.file_done()
     return outcomes

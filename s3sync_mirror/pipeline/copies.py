@@ -37,11 +37,11 @@ def move_remote(ex, a: Action) -> Outcome:
     try:
         etag = remote.copy(a.moved_from, a.path, if_match=old.etag or None, size_hint=loc.size)
     except PreconditionFailed:
-        etag = ex._adopt(a.path, loc, src).etag  # a killed run's copy, else raises
-    here, there = ex._sent(a.path, loc, etag, src)
+        etag = ex.adopt(a.path, loc, src).etag  # a killed run's copy, else raises
+    here, there = ex.sent(a.path, loc, etag, src)
     if not loc.same_file(here):
         here = here._replace(mtime_ns=-1)  # edited meanwhile: hash it next time
-    archived = ex._archive(a.moved_from, old)
+    archived = ex.archive(a.moved_from, old)
     remote.delete(a.moved_from, if_match=old.etag or None)
     return Outcome(a, m.DONE, local_state=here, remote_state=there, archived_as=archived)
 

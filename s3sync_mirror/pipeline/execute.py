@@ -92,9 +92,7 @@ class Executor:
             print(INTERRUPTING, file=sys.stderr, flush=True)
         except (OSError, ValueError):
             pass
-        stop = getattr(self.ctx.remote, "interrupt", None)
-        if stop is not None:
-            stop()
+        self.ctx.remote.interrupt()
 
     def _on_sigint(self, signum, frame) -> None:
         """The SIGINT handler while actions run: only flags, and wakes the main loop (a
@@ -121,12 +119,12 @@ class Executor:
             if installed:
                 signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    def _advance(self, n: int) -> None:  # progress; Cancelled once the run is stopping
+    def advance(self, n: int) -> None:  # progress; Cancelled once the run is stopping
         if self.stop.is_set():
             raise Cancelled()
         self.ctx.progress.advance(n)
 
-    def _archive(self, path: str, rem: FileState) -> str:
+    def archive(self, path: str, rem: FileState) -> str:
         """Keep the remote file about to be overwritten or deleted in the archive, under
         its SHA-256: copied server-side unless that content is archived already (then
         only checked to be still the version the plan saw). Raises RemoteNotFound or
@@ -160,7 +158,7 @@ class Executor:
         tmp = self.ctx.replica.tmp() if done is None else done[0]
         try:
             digest = batches.result(done[1]) if done is not None else self.ctx.remote.download(
-                a.path, tmp, advance=self._advance, size_hint=rem.size, if_match=rem.etag or None)
+                a.path, tmp, advance=self.advance, size_hint=rem.size, if_match=rem.etag or None)
             if digest != rem.checksum:
                 raise ChecksumMismatch(f"{a.path}: the remote content does not match its "
                                        f"recorded SHA-256 (got {digest[:12]}..., expected "
@@ -202,19 +200,19 @@ class Executor:
             return obj, "", 0
         if rem is not None:
             try:
-                archived = self._archive(path, rem)
+                archived = self.archive(path, rem)
             except (RemoteNotFound, PreconditionFailed):
-                return self._adopt(path, loc, src), "", 0
+                return self.adopt(path, loc, src), "", 0
         try:
             obj = batches.result(done) if done is not None else remote.upload(
                 path, src, sha256=loc.checksum, size=loc.size, if_none_match=rem is None,
-                if_match=(rem.etag or None) if rem is not None else None, advance=self._advance,
+                if_match=(rem.etag or None) if rem is not None else None, advance=self.advance,
                 **batches.scanned(remote, loc))
         except PreconditionFailed:
-            return self._adopt(path, loc, src), archived, 0
+            return self.adopt(path, loc, src), archived, 0
         return obj, archived, loc.size
 
-    def _adopt(self, path: str, loc: FileState, src: Path):
+    def adopt(self, path: str, loc: FileState, src: Path):
         """The remote object is not the one the plan expected. If it holds exactly these
         bytes (a killed run sent them, say), take it as sent. If it holds a version this
         clone sent earlier (a killed run's upload, then another edit), replace it, archived
@@ -224,9 +222,9 @@ class Executor:
             return self.ctx.remote.head(path) or self._moved(path, seen)
         prior = self.ctx.prior_uploads.get(path)
         if seen is not None and prior is not None and prior.checksum == seen.checksum:
-            self._archive(path, seen)
+            self.archive(path, seen)
             return self.ctx.remote.upload(path, src, sha256=loc.checksum, size=loc.size,
-                                          if_match=seen.etag or None, advance=self._advance)
+                                          if_match=seen.etag or None, advance=self.advance)
         self._moved(path, seen)
 
     @staticmethod
@@ -235,7 +233,7 @@ class Executor:
         exc.observed = (seen,)
         raise exc
 
-    def _sent(self, path: str, loc: FileState, etag: str, src: Path):
+    def sent(self, path: str, loc: FileState, etag: str, src: Path):
         """(local state, remote state) of an upload, journaled until it is committed.
         ``src`` is where the sent content is on disk now."""
         there = FileState.sent(loc, self.ctx.user, etag)
@@ -246,7 +244,7 @@ class Executor:
         loc = a.local
         src = self.ctx.replica.path(a.path)
         obj, archived, sent = self._send(a.path, loc, src, a.remote)
-        here, there = self._sent(a.path, loc, obj.etag, src)
+        here, there = self.sent(a.path, loc, obj.etag, src)
         if not loc.same_file(here):
             here = here._replace(mtime_ns=-1)  # edited since the scan: hash it next time
         return Outcome(a, m.DONE, local_state=here, remote_state=there,
@@ -264,13 +262,13 @@ class Executor:
         finally:
             tmp.unlink(missing_ok=True)
         here = rem.on_disk(os.stat(dest))
-        theirs, theirs_remote = self._sent(c, loc, obj.etag, cdest)
+        theirs, theirs_remote = self.sent(c, loc, obj.etag, cdest)
         return Outcome(a, m.DONE, local_state=here, transferred=rem.size + sent,
                        extra=((c, theirs, theirs_remote),))
 
     def delete_remote(self, a: Action) -> Outcome:
         try:
-            archived = self._archive(a.path, a.remote)
+            archived = self.archive(a.path, a.remote)
         except RemoteNotFound:
             return Outcome(a, m.DONE)  # already gone (a killed run got this far)
         try:
@@ -284,7 +282,7 @@ class Executor:
         return Outcome(a, m.DONE, archived_as=self.ctx.replica.to_trash(a.path, a.local))
 
     # -- the run -------------------------------------------------------------------------
-    def _attempt(self, a: Action) -> Outcome:
+    def attempt(self, a: Action) -> Outcome:
         op = {m.UPLOAD: self.upload, m.DOWNLOAD: self.download, m.KEEP_BOTH: self.keep_both,
               m.DELETE_REMOTE: self.delete_remote, m.DELETE_LOCAL: self.delete_local,
               m.MOVE_REMOTE: reuse.move_remote, m.MOVE_LOCAL: reuse.move_local}[a.kind]
@@ -320,13 +318,13 @@ class Executor:
         except S3SyncMirrorError:
             return ()
 
-    def _one(self, a: Action) -> Outcome:
+    def run_one(self, a: Action) -> Outcome:
         if self.stop.is_set():
             return Outcome(a, m.SKIPPED, error="interrupted before it started")
         if self.unreachable:
             return Outcome(a, m.FAILED, error=f"{a.path}: not attempted: {self.unreachable}")
         try:
-            return self._attempt(a)
+            return self.attempt(a)
         except Cancelled:  # from a look at the remote after a failure, say
             return Outcome(a, m.SKIPPED, error="interrupted")
 
@@ -338,7 +336,7 @@ class Executor:
         if many:
             pool.submit(batches.run, self, many).add_done_callback(self._finished.put)
         for a in batch:
-            pool.submit(self._one, a).add_done_callback(self._finished.put)
+            pool.submit(self.run_one, a).add_done_callback(self._finished.put)
         left = len(batch) + bool(many)
         while left:
             try:
@@ -364,9 +362,8 @@ class Executor:
     def _clean_remote_tmp(self) -> None:
         """Remove the temp files interrupted or killed runs left on the remote (best
         effort: a remote that cannot be cleaned now is cleaned by a later run)."""
-        clean = getattr(self.ctx.remote, "clean_tmp", lambda _age: 0)
         try:
-            removed = clean(STALE_TMP_SECONDS)
+            removed = self.ctx.remote.clean_tmp(STALE_TMP_SECONDS)
         except (S3SyncMirrorError, OSError) as exc:
             log.debug("could not clean the remote's %s: %s", layout.REMOTE_TMP, exc)
             return

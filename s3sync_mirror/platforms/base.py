@@ -145,10 +145,65 @@ class PrefixedKeys:
         return f"{self.scheme}{self.tenant}/{self._key(key)}"
 
 
+def last_rules(service: str, where_code: bool = False) -> tuple:
+    """The two rows that end every provider's error table: a request that got no answer,
+    and any other answer, each with what to do. ``where_code``: name the failure's code
+    when no answer came."""
+    from ..core.errors import RemoteError
+
+    failed = "({code}: {message})" if where_code else "({message})"
+    return (("no answer", lambda f: not f.status, RemoteError,
+             "{lead}the request to {where} failed " + failed + ": run again; if it "
+             "persists, run with -vv to see why"),
+            ("other", lambda f: True, RemoteError,
+             "{lead}" + service + " error {code} (HTTP {status}) from {where}: {message}: "
+             "run again; if it persists, run with -vv to see the request"))
+
+
+class LazyClient:
+    """A provider's client made on first use, by one thread (``_make_client``); set
+    ``self._client`` (None, or a client the caller gave) and ``self._client_lock``."""
+
+    @property
+    def client(self):
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = self._make_client()
+        return self._client
+
+    def _make_client(self):
+        raise NotImplementedError
+
+
 class DataPlatformConnection(ABC):
-    """The abstract remote. Subclasses: ``S3Connection``, ``LocalConnection``."""
+    """The abstract remote. Subclasses: ``S3Connection``, ``GCSConnection``,
+    ``BlobConnection``, ``LocalConnection``.
+
+    Optional features, declared here with the default a backend without them has:
+    ``hashes_once`` (``upload`` takes the scan's hash as ``scanned=``), ``batch_limit``
+    with ``upload_many``/``download_many`` (small files in one batch), ``jobs`` (threads
+    for the parts of big transfers), ``interrupt`` and ``clean_tmp``."""
 
     platform = ""
+    hashes_once = False
+    jobs = 8
+
+    @property
+    def batch_limit(self) -> int:
+        """Files below this size may go in one batch (``upload_many``/``download_many``);
+        0: this remote has no batches."""
+        return 0
+
+    def upload_many(self, items, advance=None) -> Iterator[tuple]:
+        """Upload each (key, source, sha256, size, if_match, if_none_match) below
+        ``batch_limit`` in one batch; yields (index, RemoteObject or the exception)."""
+        raise NotImplementedError(f"{type(self).__name__} has no batches (batch_limit 0)")
+
+    def download_many(self, items, advance=None) -> Iterator[tuple]:
+        """Download each (key, dest, if_match) below ``batch_limit`` in one batch; yields
+        (index, RemoteObject or the exception)."""
+        raise NotImplementedError(f"{type(self).__name__} has no batches (batch_limit 0)")
 
     @abstractmethod
     def describe(self) -> str:
@@ -255,7 +310,7 @@ class DataPlatformConnection(ABC):
                 pool = self.__dict__.get("_part_pool")
                 if pool is None:
                     pool = self.__dict__["_part_pool"] = ThreadPoolExecutor(
-                        max_workers=getattr(self, "jobs", 8),
+                        max_workers=self.jobs,
                         thread_name_prefix=f"{self.platform.lower()}-part")
         return pool
 

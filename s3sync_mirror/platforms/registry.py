@@ -63,29 +63,28 @@ class Provider:
         return getattr(importlib.import_module(f"{__package__}.{module}"), name)
 
 
-def _bucket(tenant: str, base: Path):
-    if tenant.startswith(("s3://", "gs://")) or "/" in tenant:
-        return tenant, f"{tenant!r} is not a bucket name", (
-            "give the bucket name only, e.g. `team-bucket`; the key prefix goes in "
-            "`namespace`")
-    if not _BUCKET.match(tenant):
-        return tenant, f"{tenant!r} is not a valid bucket name", \
-            "use 3-63 lowercase letters, digits, '.' or '-'"
-    return tenant, None, None
+def _name_check(noun: str, schemes: tuple, pattern, only: str, rule: str):
+    """A tenant check for a bucket or container name: no URL, no path, the provider's
+    naming rule; each refusal with its fix."""
+    def check(tenant: str, base: Path):
+        if tenant.startswith(schemes) or "/" in tenant:
+            return tenant, f"{tenant!r} is not a {noun} name", only
+        if not pattern.match(tenant):
+            return tenant, f"{tenant!r} is not a valid {noun} name", rule
+        return tenant, None, None
+    return check
 
 
 _CONTAINER = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
-
-
-def _container(tenant: str, base: Path):
-    if tenant.startswith("az://") or "/" in tenant:
-        return tenant, f"{tenant!r} is not a container name", (
-            "give the container name only, e.g. `team-data`; the blob prefix goes in "
-            "`namespace`, the account in AZURE_STORAGE_CONNECTION_STRING or endpoint_url")
-    if not _CONTAINER.match(tenant):
-        return tenant, f"{tenant!r} is not a valid container name", \
-            "use 3-63 lowercase letters, digits or single '-', starting with a letter or digit"
-    return tenant, None, None
+_bucket = _name_check(
+    "bucket", ("s3://", "gs://"), _BUCKET,
+    "give the bucket name only, e.g. `team-bucket`; the key prefix goes in `namespace`",
+    "use 3-63 lowercase letters, digits, '.' or '-'")
+_container = _name_check(
+    "container", ("az://",), _CONTAINER,
+    "give the container name only, e.g. `team-data`; the blob prefix goes in `namespace`, "
+    "the account in AZURE_STORAGE_CONNECTION_STRING or endpoint_url",
+    "use 3-63 lowercase letters, digits or single '-', starting with a letter or digit")
 
 
 def _folder(tenant: str, base: Path):

@@ -17,7 +17,7 @@ from . import (baselinechanges as baselinelog, csvfiles as state, snapshot as st
 from .csvfiles import write_atomic
 from ..core.errors import StateError, UsageError
 from ..core.model import FileState
-from ..core.layout import Layout
+from ..core.layout import Layout, RESTORED_BEFORE
 
 def _lock_file(fh) -> None:
     """Take an exclusive, non-blocking lock on an open file (OSError when held)."""
@@ -276,19 +276,27 @@ class StateDir:
 
     def restored(self) -> dict:
         """{path: SHA-256} of the versions ``restore`` put here and no sync shared yet."""
-        try:
-            return json.loads(self.layout.restored.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            return {}
+        for name in (self.layout.restored, self.layout.restored.with_name(RESTORED_BEFORE)):
+            try:
+                return json.loads(name.read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                continue
+            except ValueError:
+                return {}
+        return {}
+
+    def _write_restored(self, known: dict) -> None:
+        write_atomic(self.layout.restored, json.dumps(known).encode())
+        self.layout.restored.with_name(RESTORED_BEFORE).unlink(missing_ok=True)
 
     def mark_restored(self, done: dict) -> None:
-        write_atomic(self.layout.restored, json.dumps({**self.restored(), **done}).encode())
+        self._write_restored({**self.restored(), **done})
 
     def forget_restored(self, paths) -> None:
         known = self.restored()
         left = {p: c for p, c in known.items() if p not in set(paths)}
         if left != known:
-            write_atomic(self.layout.restored, json.dumps(left).encode())
+            self._write_restored(left)
 
     def ignore_patterns(self) -> list[str]:
         data = self._read(self.ignore_remote)

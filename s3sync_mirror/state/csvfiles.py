@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import unicodedata
-from pathlib import Path
 from typing import Iterable, Mapping, Optional
 
 from ..core import paths

@@ -1,17 +1,17 @@
 """The remote state's log, the pure part (docs/state-files.md#the-state-log).
 
-The remote state is a checkpoint, ``.S3/versions_remote.csv`` (complete, in the SPEC §5
-format), plus an ordered log of small commits after it, in the manner of Delta Lake's
-``_delta_log``: ``.S3/state_log/<id>/<n>.csv.gz``, where ``<id>`` names the checkpoint
+The remote state is a checkpoint, ``.S3/versions_remote.csv`` (complete, in the format
+of docs/state-files.md), plus an ordered log of small commits after it, in the manner of
+Delta Lake's ``_delta_log``: ``.S3/state_log/<id>/<n>.csv.gz``, where ``<id>`` names the checkpoint
 (the start of the SHA-256 of its bytes) and ``n`` counts from 1. A writer commits by
 creating entry ``n + 1`` only if it is absent, so two members never both commit ``n + 1``.
 The entry that ends a log is *sealed*: the state after it is the next checkpoint, which
 its writer (or, if the writer died, the next reader) puts in place of
 ``versions_remote.csv``, conditional on the old checkpoint's ETag.
 
-An entry is a gzipped CSV: the SPEC columns, ``ETag``, ``Mtime Ns``, then ``Change``
-(``set``: the path is now this version; ``remove``: the path left the state, this being
-the version it had) and ``Ends`` (``checkpoint <id>`` on every row of a sealed entry: the
+An entry is a gzipped CSV: the state columns (File, Edited By, Time Edited, Checksum,
+Size), ``ETag``, ``Mtime Ns``, then ``Change`` (``set``: the path is now this version;
+``remove``: the path left the state, this being the version it had) and ``Ends`` (``checkpoint <id>`` on every row of a sealed entry: the
 log id of the checkpoint that follows it). A checkpoint names its own log in a last column
 ``Log <id>`` (random, so a checkpoint whose rows come back never finds an old log); one
 without it (written by hand, or by an older release) is named by its SHA-256.

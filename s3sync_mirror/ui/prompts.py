@@ -16,7 +16,9 @@ the remote version through the callable it is given (ui/diffview.py).
 """
 from __future__ import annotations
 
+import sys
 import time
+from typing import Optional
 
 from ..core import model as m
 from ..core.clock import ns_from_iso
@@ -312,3 +314,19 @@ def ask(plan, policy, prompt_io=None, *, data_dir=None, fetch_remote=None):
     resolutions = choose_conflicts(asked, data_dir=data_dir, fetch_remote=fetch_remote,
                                    **kw) if asked else {}
     return Answers(tuple(approved), resolutions)
+
+
+def yes_no(question: str, *, yes: bool = False, refused: str = "",
+           prompt_io: Optional[tuple] = None) -> bool:
+    """The one yes/no question (``reset``, ``prune``): True with ``yes``; without a terminal
+    it does not ask, prints ``refused`` (what was not done and the flag that does it) and
+    answers no; else it asks, defaulting to no. ``prompt_io`` = (input, output) for tests."""
+    if yes:
+        return True
+    if prompt_io is None and not sys.stdin.isatty():
+        print(refused or "No terminal to confirm on: nothing was done (pass --yes).")
+        return False
+    import questionary
+
+    kw = {"input": prompt_io[0], "output": prompt_io[1]} if prompt_io else {}
+    return bool(questionary.confirm(question, default=False, **kw).ask())

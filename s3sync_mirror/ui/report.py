@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import sys
 
-from ..core import layout
 from ..core import model as m
 from .text import human, paint, use_color  # noqa: F401 (human and use_color: re-exported)
 

@@ -16,6 +16,7 @@ from typing import NamedTuple
 from ...core.layout import CONFIG_NAME
 from ...core.errors import (ChecksumMismatch, PreconditionFailed, RemoteError, RemoteNotFound,
                             RemotePermissionError, RemoteUnreachable, S3SyncMirrorError)
+from ..base import last_rules
 
 CRED_HELP = ("set AZURE_STORAGE_CONNECTION_STRING, or set storage.endpoint_url (or "
              "AZURE_STORAGE_ACCOUNT_URL) and log in with `az login`")
@@ -74,12 +75,7 @@ TABLE = (
     ("unreachable", lambda f: not f.status and f.code in UNREACHABLE, RemoteUnreachable,
      "{lead}cannot reach {where} ({code}): is the server running? check "
      "storage.endpoint_url in {cfg} and AZURE_STORAGE_CONNECTION_STRING"),
-    ("no answer", lambda f: not f.status, RemoteError,
-     "{lead}the request to {where} failed ({code}: {message}): run again; if it persists, "
-     "run with -vv to see why"),
-    ("other", lambda f: True, RemoteError,
-     "{lead}Azure Storage error {code} (HTTP {status}) from {where}: {message}: run again; "
-     "if it persists, run with -vv to see the request"),
+    *last_rules("Azure Storage", where_code=True),
 )
 
 

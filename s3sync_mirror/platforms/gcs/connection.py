@@ -34,7 +34,7 @@ from urllib.parse import quote, urlencode
 from ...core.clock import ISO
 from ...core.errors import ChecksumMismatch, PreconditionFailed, RemoteNotFound
 from . import transfer as gcstransfer
-from ..base import Advance, DataPlatformConnection, PrefixedKeys, RemoteObject
+from ..base import Advance, DataPlatformConnection, LazyClient, PrefixedKeys, RemoteObject
 from .errors import NO_BUCKET, classify, gcs_errors, no_credentials
 
 MIB = 1 << 20
@@ -44,7 +44,7 @@ RETRY_DEADLINE = 60.0  # seconds of retries (backoff) for throttling and transie
 TIMEOUT = gcstransfer.TIMEOUT
 
 
-class GCSConnection(PrefixedKeys, DataPlatformConnection):
+class GCSConnection(LazyClient, PrefixedKeys, DataPlatformConnection):
     """``bucket`` and object-name ``prefix``; ``endpoint_url``: the API endpoint (an
     emulator, a sovereign cloud), else ``STORAGE_EMULATOR_HOST`` or Google's own.
     ``threshold``, ``chunk_size`` (rounded up to 256 KiB): when and how files move in
@@ -70,14 +70,6 @@ class GCSConnection(PrefixedKeys, DataPlatformConnection):
         self._client_lock = threading.Lock()
 
     # -- plumbing ------------------------------------------------------------------------
-    @property
-    def client(self):
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    self._client = self._make_client()
-        return self._client
-
     def _make_client(self):
         import requests.adapters
         from google.auth.exceptions import DefaultCredentialsError

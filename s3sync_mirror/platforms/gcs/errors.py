@@ -18,6 +18,7 @@ from ...core.layout import CONFIG_NAME
 from ...core.errors import (ChecksumMismatch, ConfigError, PreconditionFailed, RemoteError,
                             RemoteNotFound, RemotePermissionError, RemoteUnreachable,
                             S3SyncMirrorError)
+from ..base import last_rules
 
 CRED_HELP = ("run `gcloud auth application-default login`, or set "
              "GOOGLE_APPLICATION_CREDENTIALS to a service account key file")
@@ -72,12 +73,7 @@ TABLE = (
     ("unreachable Google", lambda f: not f.status and f.code in UNREACHABLE,
      RemoteUnreachable, "{lead}cannot reach Google Cloud Storage ({code}): check your "
      "network connection (and any proxy settings)"),
-    ("no answer", lambda f: not f.status, RemoteError,
-     "{lead}the request to {where} failed ({message}): run again; if it persists, run "
-     "with -vv to see why"),
-    ("other", lambda f: True, RemoteError,
-     "{lead}Google Cloud Storage error {code} (HTTP {status}) from {where}: {message}: run "
-     "again; if it persists, run with -vv to see the request"),
+    *last_rules("Google Cloud Storage"),
 )
 
 

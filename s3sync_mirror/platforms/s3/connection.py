@@ -35,7 +35,7 @@ from ..parts import quoted, unquoted
 from .boto import BotocoreObjects
 from ...core.clock import ISO
 from ...core.layout import STATE_DIR
-from ..base import Advance, DataPlatformConnection, PrefixedKeys, RemoteObject
+from ..base import Advance, DataPlatformConnection, LazyClient, PrefixedKeys, RemoteObject
 from .errors import botocore_errors, no_credentials
 from .multipart import COPY_LIMIT, MIB, MULTIPART_THRESHOLD, PART_MEMORY, PART_SIZE
 
@@ -82,7 +82,7 @@ def _iso(stamp) -> str:
     return stamp.strftime(ISO)
 
 
-class S3Connection(PrefixedKeys, DataPlatformConnection):
+class S3Connection(LazyClient, PrefixedKeys, DataPlatformConnection):
     """``bucket`` and key ``prefix``; ``endpoint_url`` for MinIO, Ceph, R2, moto...
     ``transport``: the whole-object transport ("obstore", "crt", "botocore"; see
     ``choose_transport``); ``use_crt`` True or False is the same as "crt" or "botocore"."""
@@ -123,14 +123,6 @@ class S3Connection(PrefixedKeys, DataPlatformConnection):
         self._objects = None
 
     # -- plumbing ------------------------------------------------------------------------
-    @property
-    def client(self):
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    self._client = self._make_client()
-        return self._client
-
     def _make_client(self):
         import botocore.session
         from botocore.config import Config

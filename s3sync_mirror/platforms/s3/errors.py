@@ -14,6 +14,7 @@ from typing import NamedTuple, Optional
 from ...core.layout import CONFIG_NAME
 from ...core.errors import (ChecksumMismatch, PreconditionFailed, RemoteError, RemoteNotFound,
                             RemotePermissionError, RemoteUnreachable, S3SyncMirrorError)
+from ..base import last_rules
 
 CRED_HELP = ("set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE (or storage.profile), "
              "or log in with `aws sso login`")
@@ -98,12 +99,7 @@ TABLE = (
     ("unreachable AWS", _unreachable, RemoteUnreachable,
      "{lead}cannot reach AWS S3 ({code}): check your network connection, and "
      "storage.region in {cfg}"),
-    ("no answer", lambda f: not f.status, RemoteError,
-     "{lead}the request to {where} failed ({message}): run again; if it persists, "
-     "run with -vv to see why"),
-    ("other", lambda f: True, RemoteError,
-     "{lead}S3 error {code} (HTTP {status}) from {where}: {message}: run again; if it "
-     "persists, run with -vv to see the request"),
+    *last_rules("S3"),
 )
 
 
