@@ -160,6 +160,19 @@ def last_rules(service: str, where_code: bool = False) -> tuple:
              "run again; if it persists, run with -vv to see the request"))
 
 
+def read_whole(source, size: int, sha256: str, changed) -> tuple:
+    """(bytes, SHA-256) of a small file about to be sent in one request, read once; raises
+    ``changed()`` when the file is no longer the size and checksum the scan saw."""
+    import hashlib
+
+    with open(source, "rb") as f:
+        data = f.read(size + 1)
+    digest = hashlib.sha256(data).hexdigest()
+    if len(data) != size or digest != sha256:
+        raise changed()
+    return data, digest
+
+
 class LazyClient:
     """A provider's client made on first use, by one thread (``_make_client``); set
     ``self._client`` (None, or a client the caller gave) and ``self._client_lock``."""

@@ -29,7 +29,7 @@ from ...core.clock import ISO
 from ...core.layout import CONFIG_NAME
 from ...core.errors import ConfigError, RemoteError, RemoteNotFound
 from . import blocks as blobblocks
-from ..base import Advance, DataPlatformConnection, PrefixedKeys, RemoteObject
+from ..base import Advance, DataPlatformConnection, PrefixedKeys, RemoteObject, read_whole
 from .blocks import changed, conditions
 from .errors import CRED_HELP, ContainerNotFound, azure_errors
 from ..parts import quoted, unquoted
@@ -218,11 +218,7 @@ class BlobConnection(PrefixedKeys, DataPlatformConnection):
             if size >= self.threshold:
                 return blobblocks.upload(self, key, source, sha256, size, if_match,
                                          if_none_match, transfer)
-            with open(source, "rb") as f:
-                data = f.read(size + 1)
-            digest = hashlib.sha256(data).hexdigest()
-            if len(data) != size or digest != sha256:
-                raise changed(key)
+            data, digest = read_whole(source, size, sha256, lambda: changed(key))
             transfer.check()
             etag = self._put(key, data, digest, if_match, if_none_match)
             transfer.moved(size)  # sent: recorded even if Ctrl-C came meanwhile

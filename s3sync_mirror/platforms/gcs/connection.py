@@ -34,7 +34,8 @@ from urllib.parse import quote, urlencode
 from ...core.clock import ISO
 from ...core.errors import ChecksumMismatch, PreconditionFailed, RemoteNotFound
 from . import transfer as gcstransfer
-from ..base import Advance, DataPlatformConnection, LazyClient, PrefixedKeys, RemoteObject
+from ..base import (Advance, DataPlatformConnection, LazyClient, PrefixedKeys, RemoteObject,
+                    read_whole)
 from .errors import NO_BUCKET, classify, gcs_errors, no_credentials
 
 MIB = 1 << 20
@@ -241,11 +242,8 @@ class GCSConnection(LazyClient, PrefixedKeys, DataPlatformConnection):
             if size >= self.threshold:
                 return gcstransfer.upload(self, key, source, sha256, size, condition,
                                           transfer)
-            with open(source, "rb") as f:
-                data = f.read(size + 1)
-            digest = hashlib.sha256(data).hexdigest()
-            if len(data) != size or digest != sha256:
-                raise ChecksumMismatch(gcstransfer.changed(key))
+            data, digest = read_whole(source, size, sha256,
+                                      lambda: ChecksumMismatch(gcstransfer.changed(key)))
             transfer.check()
             etag = gcstransfer.put(self, key, data, digest, condition)
             transfer.moved(size)  # sent: recorded even if Ctrl-C came meanwhile
