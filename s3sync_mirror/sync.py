@@ -20,6 +20,7 @@ from .pipeline.replica import Replica
 from .core.errors import MaxDeleteExceeded
 from .core.model import Plan, SyncResult
 from .options import Options
+from .history import pins
 from .meta import shared as shared_metadata
 from .pipeline.commit import announce_deletions, record
 from .ui.report import NO_TERMINAL, Reporter, dry_run_lines, not_as_recorded, show_plan
@@ -78,6 +79,7 @@ def _sync(s, opts: Options):
     quick = detect.quick_check(s, opts.paths)
     if quick.in_sync:
         show_plan(s.out, Plan(), s.remote.describe(), s.data_dir.name, opts.verbose > 0)
+        _say_pin(s, opts, s.load_baseline)
         return SyncResult(plan=Plan(), remote=s.remote.describe(), mode=opts.mode), \
             time.monotonic(), opts.mode == "sync"
     if s.writes:
@@ -92,6 +94,7 @@ def _sync(s, opts: Options):
                         mode=opts.mode)
     show_plan(s.out, plan, result.remote, s.data_dir.name, opts.verbose > 0)
     if opts.mode == "status":
+        _say_pin(s, opts, found.scanned.files)
         return result, time.monotonic(), False
     try:
         approved, unconfirmed, policy = _confirm(s, opts, base, found, plan)
@@ -122,6 +125,14 @@ def _sync(s, opts: Options):
     result.interrupted = done.interrupted
     result.settle()
     return result, time.monotonic(), True
+
+
+def _say_pin(s, opts: Options, files) -> None:
+    """``status`` says when the data here no longer matches ``s3sync_mirror.lock``."""
+    if opts.mode == "status" and not opts.paths and s.selection is None:
+        note = pins.stale_note(s, files)
+        if note:
+            s.out.say(note)
 
 
 def _interactive(opts: Options) -> bool:

@@ -42,12 +42,16 @@ def _chosen(s, paths, version, at, checksum, tag):
 
 
 def restore(paths, path: str | os.PathLike = ".", at=None, version=None, checksum=None,
-            tag=None, to=None, *, config=None) -> list[dict]:
+            tag=None, to=None, *, pin=None, config=None) -> list[dict]:
     """Bring back versions (see ``restore --help``); returns one dict per file: path,
     version, checksum, what happened (restored, already, written) and where the replaced
     file was kept (or where ``to`` wrote it)."""
     settings = settings_at(path, config)
     scope = data_paths(settings, [paths] if isinstance(paths, (str, os.PathLike)) else paths)
+    if pin is not None:  # the data a commit was made with: the tag its lock names
+        from .pins import pin_tag
+
+        tag = pin_tag(settings, str(pin))
     with open_session(settings, writes=True) as s:
         s.prepare()
         chosen = _chosen(s, scope or [""], version, at, checksum, tag)

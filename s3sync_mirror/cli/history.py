@@ -9,7 +9,7 @@ from ..ui.text import human
 
 COMMANDS = ("log", "restore", "tag", "tags", "prune")
 VALUED = {"--since", "--author", "--at", "--version", "--checksum", "--tag", "--to", "-m",
-          "--message", "-n", "--max", "--keep-within", "--keep-last", "--grace"}
+          "--message", "--pin", "-n", "--max", "--keep-within", "--keep-last", "--grace"}
 
 PRUNE_HELP = """\
 Remove archived versions (the remote's .S3/archive/) beyond the retention, after showing
@@ -46,7 +46,8 @@ examples:
   s3sync-mirror restore raw/a.csv --version 2        the version before the newest
   s3sync-mirror restore raw/a.csv --at 2026-11-17    as it was on that day (UTC)
   s3sync-mirror restore raw/old.csv                  a deleted file, its last version
-  s3sync-mirror restore . --tag v1.0 --to /tmp/v1    the whole folder as tagged, elsewhere"""
+  s3sync-mirror restore . --tag v1.0 --to /tmp/v1    the whole folder as tagged, elsewhere
+  s3sync-mirror restore . --pin HEAD~1 --to /tmp/d   the data the previous commit pinned"""
 
 
 def add_commands(sub, common, fmt) -> None:
@@ -68,6 +69,8 @@ def add_commands(sub, common, fmt) -> None:
     which.add_argument("--checksum", metavar="HEX", help="the version with this SHA-256 "
                        "(a prefix will do)")
     which.add_argument("--tag", metavar="NAME", help="the version a tag names")
+    which.add_argument("--pin", metavar="GITREV", help="the version the data was pinned at in "
+                       "commit GITREV (s3sync_mirror.lock; `pins` lists them)")
     p.add_argument("--to", metavar="DIR", help="write under DIR; change nothing here")
     p = sub.add_parser("tag", parents=[common], help="freeze the remote's current state "
                        "under a name", description="Freeze the remote's current state as a "
@@ -117,7 +120,7 @@ def dispatch(args) -> int:
     if args.command == "restore":
         done = histapi.restore(args.paths, ".", at=args.at, version=args.version,
                                checksum=args.checksum, tag=args.tag, to=args.to,
-                               config=args.config)
+                               pin=args.pin, config=args.config)
         for d in done:
             kept = f" (the file it replaced is in {d['kept']})" if d["kept"] and \
                 d["done"] == "restored" else f" -> {d['kept']}" if d["kept"] else ""

@@ -12,9 +12,11 @@ from ..core.errors import EXIT_OK, EXIT_UNCONFIRMED, S3SyncMirrorError, UsageErr
 from .history import COMMANDS as HISTORY_COMMANDS
 from .history import VALUED as HISTORY_VALUED
 from .meta import COMMANDS as META_COMMANDS
+from .pins import COMMANDS as PIN_COMMANDS
 from .meta import VALUED as META_VALUED
 
-COMMANDS = ("sync", "status", *HISTORY_COMMANDS, *META_COMMANDS, "reset", "init", "mirror")
+COMMANDS = ("sync", "status", *HISTORY_COMMANDS, *PIN_COMMANDS, *META_COMMANDS, "reset", "init",
+            "mirror")
 
 DESCRIPTION = """\
 Share a data folder with your team through an S3 prefix or a shared folder, the way you
@@ -107,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .meta import add_commands as add_meta_commands
 
     add_meta_commands(sub, common, fmt)
+    from .pins import add_commands as add_pin_commands
+
+    add_pin_commands(sub, common, fmt)
     _reset_command(sub, common)
     _init_command(sub)
     _mirror_command(sub, common)
@@ -264,6 +269,10 @@ def _dispatch(args) -> int:
         from .history import dispatch
 
         return dispatch(args)
+    if args.command in PIN_COMMANDS:
+        from .pins import dispatch as pin_dispatch
+
+        return pin_dispatch(args)
     if args.command in META_COMMANDS:
         from .meta import dispatch as meta_dispatch
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CONFIG_NAME = "s3sync_mirror.yml"  # the committed config, at the repo root
+LOCK_NAME = "s3sync_mirror.lock"  # the pin of the data, committed with the code, at the root
 STATE_DIR = ".S3"
 
 # Local, under <data_dir>/.S3/
