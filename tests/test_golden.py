@@ -336,3 +336,40 @@ def test_golden(name, make_team, remote_kind, update_golden):
     folder = SCENARIOS / name
     team = make_team(names=members_of(folder))
     Scenario(folder, team, remote_kind, update_golden).play()
+
+
+INDEX_LINE = re.compile(r"^  ([a-z0-9_]+) {2,}\S")
+
+
+def indexed(readme_text: str) -> list:
+    """The scenario names the index at the top of tests/scenarios/README lists: its lines
+    up to the first line that is not blank and not indented, each ``  NAME  what it
+    covers``."""
+    names = []
+    lines = readme_text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Index of every case"))
+    for line in lines[start + 1:]:
+        if line and not line.startswith(" "):
+            if names:
+                break
+            continue  # the index's own heading, before its first entry
+        match = INDEX_LINE.match(line)
+        if match:
+            names.append(match.group(1))
+    return names
+
+
+def test_the_index_names_every_scenario():
+    listed = indexed((SCENARIOS / "README").read_text(encoding="utf-8"))
+    folders = sorted(p.name for p in SCENARIOS.iterdir() if p.is_dir())
+    assert len(listed) == len(set(listed)), f"listed twice: {sorted(listed)}"
+    assert sorted(set(listed) - set(folders)) == [], "the index names a folder that is not there"
+    assert sorted(set(folders) - set(listed)) == [], "a scenario folder missing from the index"
+    assert folders == NAMES, "every folder is a scenario (has steps.txt)"
+
+
+def test_the_index_reader_sees_a_missing_and_an_extra_name():
+    text = ("Index of every case, one line per folder\nthat goes on:\n\n"
+            "  alpha    the first\n  beta_2   the second\n\nGolden scenarios...\n"
+            "  not_in_index   an indented line after the index\n")
+    assert indexed(text) == ["alpha", "beta_2"]
