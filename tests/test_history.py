@@ -230,3 +230,17 @@ def test_versions_are_ordered_by_when_they_were_made_not_by_mtime(team):
     assert [r["event"] for r in log_rows(alice, "f.txt")] == ["deleted", "modified", "added"]
     alice.run("restore", "f.txt", check_rc=0)
     assert alice.read("f.txt") == b"BBBB"
+
+
+def test_the_test_clock_offset_moves_the_version_clock_only_when_set(monkeypatch):
+    monkeypatch.delenv(clock.TEST_CLOCK_OFFSET, raising=False)
+    assert abs(clock.now_ns() - time.time_ns()) < 1_000_000_000
+    monkeypatch.setenv(clock.TEST_CLOCK_OFFSET, "7200")
+    ahead = clock.now_ns() - time.time_ns()
+    assert 7199_000_000_000 < ahead < 7201_000_000_000
+    second = 1_000_000_000
+    assert abs(clock.ns_from_iso(clock.now_iso()) - (time.time_ns() + 7200 * second)) < 2 * second
+    assert abs(clock.ns_from_iso(clock.parse_when("2h")) - time.time_ns()) < 2 * second, \
+        "an age counts back from the same clock"
+    monkeypatch.setenv(clock.TEST_CLOCK_OFFSET, "soon")  # not whole seconds: ignored
+    assert abs(clock.now_ns() - time.time_ns()) < 1_000_000_000
