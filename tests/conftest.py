@@ -157,6 +157,13 @@ class Member:
                 f"{self.name} {args}: rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}"
         return proc
 
+    def advance_clock(self, seconds: int = 2) -> None:
+        """This member's later runs see a clock ``seconds`` further on."""
+        from s3sync_mirror.core.clock import TEST_CLOCK_OFFSET
+
+        now = int(self.env.get(TEST_CLOCK_OFFSET, "0"))
+        self.env[TEST_CLOCK_OFFSET] = str(now + seconds)
+
     def sync(self, *args, rc=0):
         return self.run("--yes", *args, check_rc=rc)
 
@@ -231,6 +238,12 @@ class Team:
         if kind == "local":
             self.remote_root.mkdir(parents=True, exist_ok=True)  # the share, mounted
         self.members = {n: self.add(n) for n in names}
+
+    def advance_clock(self, seconds: int = 2) -> None:
+        """Move the clock every member's runs take version times from (core/clock.py)
+        forward by ``seconds``, instead of sleeping until the next second."""
+        for member in self.members.values():
+            member.advance_clock(seconds)
 
     def __getattr__(self, name):
         members = self.__dict__.get("members", {})

@@ -13,21 +13,27 @@ The step language: one step per line, words split like a shell's (quotes, no exp
 ``#`` starts a comment.
   <who> write PATH TEXT    write TEXT (``\\n`` = newline) to Data/PATH of member <who>
   <who> delete PATH        delete Data/PATH
+  <who> move SRC DST       rename Data/SRC (a file or a folder) to Data/DST, as ``mv`` does
+  <who> copy SRC DST       copy the file Data/SRC to Data/DST, as ``cp -p`` does
   <who> ARGS... [> NAME]   run ``python -m s3sync_mirror ARGS...`` in <who>'s repo, stdin not
                            a terminal; ``{data}`` in ARGS is <who>'s Data/ folder. ``> NAME``
                            compares the output with golden/NAME.json (a --json run: exit code,
-                           actions sorted by path, warnings, error) or golden/NAME.txt (stdout
+                           actions sorted by path, warnings, error; a --json output that
+                           is not a plan, e.g. ``log``'s: all of it, normalised) or golden/NAME.txt (stdout
                            and stderr as printed)
   expect-rc N              the run just before exited N (a run with no expect-rc must exit 0)
   tree NAME                every tree now, against golden/NAME.json
   state NAME               the sync state files (each member's Data/.S3/, the remote's .S3/),
                            by name, against golden/NAME.json
+  clock SECONDS            every member's later runs read a clock SECONDS further on
+                           (core/clock.py's S3SYNC_MIRROR_TEST_CLOCK_OFFSET): versions made
+                           after it are later by whole seconds, without sleeping
 ``tree end`` is implied after the last step.
 
 A tree is each member's data files and trash, the remote's data files, its archive
 (``.S3/archive/``) and who last edited each file by ``versions_remote.csv``. Contents are shown
 as text, or ``sha256:<hex>`` when not short UTF-8. Run-specific parts are normalised:
-timestamps become ``<time>``, durations ``<secs>``, transfer rates ``<rate>``, the remote's address ``<remote>``, a
+timestamps (compact and ISO 8601) become ``<time>``, durations ``<secs>``, transfer rates ``<rate>``, the remote's address ``<remote>``, a
 member's repo ``<who>``; the archive and the trash drop their per-run folder (the archive
 keeps the user who archived).
 
@@ -53,6 +59,7 @@ NAMES = sorted(p.name for p in SCENARIOS.iterdir() if (p / "steps.txt").is_file(
 STAMP = re.compile(r"\d{8}T\d{6}Z")
 VOLATILE = [  # (pattern, replacement), applied in order after the literal replacements
     (STAMP, "<time>"),
+    (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?Z?"), "<time>"),
     (re.compile(r"(<time>-[\w.-]+?-)[0-9a-f]{4,32}\b"), r"\1<run>"),
     (re.compile(r"\b\d+\.\d+ s\b"), "<secs> s"),
     (re.compile(r"\(\d+(\.\d+)? (B|KiB|MiB|GiB|TiB)/s\)"), "(<rate>)"),
@@ -113,6 +120,15 @@ class Scenario:
             text = pattern.sub(replacement, text)
         return text
 
+    def norm_all(self, value):
+        if isinstance(value, str):
+            return self.norm(value)
+        if isinstance(value, list):
+            return [self.norm_all(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.norm_all(v) for k, v in value.items()}
+        return value
+
     def files(self, mapping: dict) -> dict:
         return dict(sorted((self.norm(k), shown(v)) for k, v in mapping.items()))
 
@@ -158,6 +174,8 @@ class Scenario:
             out = json.loads(proc.stdout)
         except ValueError:
             pytest.fail(f"{self.where}: not JSON\n{self.failed(proc)}", pytrace=False)
+        if "actions" not in out:  # not a plan (log, tags, files --json): all of it
+            return self.norm_all(out)
         keep = ("path", "action", "reason", "status", "resolution", "conflict_path")
         actions = [{k: self.norm(a[k]) for k in keep if k in a} for a in out["actions"]]
         summary = out.get("summary", {})
@@ -178,6 +196,19 @@ class Scenario:
 
     def delete(self, who, path):
         who.delete(path)
+
+    def move(self, who, src, dst):
+        target = who.data.joinpath(*dst.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        who.data.joinpath(*src.split("/")).rename(target)
+
+    def copy(self, who, src, dst):
+        target = who.data.joinpath(*dst.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(who.data.joinpath(*src.split("/")), target)
+
+    def clock(self, seconds):
+        self.team.advance_clock(int(seconds))
 
     def cli(self, who, *args):
         capture = None
@@ -210,8 +241,8 @@ class Scenario:
     def state(self, name):
         self.produce(name + ".json", as_json(self.state_files()))
 
-    MEMBER_VERBS = {"write": write, "delete": delete}
-    STEPS = {"expect-rc": expect_rc, "tree": tree, "state": state}
+    MEMBER_VERBS = {"write": write, "delete": delete, "move": move, "copy": copy}
+    STEPS = {"expect-rc": expect_rc, "tree": tree, "state": state, "clock": clock}
 
     def member(self, name):
         assert name in self.team.members, f"{self.where}: unknown member or step {name!r}"
@@ -305,3 +336,40 @@ def test_golden(name, make_team, remote_kind, update_golden):
     folder = SCENARIOS / name
     team = make_team(names=members_of(folder))
     Scenario(folder, team, remote_kind, update_golden).play()
+
+
+INDEX_LINE = re.compile(r"^  ([a-z0-9_]+) {2,}\S")
+
+
+def indexed(readme_text: str) -> list:
+    """The scenario names the index at the top of tests/scenarios/README lists: its lines
+    up to the first line that is not blank and not indented, each ``  NAME  what it
+    covers``."""
+    names = []
+    lines = readme_text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Index of every case"))
+    for line in lines[start + 1:]:
+        if line and not line.startswith(" "):
+            if names:
+                break
+            continue  # the index's own heading, before its first entry
+        match = INDEX_LINE.match(line)
+        if match:
+            names.append(match.group(1))
+    return names
+
+
+def test_the_index_names_every_scenario():
+    listed = indexed((SCENARIOS / "README").read_text(encoding="utf-8"))
+    folders = sorted(p.name for p in SCENARIOS.iterdir() if p.is_dir())
+    assert len(listed) == len(set(listed)), f"listed twice: {sorted(listed)}"
+    assert sorted(set(listed) - set(folders)) == [], "the index names a folder that is not there"
+    assert sorted(set(folders) - set(listed)) == [], "a scenario folder missing from the index"
+    assert folders == NAMES, "every folder is a scenario (has steps.txt)"
+
+
+def test_the_index_reader_sees_a_missing_and_an_extra_name():
+    text = ("Index of every case, one line per folder\nthat goes on:\n\n"
+            "  alpha    the first\n  beta_2   the second\n\nGolden scenarios...\n"
+            "  not_in_index   an indented line after the index\n")
+    assert indexed(text) == ["alpha", "beta_2"]

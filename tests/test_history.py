@@ -11,11 +11,19 @@ import time
 import pytest
 
 import s3sync_mirror
+from s3sync_mirror.core import clock
 from s3sync_mirror.core.errors import UsageError
 
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def now_seen_by(member) -> str:
+    """The time now on the clock ``member``'s runs read: core/clock.py, with the offset
+    ``advance_clock`` gave them."""
+    offset = int(member.env.get(clock.TEST_CLOCK_OFFSET, "0"))
+    return clock.iso_from_ns(time.time_ns() + offset * 1_000_000_000)
 
 
 def log_rows(member, *paths) -> list[dict]:
@@ -24,16 +32,17 @@ def log_rows(member, *paths) -> list[dict]:
 
 
 def three_versions(team):
-    """alice writes v1, bob v2, alice v3 of f.csv; each synced; a second apart."""
+    """alice writes v1, bob v2, alice v3 of f.csv; each synced; two seconds apart on the
+    clock the runs read (version times have one-second precision)."""
     alice, bob = team.alice, team.bob
     alice.write("f.csv", "v1 by alice")
     alice.sync()
     bob.sync()
-    time.sleep(1.1)
+    team.advance_clock()
     bob.write("f.csv", "v2 by bob")
     bob.sync()
     alice.sync()
-    time.sleep(1.1)
+    team.advance_clock()
     alice.write("f.csv", "v3 by alice")
     alice.sync()
     bob.sync()
@@ -56,7 +65,7 @@ def test_log_lists_every_version_and_restore_brings_each_back(team):
         assert "restored: f.csv" in r.stdout
         assert bob.read("f.csv") == content
         assert before in bob.trash().values(), "the replaced version went to the trash"
-        time.sleep(1.1)
+        team.advance_clock()
     bob.sync()
     alice.sync()
     assert alice.read("f.csv") == b"v2 by bob"
@@ -95,9 +104,9 @@ def test_a_whole_folder_restored_by_tag_and_by_time(team):
     alice.write("other.csv", "o1")
     alice.sync()
     alice.run("tag", "v1", "-m", "first cut", check_rc=0)
-    time.sleep(1.1)
-    moment = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    time.sleep(1.1)
+    team.advance_clock()
+    moment = now_seen_by(alice)
+    team.advance_clock()
     alice.write("raw/a.csv", "a2")
     alice.delete("raw/b.csv")
     alice.write("raw/c.csv", "c2")
@@ -209,7 +218,7 @@ def test_versions_are_ordered_by_when_they_were_made_not_by_mtime(team):
     alice = team.alice
     alice.write("f.txt", "AAAA")
     alice.sync()
-    time.sleep(1.1)
+    team.advance_clock()
     p = alice.write("f.txt", "BBBB")
     os.utime(p, (1577836800, 1577836800))  # 2020-01-01
     alice.sync()
@@ -221,3 +230,17 @@ def test_versions_are_ordered_by_when_they_were_made_not_by_mtime(team):
     assert [r["event"] for r in log_rows(alice, "f.txt")] == ["deleted", "modified", "added"]
     alice.run("restore", "f.txt", check_rc=0)
     assert alice.read("f.txt") == b"BBBB"
+
+
+def test_the_test_clock_offset_moves_the_version_clock_only_when_set(monkeypatch):
+    monkeypatch.delenv(clock.TEST_CLOCK_OFFSET, raising=False)
+    assert abs(clock.now_ns() - time.time_ns()) < 1_000_000_000
+    monkeypatch.setenv(clock.TEST_CLOCK_OFFSET, "7200")
+    ahead = clock.now_ns() - time.time_ns()
+    assert 7199_000_000_000 < ahead < 7201_000_000_000
+    second = 1_000_000_000
+    assert abs(clock.ns_from_iso(clock.now_iso()) - (time.time_ns() + 7200 * second)) < 2 * second
+    assert abs(clock.ns_from_iso(clock.parse_when("2h")) - time.time_ns()) < 2 * second, \
+        "an age counts back from the same clock"
+    monkeypatch.setenv(clock.TEST_CLOCK_OFFSET, "soon")  # not whole seconds: ignored
+    assert abs(clock.now_ns() - time.time_ns()) < 1_000_000_000

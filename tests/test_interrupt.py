@@ -290,6 +290,15 @@ def test_interrupt_stops_a_folder_upload_and_removes_its_part(tmp_path):
     assert obj.size == 64 * MIB
 
 
+def wait_out_a_cancelled_put(t0: float, size: int, rate: float) -> None:
+    """Wait, on the wall clock, until a whole-object PUT of ``size`` bytes started at
+    ``t0`` (time.monotonic) through a proxy of ``rate`` bytes/s would have landed, plus
+    0.5 s. One of the two sleeps of a second or more the tests keep: the bytes cross a real
+    socket at a real rate, which no injected clock speeds up, and "it never lands" can
+    only be seen once it would have."""
+    time.sleep(max(0.0, t0 + size / rate + 0.5 - time.monotonic()))
+
+
 class SlowProxy:
     """A TCP proxy to the S3 server moving ``rate`` bytes/s each way per connection: a
     slow network, so that a request is still on the wire when Ctrl-C comes."""
@@ -379,7 +388,7 @@ def test_interrupt_stops_an_s3_request_on_the_wire(aws_env, bucket, tmp_path, ca
         if upload:
             assert conn.head("obj") is None
             if size < 8 * MIB:  # a whole-object PUT: it must not land later either
-                time.sleep(max(0.0, t0 + size / (2 * MIB) + 0.5 - time.monotonic()))
+                wait_out_a_cancelled_put(t0, size, 2 * MIB)
                 assert conn.head("obj") is None, f"{case}: the cancelled PUT landed"
         assert conn.put_bytes("after", b"still works") and conn.head("after").size == 11
     finally:

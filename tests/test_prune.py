@@ -7,7 +7,6 @@ import hashlib
 import json
 import subprocess
 import sys
-import time
 
 from s3sync_mirror import read_version
 
@@ -27,19 +26,21 @@ def versions(member, path) -> list[str]:
     return [v["checksum"] for v in json.loads(r.stdout)["versions"]]
 
 
-def edits(member, path, contents):
+def edits(team, member, path, contents):
+    """Each content synced in turn, the team's clock two seconds on after each (version
+    times have one-second precision; core/clock.py's test offset, not a sleep)."""
     for c in contents:
         member.write(path, c)
         member.sync("--force")
-        time.sleep(1.1)
+        team.advance_clock()
 
 
 def test_prune_keeps_live_tagged_and_last_versions(team):
     alice, bob = team.alice, team.bob
-    edits(alice, "a.csv", ["a1"])
+    edits(team, alice, "a.csv", ["a1"])
     alice.run("tag", "t1", check_rc=0)
-    edits(alice, "a.csv", ["a2", "a3", "a4"])
-    edits(alice, "b.csv", ["b1", "b2"])
+    edits(team, alice, "a.csv", ["a2", "a3", "a4"])
+    edits(team, alice, "b.csv", ["b1", "b2"])
     alice.delete("b.csv")
     alice.sync("--force")
     bob.sync()
@@ -64,13 +65,13 @@ def test_prune_keeps_live_tagged_and_last_versions(team):
 
 def test_a_marked_version_reused_by_a_sync_is_not_removed(team):
     alice, bob = team.alice, team.bob
-    edits(alice, "x.csv", ["X", "Y"])
+    edits(team, alice, "x.csv", ["X", "Y"])
     bob.sync()
     alice.run("prune", "--keep-last", "0", "--yes", "--grace", "0.02", check_rc=0)
     assert sha(b"X") in archived_sums(team), "marked only"
     bob.write("again.csv", "X")  # a teammate brings the content back meanwhile
     bob.sync()
-    time.sleep(1.5)
+    team.advance_clock()  # past the 0.02-minute grace on the clock prune reads
     alice.run("prune", "--keep-last", "0", "--yes", "--grace", "0.02", check_rc=0)
     assert sha(b"X") in archived_sums(team), "live again since it was marked: kept"
     assert team.remote_files()["again.csv"] == b"X"
@@ -82,7 +83,7 @@ def test_a_marked_version_reused_by_a_sync_is_not_removed(team):
 
 def test_prune_racing_syncs_loses_nothing_listed(team):
     alice, bob = team.alice, team.bob
-    edits(alice, "r.csv", ["r0", "r1"])
+    edits(team, alice, "r.csv", ["r0", "r1"])
     bob.sync()
     env = {**bob.env, "PYTHONPATH": str(ROOT)}
     for i in range(4):
@@ -96,7 +97,7 @@ def test_prune_racing_syncs_loses_nothing_listed(team):
                                  stdin=subprocess.DEVNULL)
         assert pruner.wait(timeout=120) == 0, pruner.stderr.read()
         assert syncing.returncode == 0, syncing.stderr
-        time.sleep(1.1)
+        team.advance_clock()
     alice.sync()
     assert alice.read("r.csv") == bob.read("r.csv") == team.remote_files()["r.csv"]
     r = alice.run("log", "--json", "r.csv", check_rc=0)

@@ -119,7 +119,7 @@ def test_interrupt_stops_a_request_on_the_wire(aws_env, bucket, tmp_path, upload
     GET within a second, mid-request, and a cancelled PUT never lands (its request is
     dropped, not left to finish)."""
     from s3sync_mirror.platforms.s3.connection import S3Connection
-    from tests.test_interrupt import MIB, SlowProxy, write_big
+    from tests.test_interrupt import MIB, SlowProxy, wait_out_a_cancelled_put, write_big
 
     size, proxy = 6 * MIB, SlowProxy(aws_env, 2 * MIB)
     conn = S3Connection(bucket, "p", endpoint_url=proxy.url, transport="obstore", jobs=2,
@@ -148,7 +148,7 @@ def test_interrupt_stops_a_request_on_the_wire(aws_env, bucket, tmp_path, upload
         stopped = time.monotonic()
         assert when and stopped - when[0] < 1.0, f"{stopped - t0:.2f} s"
         if upload:
-            time.sleep(max(0.0, t0 + size / (2 * MIB) + 0.5 - time.monotonic()))
+            wait_out_a_cancelled_put(t0, size, 2 * MIB)
             assert conn.head("obj") is None, "the cancelled PUT landed"
         assert conn.put_bytes("after", b"still works") and conn.head("after").size == 11
     finally:

@@ -1,13 +1,32 @@
 """The one time-format helper: ISO 8601 UTC for state rows, the compact stamp that names a
-run's archive and trash folders, and the conversions between them and nanoseconds."""
+run's archive and trash folders, and the conversions between them and nanoseconds.
+
+``now_ns`` is the time every version time, run name, tag, mark and prune cutoff is taken
+from. Tests move it forward without sleeping: ``S3SYNC_MIRROR_TEST_CLOCK_OFFSET`` (whole
+seconds, a test-only name) is added to it. Nothing else (locks, quick-check limits,
+timeouts) reads this clock."""
 from __future__ import annotations
 
 import calendar
+import os
 import time
 from typing import Optional
 
+TEST_CLOCK_OFFSET = "S3SYNC_MIRROR_TEST_CLOCK_OFFSET"
+
 ISO = "%Y-%m-%dT%H:%M:%SZ"
 STAMP = "%Y%m%dT%H%M%SZ"
+
+
+def now_ns() -> int:
+    """Nanoseconds since the epoch, now, plus the test offset when one is set (an offset
+    that is not a whole number of seconds is ignored)."""
+    offset = os.environ.get(TEST_CLOCK_OFFSET, "")
+    try:
+        shift = int(offset) * 1_000_000_000 if offset else 0
+    except ValueError:
+        shift = 0
+    return time.time_ns() + shift
 
 
 def iso_from_ns(ns: int) -> str:
@@ -25,12 +44,12 @@ def ns_from_iso(text: str) -> Optional[int]:
 
 
 def now_iso() -> str:
-    return time.strftime(ISO, time.gmtime())
+    return iso_from_ns(now_ns())
 
 
 def run_stamp() -> str:
     """``20261121T140305Z``: when a run started, in the names of its folders."""
-    return time.strftime(STAMP, time.gmtime())
+    return time.strftime(STAMP, time.gmtime(now_ns() // 1_000_000_000))
 
 
 def parse_when(text: str, end_of_day: bool = False) -> str:
@@ -46,7 +65,7 @@ def parse_when(text: str, end_of_day: bool = False) -> str:
     age = re.fullmatch(r"(\d+)\s*([mhdw])", t)
     if age:
         seconds = int(age.group(1)) * {"m": 60, "h": 3600, "d": 86400, "w": 604800}[age.group(2)]
-        return time.strftime(ISO, time.gmtime(time.time() - seconds))
+        return iso_from_ns(now_ns() - seconds * 1_000_000_000)
     for fmt, width in (("%Y-%m-%dT%H:%M:%S", 19), ("%Y-%m-%dT%H:%M", 16), ("%Y-%m-%d", 10)):
         try:
             parsed = time.strptime(t.rstrip("Z").replace(" ", "T")[:width], fmt)

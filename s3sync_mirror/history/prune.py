@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from typing import NamedTuple
 
 from ..core import layout
 from . import tags as tagging, sources as timeline
-from ..core.clock import iso_from_ns, now_iso
+from ..core.clock import iso_from_ns, now_iso, now_ns
 from ..core.errors import PreconditionFailed, RemoteNotFound
 from .versions import Version
 
@@ -44,7 +43,7 @@ def _retired(mine: list[Version]) -> list[tuple]:
 
 def kept_keys(versions: list[Version], tagged: set, keep_last, keep_within, now: str) -> set:
     """The archive keys a prune must keep."""
-    cutoff = iso_from_ns(int((time.time() - keep_within * 86400) * 1e9)) \
+    cutoff = iso_from_ns(now_ns() - int(keep_within * 86400 * 1e9)) \
         if keep_within is not None else None
     keep = set()
     by_path: dict = {}
@@ -93,7 +92,7 @@ def plan(s, keep_last=None, keep_within=None, grace: float = DEFAULT_GRACE) -> P
     archived = _archived(s.remote)
     removable = {k: n for k, n in archived.items() if k in explained and k not in keep}
     pending, _ = _read_pending(s.remote)
-    ripe = iso_from_ns(int((time.time() - grace) * 1e9))
+    ripe = iso_from_ns(now_ns() - int(grace * 1e9))
     remove = {k: n for k, n in removable.items()
               if grace <= 0 or (k in pending and pending[k] <= ripe)}
     mark = {k: n for k, n in removable.items() if k not in remove}
