@@ -1,6 +1,6 @@
 """Google Cloud Storage and Azure Blob remotes, through the real CLI, on the emulators the
-tests start themselves (fake-gcs-server, Azurite; tests/emulators.py): the team scenarios
-of tests/test_scenarios.py played again on each provider, rounds of two members syncing
+tests start themselves (fake-gcs-server, Azurite; tests/emulators.py): golden team
+stories of tests/scenarios/ played again on each provider, rounds of two members syncing
 at once with no lost update (``S3SYNC_CLOUD_ROUNDS``: CI 4, the full reliability run 10),
 and no credential printed or written. The backend contract of
 each provider is in tests/test_contract_gcs.py and tests/test_contract_blob.py."""
@@ -12,11 +12,12 @@ import pytest
 
 from .conftest import RELIABILITY
 from .test_races import race
-from .test_scenarios import (  # noqa: F401  (collected again here, on gcs and blob)
-    test_bob_receives_new_changed_and_deleted_files, test_conflict_keep_both_keeps_both_on_both_sides,
-    test_conflict_keep_local, test_conflict_keep_remote, test_edit_here_delete_there_both_ways,
-    test_first_sync_of_a_populated_folder_then_a_fresh_clone,
-    test_first_sync_of_two_populated_clones_never_overwrites)
+from .test_golden import SCENARIOS, Scenario, members_of
+
+# The golden stories played again on each cloud, against the same golden files.
+CLOUD_STORIES = ["first_sync", "receive_new_changed_deleted", "conflict_keep_local",
+                 "conflict_keep_remote", "conflict_keep_both", "edit_delete_keep_local",
+                 "two_populated_clones", "move_rename"]
 
 ROUNDS = int(os.environ.get("S3SYNC_CLOUD_ROUNDS", "4"))
 
@@ -24,6 +25,12 @@ ROUNDS = int(os.environ.get("S3SYNC_CLOUD_ROUNDS", "4"))
 @pytest.fixture(params=["gcs", "blob"])
 def remote_kind(request):
     return request.param
+
+
+@pytest.mark.parametrize("name", CLOUD_STORIES)
+def test_a_golden_story_plays_the_same_on_the_cloud(name, make_team, remote_kind):
+    folder = SCENARIOS / name
+    Scenario(folder, make_team(names=members_of(folder)), remote_kind, False).play()
 
 
 def test_the_config_names_the_cloud(team):

@@ -106,8 +106,9 @@ class Scenario:
         self.outputs: dict[str, str] = {}  # golden file name -> what this run produced
         self.last = None  # the last run whose exit code no step has checked yet
         self.where = ""
-        remote = (f"s3://{team.bucket}/{team.prefix}" if kind == "s3"
-                  else str(team.remote_root / team.prefix))
+        scheme = {"s3": "s3://", "gcs": "gs://", "blob": "az://"}.get(kind)
+        remote = f"{scheme}{team.bucket}/{team.prefix}" if scheme \
+            else str(team.remote_root / team.prefix)
         self.literals = [(remote, "<remote>"),
                          *((str(m.repo), f"<{n}>") for n, m in team.members.items()),
                          (str(team.tmp), "<tmp>")]
