@@ -167,7 +167,9 @@ def _execute(s, found, approved) -> Pass:
                   user=s.user, journal=journal, prior_uploads=journal.load(), jobs=s.jobs,
                   progress=s.out.progress("sync"),
                   local_copies=_ByContent(found.scanned.files, approved),
-                  remote_copies=_ByContent(found.remote.files, approved))
+                  remote_copies=_ByContent(found.remote.files, approved), stamp=s.stamp,
+                  in_use=confirm.InUse(found.scanned.files, found.remote.files,
+                                       {a.conflict_path for a in approved}))
     try:
         return Pass(Executor(ctx).run(approved), False, journal, (run, rows))
     except Interrupted as exc:
