@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import NamedTuple
 
 from .pipeline import confirm, detect, evidence, quickcheck as insync
+from .meta import members
 from .state import historyindex as history
 from .core import layout
 from .ui import report
@@ -48,6 +49,8 @@ def run_sync(settings, opts: Options) -> SyncResult:
             _no_cycle_collector():
         s.prepare()
         result, t_done, carried_out = _sync(s, opts)
+        if writes and opts.mode == "sync" and not result.interrupted:
+            members.seen(s)  # at most once an hour: info lists who only downloads too
     result.elapsed = t_done - t0
     if carried_out:
         say_summary(out, result, verbose=opts.verbose > 0)

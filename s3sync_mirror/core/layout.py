@@ -26,6 +26,7 @@ CHECKED_REMOTES = "remote_checked.txt"  # remotes found to honour conditional wr
 RUN_LOCK = "sync.lock"
 CLONE_ID = "clone_id"  # this clone's random id: its baseline is marked with it
 REMOTE_PREFIX = "remote_prefix.txt"  # the remote prefix this clone's state belongs to
+MEMBER_NOTE = "member_seen.json"  # when this clone last wrote its member record
 SPARSE = "sparse.json"  # this clone's sparse selection (docs/metadata.md#sparse-selection)
 MARKS = "marks.json"  # this clone's own per-file marks, never uploaded
 METADATA_SEEN = "metadata_seen.json"  # the shared metadata as this clone last read it
@@ -47,6 +48,7 @@ REMOTE_LOCK = f"{STATE_DIR}/lock"
 PROBE_KEY = f"{STATE_DIR}/conditional-write-probe"
 METADATA_KEY = f"{STATE_DIR}/metadata.json"  # the team's per-file metadata
 STORE_KEY = f"{STATE_DIR}/store.json"  # the team's small key-value store
+MEMBERS_ROOT = f"{STATE_DIR}/members"  # one small record per member (meta/members.py)
 
 
 def is_state_key(key: str) -> bool:
