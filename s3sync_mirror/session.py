@@ -12,6 +12,7 @@ from .state import historyindex as history
 from .core import layout
 from .ui import report
 from .core.clock import run_stamp
+from .core.errors import ConfigError
 from .core.layout import Layout
 from .options import DEFAULT_JOBS
 from .platforms import connect
@@ -60,7 +61,25 @@ class Session:
         return layout.baseline_owner(self.remote.describe(), self.statedir.clone_id(),
                                      self.data_dir)
 
+    def check_prefix(self) -> None:
+        """Stop (ConfigError, exit 2) when this clone's baseline was made for another remote
+        prefix than the config names now (a clone copied to a folder of another name under
+        ``namespace: MIRROR``, a changed namespace): syncing on would start an empty remote
+        and fork the team's data. Records the prefix when nothing is recorded yet."""
+        prefix = getattr(self.settings, "prefix", None)
+        if prefix is None:
+            return
+        recorded = self.statedir.recorded_prefix()
+        if recorded == prefix:
+            return
+        if recorded is not None and self.layout.versions_local.exists():
+            raise ConfigError(report.another_prefix(self.layout.versions_local, recorded,
+                                                    prefix))
+        if self.writes:
+            self.statedir.record_prefix(prefix)
+
     def load_baseline(self) -> dict:
+        self.check_prefix()
         base = self.statedir.load_baseline(self.owner)
         if self.statedir.foreign_baseline:
             self.out.warn(report.foreign_baseline(self.layout.versions_local))

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import NamedTuple
 
 from .pipeline import confirm, detect, evidence, quickcheck as insync
+from .meta import members
 from .state import historyindex as history
 from .core import layout
 from .ui import report
@@ -50,6 +51,8 @@ def run_sync(settings, opts: Options) -> SyncResult:
             _no_cycle_collector():
         s.prepare()
         result, t_done, carried_out = _sync(s, opts)
+        if writes and opts.mode == "sync" and not result.interrupted:
+            members.seen(s)  # at most once an hour: info lists who only downloads too
     result.elapsed = t_done - t0
     if carried_out:
         say_summary(out, result, verbose=opts.verbose > 0)
@@ -179,7 +182,9 @@ def _execute(s, found, approved) -> Pass:
                   user=s.user, journal=journal, prior_uploads=journal.load(), jobs=s.jobs,
                   progress=s.out.progress("sync"),
                   local_copies=_ByContent(found.scanned.files, approved),
-                  remote_copies=_ByContent(found.remote.files, approved))
+                  remote_copies=_ByContent(found.remote.files, approved), stamp=s.stamp,
+                  in_use=confirm.InUse(found.scanned.files, found.remote.files,
+                                       {a.conflict_path for a in approved}))
     try:
         return Pass(Executor(ctx).run(approved), False, journal, (run, rows))
     except Interrupted as exc:

@@ -104,6 +104,30 @@ def _teach_moto_copy_source_if_match(S3Response):
     S3Response.copy_object = copy_object
 
 
+def teach_moto_aws_checksums(monkeypatch) -> None:
+    """AWS keeps the x-amz-checksum-sha256 an upload carries (after checking it against the
+    body); moto keeps it only next to the SDKs' x-amz-sdk-checksum-algorithm, which obstore
+    does not send. Teach moto AWS's rule, checking the body too (BadDigest otherwise)."""
+    import base64
+
+    from moto.s3.exceptions import S3ClientError
+    from moto.s3.responses import S3Response
+
+    original = S3Response._get_checksum
+
+    def get_checksum(self, response_headers):
+        given = self.headers.get("x-amz-checksum-sha256")
+        if given and not self.headers.get("x-amz-sdk-checksum-algorithm"):
+            body = self.raw_body if isinstance(self.raw_body, bytes) else b""
+            if base64.b64encode(hashlib.sha256(body).digest()).decode() != given:
+                raise S3ClientError("BadDigest", "The SHA256 you specified did not match.")
+            response_headers["x-amz-checksum-sha256"] = given
+            return "SHA256", given
+        return original(self, response_headers)
+
+    monkeypatch.setattr(S3Response, "_get_checksum", get_checksum)
+
+
 @pytest.fixture(scope="session")
 def moto_server():
     from moto.server import ThreadedMotoServer

@@ -23,6 +23,8 @@ from s3sync_mirror.platforms.s3.crt import CrtTransport
 from s3sync_mirror.platforms.s3.obstore import ObstoreTransport
 from s3sync_mirror.platforms.s3.errors import classify
 
+from .conftest import teach_moto_aws_checksums
+
 MIB = 1 << 20
 BIG = 6 * MIB  # above the S3 connections' 5 MiB multipart threshold: two parts
 TRANSPORTS = ("local", "botocore", "crt", "obstore")
@@ -79,27 +81,8 @@ def moto_honours_if_match_on_completion(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def moto_keeps_checksums_as_aws_does(monkeypatch):
-    """AWS keeps the x-amz-checksum-sha256 an upload carries (after checking it against the
-    body); moto keeps it only next to the SDKs' x-amz-sdk-checksum-algorithm, which obstore
-    does not send. Teach moto AWS's rule, checking the body too (BadDigest otherwise)."""
-    import base64
-
-    from moto.s3.exceptions import S3ClientError
-    from moto.s3.responses import S3Response
-
-    original = S3Response._get_checksum
-
-    def get_checksum(self, response_headers):
-        given = self.headers.get("x-amz-checksum-sha256")
-        if given and not self.headers.get("x-amz-sdk-checksum-algorithm"):
-            body = self.raw_body if isinstance(self.raw_body, bytes) else b""
-            if base64.b64encode(hashlib.sha256(body).digest()).decode() != given:
-                raise S3ClientError("BadDigest", "The SHA256 you specified did not match.")
-            response_headers["x-amz-checksum-sha256"] = given
-            return "SHA256", given
-        return original(self, response_headers)
-
-    monkeypatch.setattr(S3Response, "_get_checksum", get_checksum)
+    """moto keeps an upload's x-amz-checksum-sha256 as AWS does (conftest.py)."""
+    teach_moto_aws_checksums(monkeypatch)
 
 
 class ConnectionContract:

@@ -28,6 +28,8 @@ RESTORED_BEFORE = "restored.csv"  # its name before 0.1 (it always held JSON); s
 CHECKED_REMOTES = "remote_checked.txt"  # remotes found to honour conditional writes
 RUN_LOCK = "sync.lock"
 CLONE_ID = "clone_id"  # this clone's random id: its baseline is marked with it
+REMOTE_PREFIX = "remote_prefix.txt"  # the remote prefix this clone's state belongs to
+MEMBER_NOTE = "member_seen.json"  # when this clone last wrote its member record
 SPARSE = "sparse.json"  # this clone's sparse selection (docs/metadata.md#sparse-selection)
 MARKS = "marks.json"  # this clone's own per-file marks, never uploaded
 METADATA_SEEN = "metadata_seen.json"  # the shared metadata as this clone last read it
@@ -49,6 +51,7 @@ REMOTE_LOCK = f"{STATE_DIR}/lock"
 PROBE_KEY = f"{STATE_DIR}/conditional-write-probe"
 METADATA_KEY = f"{STATE_DIR}/metadata.json"  # the team's per-file metadata
 STORE_KEY = f"{STATE_DIR}/store.json"  # the team's small key-value store
+MEMBERS_ROOT = f"{STATE_DIR}/members"  # one small record per member (meta/members.py)
 
 
 def is_state_key(key: str) -> bool:
@@ -98,6 +101,7 @@ FILES = {"versions_local": VERSIONS_LOCAL, "baseline_changes": BASELINE_CHANGES,
          "deleted_local": DELETED_LOCAL, "ignore_file": IGNORE_FILE, "journal": JOURNAL,
          "checked_remotes": CHECKED_REMOTES, "history_pending": HISTORY_PENDING,
          "restored": RESTORED, "run_lock": RUN_LOCK, "clone_id": CLONE_ID,
+         "remote_prefix": REMOTE_PREFIX,
          "sparse": SPARSE, "marks": MARKS, "metadata_seen": METADATA_SEEN,
          "tmp": TMP, "trash": TRASH, "cache": CACHE}
 
@@ -136,4 +140,5 @@ class Layout:
         """What ``reset`` removes (never trash/ or the ignore file: those are the user's)."""
         return [self.versions_local, self.baseline_changes, self.versions_remote,
                 self.remote_etag,
-                self.deleted_remote, self.deleted_local, self.journal, self.checked_remotes]
+                self.deleted_remote, self.deleted_local, self.journal, self.checked_remotes,
+                self.remote_prefix]

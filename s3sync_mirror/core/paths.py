@@ -91,14 +91,15 @@ def join_key(prefix: str, path: str) -> str:
     return f"{prefix}/{path}" if prefix else path
 
 
-def conflict_name(path: str, user: str, stamp: str, taken=frozenset()) -> str:
-    """``dir/name.conflict-<user>-<stamp>.ext`` (docs/decision-table.md#keep-both), unique among ``taken``."""
+def conflict_name(path: str, user: str, stamp: str, taken=frozenset(), start: int = 0) -> str:
+    """``dir/name.conflict-<user>-<stamp>.ext`` (docs/decision-table.md#keep-both), unique among
+    ``taken``; from ``start`` on, a counter (``-1``, ``-2``...) follows the stamp."""
     folder, _, base = path.rpartition("/")
     stem, dot, ext = base.rpartition(".")
     if not stem:  # no extension, or a dotfile such as ".env"
         stem, dot, ext = base, "", ""
     who = re.sub(r"[^\w.-]+", "_", user).strip("_") or "user"
-    n = 0
+    n = start
     while True:
         tag = f".conflict-{who}-{stamp}" + (f"-{n}" if n else "")
         name = f"{stem}{tag}{dot}{ext}"

@@ -1,6 +1,7 @@
 """``info``: a summary of the remote and of this clone (docs/metadata.md#info): files and
 bytes on the remote, the members and their last change (from the history index: one
-segment per run that changed the remote, named ``<stamp>-<member>-<run>``), the latest
+segment per run that changed the remote, named ``<stamp>-<member>-<run>``, and each
+member's own record, meta/members.py, for those who only download), the latest
 changes, the archive's size, what this clone holds, the shared metadata and the store."""
 from __future__ import annotations
 
@@ -8,30 +9,35 @@ from __future__ import annotations
 from ..core import layout
 from ..core.clock import parse_run_name
 from ..state import remotestate as remote_state
-from . import store as teamstore
+from . import members as member_records, store as teamstore
 from ..history import sources as timeline, versions
 
 LATEST = 10
 
 
-def members(run_keys, live: dict) -> list[dict]:
-    """PURE. [{"name", "last_change", "runs"}], newest first: each member's runs that
-    changed the remote (history segment keys), and the editors of the live files."""
+def members(run_keys, live: dict, synced=None) -> list[dict]:
+    """PURE. [{"name", "last_change", "last_sync", "runs"}], newest first: each member's
+    runs that changed the remote (history segment keys), the editors of the live files,
+    and ``synced`` ({name: last sync}, the members' own records: those who only download)."""
     out: dict = {}
+    for who, when in (synced or {}).items():
+        out[who] = {"name": who, "last_change": "", "last_sync": when, "runs": 0}
     for key in run_keys:
         found = parse_run_name(key.rsplit("/", 1)[-1].removesuffix(".csv"))
         if not found:
             continue
         when, who = found
-        m = out.setdefault(who, {"name": who, "last_change": "", "runs": 0})
+        m = out.setdefault(who, {"name": who, "last_change": "", "last_sync": "",
+                                 "runs": 0})
         m["runs"] += 1
         m["last_change"] = max(m["last_change"], when)
     for st in live.values():
         if st.edited_by:
             m = out.setdefault(st.edited_by, {"name": st.edited_by, "last_change": "",
-                                              "runs": 0})
+                                              "last_sync": "", "runs": 0})
             m["last_change"] = max(m["last_change"], st.time_edited)
-    return sorted(out.values(), key=lambda m: (m["last_change"], m["name"]), reverse=True)
+    return sorted(out.values(), key=lambda m: (max(m["last_change"], m["last_sync"]),
+                                               m["name"]), reverse=True)
 
 
 def _size_under(remote, *roots) -> tuple[int, int]:
@@ -62,7 +68,7 @@ def gather(s) -> dict:
     return {
         "remote": s.remote.describe(),
         "files": len(live), "bytes": sum(st.size for st in live.values()),
-        "members": members(runs, live),
+        "members": members(runs, live, member_records.read_all(s.remote)),
         "latest": [v.as_json() for v in latest],
         "archive": {"versions": archived, "bytes": archive_bytes},
         "holds": holds_of(s, live),

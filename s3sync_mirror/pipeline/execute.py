@@ -26,6 +26,7 @@ from . import batches, evidence, copies as reuse
 from ..core import layout
 from ..core import model as m
 from ..core.clock import ns_from_iso
+from ..core.paths import conflict_name
 from ..core.errors import (ChecksumMismatch, PreconditionFailed, RemoteNotFound, RemoteUnreachable,
                            S3SyncMirrorError)
 from .replica import ChangedDuringSync, Replica
@@ -40,7 +41,19 @@ log = logging.getLogger("s3sync_mirror")
 
 __all__ = ["Cancelled", "Context", "Executor", "Interrupted", "INTERRUPTING"]
 
+KEEP_BOTH_NAMES = 20  # conflict names tried before a keep-both gives up
+
 _WAKE = object()  # put in the queue of finished actions by the SIGINT handler
+
+
+class _Avoiding:
+    """The names a conflict copy must not take: tried already, in a state, or here."""
+
+    def __init__(self, tried: set, in_use, replica: Replica):
+        self.tried, self.in_use, self.replica = tried, in_use, replica
+
+    def __contains__(self, path) -> bool:
+        return path in self.tried or path in self.in_use or self.replica.path(path).exists()
 
 
 class Interrupted(KeyboardInterrupt):
@@ -62,6 +75,8 @@ class Context:
     progress: Progress = field(default_factory=Progress)
     local_copies: dict = field(default_factory=dict)  # {SHA-256: (path, state)} here
     remote_copies: dict = field(default_factory=dict)  # {SHA-256: (path, state)} remote
+    stamp: str = ""  # the run's UTC stamp, in keep-both names
+    in_use: object = frozenset()  # paths a keep-both copy must not take (the three states)
 
     @property
     def run(self) -> str:
@@ -251,20 +266,53 @@ class Executor:
                        archived_as=archived, transferred=sent)
 
     def keep_both(self, a: Action) -> Outcome:
-        """The remote version keeps the name, the local one moves to ``conflict_path``."""
-        loc, rem, c, replica = a.local, a.remote, a.conflict_path, self.ctx.replica
+        """The remote version keeps the name, the local one moves to ``conflict_path`` (or,
+        when that name is taken on the remote by other bytes, the next free one: the
+        outcome's action names where it went)."""
+        loc, rem, replica = a.local, a.remote, self.ctx.replica
         dest = replica.path(a.path)
         tmp = self._fetch_verified(a)
         try:
-            obj, _, sent = self._send(c, loc, dest, None)
+            c, obj, sent = self._place_copy(a, dest)
             cdest = replica.copy_to(a.path, loc, c)
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
         here = rem.on_disk(os.stat(dest))
         theirs, theirs_remote = self.sent(c, loc, obj.etag, cdest)
-        return Outcome(a, m.DONE, local_state=here, transferred=rem.size + sent,
+        return Outcome(a.with_(conflict_path=c) if c != a.conflict_path else a, m.DONE,
+                       local_state=here, transferred=rem.size + sent,
                        extra=((c, theirs, theirs_remote),))
+
+    def _place_copy(self, a: Action, src: Path):
+        """(name, remote object, bytes sent) of the local version sent as a new remote file
+        under a free conflict name. A name holding these very bytes (a killed run of ours
+        sent them) is taken as sent; one holding other bytes (an orphan of a killed run, a
+        retry within the same second) is never written over: the next name is tried. What
+        a name showed is never filed under ``a.path``: it is not that file."""
+        loc, remote, replica = a.local, self.ctx.remote, self.ctx.replica
+        tried: set = set()
+        avoid = _Avoiding(tried, self.ctx.in_use, replica)
+        name = a.conflict_path
+        for n in range(1, KEEP_BOTH_NAMES + 1):
+            tried.add(name)
+            obj = remote.head(name)
+            if obj is not None:
+                seen = evidence.observed(remote, name, replica.layout.tmp)
+                if seen is not None and seen.checksum == loc.checksum:
+                    return name, obj, 0
+            else:
+                try:
+                    obj, _, sent = self._send(name, loc, src, None)
+                    return name, obj, sent
+                except PreconditionFailed:
+                    pass  # written meanwhile by someone else: not ours to replace
+            log.info("%s: %s is taken on the remote; trying another name", a.path, name)
+            name = conflict_name(a.path, self.ctx.user, self.ctx.stamp or "x", avoid, start=n)
+        raise S3SyncMirrorError(
+            f"{a.path}: your version could not be kept as a conflict copy: {KEEP_BOTH_NAMES} "
+            f"names from {a.conflict_path} on are taken on the remote. Nothing was changed "
+            f"here or on the remote; run again, or resolve it with --conflict local/remote")
 
     def delete_remote(self, a: Action) -> Outcome:
         try:

@@ -265,6 +265,14 @@ class StateDir:
         existing = state.parse_log(old, str(self.deleted_local)) if old else []
         state.write_atomic(self.deleted_local, state.render_log(existing + rows))
 
+    def recorded_prefix(self):
+        """The remote prefix this clone's state was made for (None: not recorded)."""
+        data = self._read(self.layout.remote_prefix)
+        return None if data is None else data.decode("utf-8", "replace").strip()
+
+    def record_prefix(self, prefix: str) -> None:
+        write_atomic(self.layout.remote_prefix, (prefix + "\n").encode("utf-8"))
+
     def remote_checked(self, url: str) -> bool:
         """Whether ``url`` was already found to honour conditional writes."""
         data = self._read(self.checked_remotes)

@@ -145,7 +145,10 @@ def publish(remote, run: str, rows: list[Row]) -> bool:
 def flush(remote, statedir, run: str, by_path: dict, outcomes) -> None:
     """After the run: publish the rows of what completed, then forget the pending file."""
     done = {o.action.path for o in outcomes if o.status == m.DONE}
-    rows = [r for p, rs in by_path.items() for r in rs
+    moved = {o.action.path: o.action.conflict_path for o in outcomes  # a keep-both copy
+             if o.status == m.DONE and o.action.conflict_path}  # that took another name
+    rows = [r._replace(path=moved[p]) if p in moved and r.event == "added" else r
+            for p, rs in by_path.items() for r in rs
             if p in done or r.event == ""]  # a replaced version is kept either way
     publish(remote, run, rows)
     statedir.layout.history_pending.unlink(missing_ok=True)

@@ -117,9 +117,10 @@ def info_lines(i: dict) -> list[str]:
     lines = [f"Remote: {i['remote']}",
              f"  {i['files']} files, {human(i['bytes'])}; archive: "
              f"{i['archive']['versions']} versions, {human(i['archive']['bytes'])}",
-             "Members (last change on the remote):"]
-    lines += [f"  {m['name']:<16} {m['last_change'] or '?'}  ({m['runs']} run(s) that "
-              f"changed files)" for m in i["members"]] or ["  none yet"]
+             "Members (last change on the remote; last sync):"]
+    lines += [f"  {m['name']:<16} {m['last_change'] or '-':<20}  "
+              f"{m.get('last_sync') or '?':<20}  ({m['runs']} run(s) that changed files)"
+              for m in i["members"]] or ["  none yet"]
     lines.append("Latest changes:")
     lines += [f"  {v['time']}  {v['author'] or '?':<12} {v['event']:<9} {v['path']}"
               for v in i["latest"]] or ["  none yet"]

@@ -142,6 +142,15 @@ def foreign_baseline(path) -> str:
             f"become conflicts, nothing is deleted")
 
 
+def another_prefix(path, recorded: str, now: str) -> str:
+    return (f"{path} is the baseline of the remote prefix {recorded!r}, but the config now "
+            f"names {now!r} (a clone copied to a folder of another name, where "
+            f"`namespace: MIRROR` takes the folder's name when git has no origin? a changed "
+            f"namespace?). Nothing was synced. Fix: to keep syncing with the team, pin it: "
+            f"`namespace: {recorded}` under `storage:` in s3sync_mirror.yml; to start over "
+            f"on {now!r} on purpose, run `s3sync-mirror reset` first.")
+
+
 def changed_by_others(n: int) -> str:
     return (f"The remote changed during this sync ({n} file(s) by others): run again to "
             f"bring those changes here.")

@@ -360,10 +360,13 @@ class S3Connection(LazyClient, PrefixedKeys, DataPlatformConnection):
         source = {"Bucket": self.bucket, "Key": self._key(src)}
         extra = {"CopySourceIfMatch": quoted(if_match)} if if_match is not None else {}
         # Never over an existing object: a copy makes a new key (an archive, a moved or
-        # copied file), and a teammate's object of that name must not be replaced.
+        # copied file), and a teammate's object of that name must not be replaced. The
+        # server computes the copy's own full-object SHA-256: a source sent in parts has a
+        # composite one, which, inherited as is, fails every stock client's read check.
         with self._errors(f"copying {src}", conditional=True):
             r = self.client.copy_object(Bucket=self.bucket, Key=self._key(dst),
-                                        CopySource=source, IfNoneMatch="*", **extra)
+                                        CopySource=source, IfNoneMatch="*",
+                                        ChecksumAlgorithm="SHA256", **extra)
         return unquoted(r["CopyObjectResult"]["ETag"])
 
     def delete(self, key: str, *, if_match: Optional[str] = None) -> None:
