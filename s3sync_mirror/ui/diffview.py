@@ -11,23 +11,11 @@ import hashlib
 from pathlib import Path
 from typing import Callable, Optional
 
+from ..core.textbytes import as_text  # noqa: F401  (also this module's name for it)
+
 MAX_BYTES = 1 << 20  # larger than this on either side: no diff
 MAX_LINES = 40  # diff lines shown (headers included); the rest is counted
 NO_DIFF = "binary or large file: no diff"
-_SNIFF = 8000  # git's rule: a NUL byte in the first 8000 bytes means binary
-
-
-def as_text(data: bytes) -> Optional[str]:
-    """The text of ``data``, or None when it is binary: a NUL byte in its first 8000 bytes
-    (git's rule), or bytes that are neither UTF-8 nor Windows-1252 (Excel's CSVs)."""
-    if b"\0" in data[:_SNIFF]:
-        return None
-    for encoding in ("utf-8", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return None
 
 
 def unified(path: str, local: Optional[bytes], remote: Optional[bytes], *,
