@@ -178,3 +178,30 @@ def test_the_api_returns_dataframes(team):
         s3sync_mirror.diff("raw/sales.csv", bob.repo, old={"version": 9})
     with pytest.raises(UsageError, match="names no version"):
         s3sync_mirror.diff("raw/sales.csv", bob.repo, old="yesterday")
+
+
+def test_the_conflict_prompt_diff_shows_each_sides_rows_against_the_baseline(team):
+    from .test_prompts import answer, finish, spawn
+
+    alice, bob = team.alice, team.bob
+    for m in (alice, bob):
+        cfg = m.repo / "s3sync_mirror.yml"
+        cfg.write_text(cfg.read_text() + "diff:\n  keys:\n    '*.csv': [id]\n")
+    shared(team, "t.csv", "id,v\n1,a\n2,b\n3,c\n")
+    alice.write("t.csv", "id,v\n1,a\n2,B\n3,c\n4,d\n")
+    alice.sync()
+    bob.write("t.csv", "id,v\n2,b\n3,C\n")
+    child = spawn(bob)
+    answer(child, "t.csv: keep [l]ocal", "d")
+    child.expect_exact("local changes against the baseline:")
+    child.expect_exact("table: +0 -1 ~1 rows (key: id)")
+    child.expect_exact("- id=1, v=a")
+    child.expect_exact("~ id=3  v: c -> C")
+    child.expect_exact("remote changes against the baseline:")
+    child.expect_exact("table: +1 -0 ~1 rows (key: id)")
+    child.expect_exact("+ id=4, v=d")
+    child.expect_exact("~ id=2  v: b -> B")
+    child.expect_exact("+1,a")  # then the lines, local -> remote, as for any text file
+    answer(child, "t.csv: keep [l]ocal", "s")
+    assert finish(child) == 3
+    assert bob.read("t.csv") == b"id,v\n2,b\n3,C\n"

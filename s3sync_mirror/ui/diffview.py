@@ -48,10 +48,34 @@ def _read_local(file: Path) -> bytes:
         return f.read(MAX_BYTES + 1)
 
 
-def conflict_diff(action, data_dir, fetch_remote: Optional[Callable]) -> list[str]:
+def conflict_diff(action, data_dir, fetch_remote: Optional[Callable],
+                  tables=None) -> list[str]:
     """The lines to show for [d]iff on the conflict ``action``: the file as it is on disk
     under ``data_dir`` against the remote version ``fetch_remote(path)`` returns. Sizes
-    are checked before anything is read or fetched."""
+    are checked before anything is read or fetched. ``tables`` (history/conflictview.py's
+    TableView, given by the caller) adds, for a table, what each side changed in rows."""
+    table = []
+    if tables is not None and tables.handles(action.path):
+        table = _table_lines(action, data_dir, fetch_remote, tables)
+    return table + _text_lines(action, data_dir, fetch_remote)
+
+
+def _table_lines(action, data_dir, fetch_remote, tables) -> list[str]:
+    limit = getattr(tables, "MAX_BYTES", 256 << 20)
+    if data_dir is None or any(side is not None and side.size > limit
+                               for side in (action.local, action.remote)):
+        return []
+    try:
+        local = Path(data_dir).joinpath(*action.path.split("/")).read_bytes() \
+            if action.local is not None else None
+        remote = fetch_remote(action.path) if action.remote is not None and fetch_remote \
+            else None
+        return tables.lines(action, local, remote)
+    except Exception as exc:  # a table view is a help: say why it is missing, go on
+        return [f"no table view: {exc}"]
+
+
+def _text_lines(action, data_dir, fetch_remote) -> list[str]:
     loc, rem = action.local, action.remote
     if any(side is not None and side.size > MAX_BYTES for side in (loc, rem)):
         return [NO_DIFF]
