@@ -205,3 +205,33 @@ def test_the_conflict_prompt_diff_shows_each_sides_rows_against_the_baseline(tea
     answer(child, "t.csv: keep [l]ocal", "s")
     assert finish(child) == 3
     assert bob.read("t.csv") == b"id,v\n2,b\n3,C\n"
+
+
+def test_log_stat_says_what_each_version_changed(team):
+    import time
+
+    alice, bob = team.alice, team.bob
+    alice.write("t.csv", "id,v\n1,a\n2,b\n")
+    alice.write("n.txt", "one\n")
+    alice.sync()
+    bob.sync()
+    time.sleep(1.1)
+    bob.write("t.csv", "id,v\n1,a\n2,B\n3,c\n")
+    bob.write("n.txt", "one\ntwo\n")
+    bob.sync()
+    alice.sync()
+    time.sleep(1.1)
+    alice.write("t.csv", "id,v,w\n2,B,x\n3,c,y\n")
+    alice.sync()
+    r = alice.run("log", "t.csv", "--stat", check_rc=0).stdout.splitlines()
+    assert [ln.split("  ")[-1] for ln in r] == [
+        "+0 -1 ~0 rows, +1 column (w)", "+2 -1 ~0 rows", "added, 2 rows"]
+    cfg = alice.repo / "s3sync_mirror.yml"
+    cfg.write_text(cfg.read_text() + "diff:\n  keys:\n    t.csv: [id]\n")
+    rows = json.loads(alice.run("log", "--json", "--stat", check_rc=0).stdout)["versions"]
+    stats = {(v["path"], v["version"]): v["stat"] for v in rows}
+    assert [stats[("t.csv", n)]["rows_changed"] for n in (1, 2)] == [0, 1]
+    assert stats[("t.csv", 2)]["rows_added"] == 1
+    assert (stats[("n.txt", 1)]["lines_added"], stats[("n.txt", 1)]["lines_removed"]) == (1, 0)
+    assert alice.run("log", "t.csv", check_rc=0).stdout.count("rows") == 0, \
+        "without --stat, log reads no version"
