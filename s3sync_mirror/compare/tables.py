@@ -96,12 +96,32 @@ def _check_key(frame, key, side: str, path: str):
         raise UsageError(f"{path}: the {side} version has no column {', '.join(missing)} "
                          f"(its columns: {', '.join(map(str, frame.columns))}); choose "
                          f"another --key")
-    dup = frame.duplicated(list(key), keep=False)
+
+
+def _check_unique(frame, codes, key, side: str, path: str):
+    import pandas as pd
+
+    dup = pd.Index(codes).duplicated(keep=False)
     if dup.any():
         first = frame.loc[dup, list(key)].iloc[0].tolist()
         raise UsageError(f"{path}: the key {', '.join(key)} is not unique in the {side} "
                          f"version ({int(dup.sum())} rows share a value, e.g. {first}); "
                          f"name more columns with --key, or leave it out to compare rows")
+
+
+def _codes(old, new, key):
+    """Each row's key as one integer, the same on both sides (pandas' factorize): joins
+    and lookups on integers, whatever the key columns hold."""
+    import numpy as np
+    import pandas as pd
+
+    combined = None
+    for k in key:
+        codes, uniques = pd.factorize(pd.concat([old[k], new[k]], ignore_index=True))
+        codes = codes.astype(np.int64) + 1  # a missing value (-1) is a value of its own
+        combined = codes if combined is None else \
+            pd.factorize(combined * (len(uniques) + 1) + codes)[0].astype(np.int64)
+    return combined[:len(old)], combined[len(old):]
 
 
 def compare(path: str, old, new, key=()) -> dict:
@@ -113,28 +133,36 @@ def compare(path: str, old, new, key=()) -> dict:
     if key:
         _check_key(old, key, "old", path)
         _check_key(new, key, "new", path)
-        out.update(_by_key(old, new, list(key)))
+        out.update(_by_key(path, old, new, list(key)))
     else:
         out.update(_by_row(old, new))
     return out
 
 
-def _by_key(old, new, key: list) -> dict:
-    a, b = old.set_index(key), new.set_index(key)
-    cols = [c for c in b.columns if c in a.columns]
-    added_mask = ~b.index.isin(a.index)
-    removed_mask = ~a.index.isin(b.index)
-    both = b.index[~added_mask]
-    before, after = a.loc[both, cols], b.loc[both, cols]
+def _by_key(path, old, new, key: list) -> dict:
+    import numpy as np
+    import pandas as pd
+
+    ca, cb = _codes(old, new, key)
+    _check_unique(old, ca, key, "old", path)
+    _check_unique(new, cb, key, "new", path)
+    ia = pd.Index(ca)
+    added_mask, removed_mask = ~np.isin(cb, ca), ~np.isin(ca, cb)
+    pos_b = np.flatnonzero(~added_mask)
+    pos_a = ia.get_indexer(cb[pos_b])
+    cols = [c for c in new.columns if c in old.columns and c not in key]
+    before = old[cols].iloc[pos_a].reset_index(drop=True)
+    after = new[cols].iloc[pos_b].reset_index(drop=True)
     x, y, retyped = _aligned(before, after, cols)
-    changed, rows = _cells(x, y, before, after, key)
+    keys = new[key].iloc[pos_b].reset_index(drop=True)
+    changed, rows = _cells(x, y, before, after, keys)
     return {"rows_added": int(added_mask.sum()), "rows_removed": int(removed_mask.sum()),
             "rows_changed": rows, "columns_retyped": tuple(retyped),
             "added": new.loc[added_mask].reset_index(drop=True),
             "removed": old.loc[removed_mask].reset_index(drop=True), "changed": changed}
 
 
-def _cells(x, y, before, after, key: list):
+def _cells(x, y, before, after, keys):
     """The cells that differ (pandas' ``compare`` rule: equal, or missing on both sides,
     is no change) as long rows key, column, old, new, with each side's own values; and
     how many rows hold one."""
@@ -142,14 +170,16 @@ def _cells(x, y, before, after, key: list):
     import pandas as pd
 
     parts, any_row = [], np.zeros(len(x), dtype=bool)
+    names = list(keys.columns)
     for c in x.columns:
-        ne = ~((x[c] == y[c]) | (x[c].isna() & y[c].isna())).to_numpy()
+        ne = ~((x[c] == y[c]) | (x[c].isna() & y[c].isna())).to_numpy(dtype=bool)
         if not ne.any():
             continue
         any_row |= ne
-        keys = x.index[ne]
+        picked = keys[ne]
         parts.append(pd.DataFrame({
-            "key": list(keys) if len(key) > 1 else keys.to_numpy(),
+            "key": picked[names[0]].to_numpy(dtype=object) if len(names) == 1
+            else list(zip(*(picked[k] for k in names))),
             "column": str(c), "old": before[c].to_numpy(dtype=object)[ne],
             "new": after[c].to_numpy(dtype=object)[ne]}))
     if not parts:
