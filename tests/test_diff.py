@@ -107,6 +107,13 @@ def test_two_versions_of_the_history_text_and_binary(team):
     assert "binary, 7 B -> 8 B" in stat
     same = bob.run("diff", "notes.txt", check_rc=0).stdout
     assert "no change" in same
+    v2 = json.loads(bob.run("log", "notes.txt", "--json", check_rc=0).stdout)["versions"][1]
+    for chosen in (["--checksum", v2["checksum"][:10]], ["--at", v2["time"]]):
+        (f,) = files_json(bob, "notes.txt", *chosen)
+        assert (f["old_checksum"], f["lines_added"], f["lines_removed"]) == \
+            (v2["checksum"], 2, 1), chosen
+    r = bob.run("diff", ".", "--version", "2", check_rc=2)
+    assert "names a version of one file" in r.stderr
 
 
 def test_parquet_and_json_lines(team):

@@ -76,11 +76,13 @@ def _aligned(a, b, cols):
     import pandas as pd
 
     retyped = []
-    a, b = a[cols].copy(), b[cols].copy()
+    a, b = a[cols], b[cols]
     for c in cols:
         x, y = a[c], b[c]
         if x.dtype == y.dtype:
             continue
+        if not retyped:  # copy only when a column is to be converted
+            a, b = a.copy(), b.copy()
         retyped.append((c, str(x.dtype), str(y.dtype)))
         if pd.api.types.is_numeric_dtype(x) and pd.api.types.is_numeric_dtype(y):
             a[c], b[c] = x.astype("float64"), y.astype("float64")
