@@ -175,6 +175,11 @@ def test_the_api_returns_dataframes(team):
         ("2", "price"), ("4", "name"), ("4", "price")]
     assert d.columns_added == ("discount",) and d.columns_removed == ()
     assert d.summary["rows_changed"] == 2
+    rows = s3sync_mirror.diff("raw/sales.csv", bob.repo)  # no key: rows by content
+    assert (rows.summary["rows_added"], rows.summary["rows_removed"]) == (3, 3)
+    assert sorted(rows.removed["id"]) == [2, 3, 4] and rows.changed is None
+    folder, found = s3sync_mirror.diffs([], bob.repo, key="id")
+    assert folder and [f.path for f in found] == ["raw/sales.csv"]
     back = s3sync_mirror.diff("raw/sales.csv", bob.repo, old="local", new="remote", key=["id"])
     assert list(back.added["id"]) == ["3"] and back.columns_removed == ("discount",)
     bob.sync()
