@@ -15,6 +15,7 @@ _EXPORTS = {
     "FSMirror": "mirror", "load_config": "mirror",
     "log": "api.history", "restore": "api.history", "read_version": "api.history", "manifest": "api.history",
     "tag": "api.history", "tags": "api.history", "pin": "api.pins", "pins": "api.pins",
+    "diff": "api.diff", "diffs": "api.diff",
     "files": "api.meta", "set_meta": "api.meta", "get_meta": "api.meta",
     "import_meta": "api.meta", "mark": "api.meta", "store": "api.meta", "info": "api.meta",
     "MetadataConflict": "api.meta",

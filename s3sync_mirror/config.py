@@ -21,7 +21,7 @@ LEGACY_NAME = "s3synchrony.json"
 CONFIG_ENV = "S3SYNC_MIRROR_CONFIG"
 MIRROR = "MIRROR"
 
-_TOP_KEYS = {"storage", "data_dir", "user", "mirrors", "ignore"}
+_TOP_KEYS = {"storage", "data_dir", "user", "mirrors", "ignore", "diff"}
 _STORAGE_KEYS = {"provider", "tenant", "namespace", "endpoint_url", "profile", "region"}
 _MIRROR_KEYS = {"root", "prefix", "output_name", "output_format", "id_method"}
 _LEGACY_KEYS = {"platform", "_name", "local_data_rel_dir", "remote_data_dir", "aws_bkt",
@@ -50,6 +50,7 @@ class Settings:
     mirrors: dict = field(default_factory=dict)
     document: dict = field(default_factory=dict)  # the file as loaded (for FSMirror)
     ignore: tuple = ()  # the team's gitignore-style patterns (plus each clone's own file)
+    diff_keys: dict = field(default_factory=dict)  # ``diff: keys:`` {pattern: (column, ...)}
 
     @property
     def remote_url(self) -> str:
@@ -253,7 +254,29 @@ def settings_from_document(doc: Any, source: Optional[Path], repo_root: Path) ->
                                             storage.get("endpoint_url"))),
         profile=_str(source, "storage.profile", storage.get("profile")),
         region=_str(source, "storage.region", storage.get("region")),
-        user=user, mirrors=mirrors, document=doc, ignore=_patterns(source, doc.get("ignore")))
+        user=user, mirrors=mirrors, document=doc, ignore=_patterns(source, doc.get("ignore")),
+        diff_keys=_diff_keys(source, doc.get("diff")))
+
+
+def _diff_keys(source, value) -> dict:
+    """``diff: {keys: {"raw/*.csv": [id]}}``: the key columns of the tables a pattern names."""
+    if value is None:
+        return {}
+    fix = 'write `diff: {keys: {"raw/*.csv": [id]}}`'
+    if not isinstance(value, dict):
+        raise _err(source, "diff", "must be a mapping", fix)
+    _check_keys(source, value, {"keys"}, "diff")
+    keys = value.get("keys") or {}
+    if not isinstance(keys, dict):
+        raise _err(source, "diff.keys", "must map file patterns to key columns", fix)
+    out = {}
+    for pattern, cols in keys.items():
+        cols = [cols] if isinstance(cols, str) else cols
+        if not isinstance(cols, list) or not cols or not all(isinstance(c, str) for c in cols):
+            raise _err(source, f"diff.keys.{pattern}", "must be a column name or a list of "
+                       "them", fix)
+        out[str(pattern)] = tuple(cols)
+    return out
 
 
 def _legacy_document(doc: Any, source: Path) -> dict:

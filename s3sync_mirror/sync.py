@@ -153,10 +153,12 @@ def _confirm(s, opts: Options, base, found, plan):
                                interactive=_interactive(opts), conflict=opts.conflict)
     answers = confirm.Answers()
     if policy.ask:
+        from .history.conflictview import TableView
         from .ui import prompts
 
         answers = prompts.ask(plan, policy, opts.prompt_io, data_dir=s.data_dir,
-                              fetch_remote=lambda p: s.remote.get_bytes(p)[0])
+                              fetch_remote=lambda p: s.remote.get_bytes(p)[0],
+                              tables=TableView(s, s.settings.diff_keys))
     taken = confirm.InUse(found.scanned.files, found.remote.files, base)
     approved, left = confirm.approve(plan, policy, answers, user=s.user, stamp=s.stamp,
                                      taken=taken)

@@ -2,10 +2,10 @@
 an import (lazy ones inside functions included) may only run down. The pure stages import
 only ``core/`` (and each other) and do no I/O.
 
-    core  <  platforms | ui  <  config | options  <  state  <  pipeline  <  history  <  meta
+    core  <  platforms | ui | compare  <  config | options  <  state  <  pipeline  <  history  <  meta
           <  session  <  sync | reset | mirror  <  api  <  cli
 
-Rooms on one level (``platforms`` and ``ui``; ``sync``, ``reset`` and ``mirror``) are
+Rooms on one level (``platforms``, ``ui`` and ``compare``; ``sync``, ``reset`` and ``mirror``) are
 siblings: neither imports the other. ``__init__`` (the lazy facade) and ``__main__`` stand
 outside the order.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "s3sync_mirror"
-LAYER = {"core": 0, "platforms": 1, "ui": 1, "config": 2, "options": 2, "state": 3,
+LAYER = {"core": 0, "platforms": 1, "ui": 1, "compare": 1, "config": 2, "options": 2, "state": 3,
          "pipeline": 4, "history": 5, "meta": 6, "session": 7, "sync": 8, "reset": 8,
          "mirror": 8, "api": 9, "cli": 10}
 OUTSIDE = {"__init__", "__main__"}

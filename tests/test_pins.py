@@ -120,3 +120,11 @@ def test_a_bad_revision_says_what_to_do(pinned):
     alice, *_ = pinned
     r = alice.run("restore", ".", "--pin", "nosuchrev", "--to", "x", check_rc=2)
     assert "no pin at 'nosuchrev'" in r.stderr and "pins" in r.stderr
+
+
+def test_diff_pin_compares_with_the_data_a_commit_pinned(pinned):
+    alice, _, first, _ = pinned
+    r = alice.run("diff", "--pin", first, "--stat", check_rc=0)
+    assert "a.csv" in r.stdout and "raw/b.csv" in r.stdout and "c.csv" in r.stdout, r.stdout
+    d = s3sync_mirror.diff("a.csv", alice.repo, old={"pin": first}, key=["id"])
+    assert d.changed.shape[0] == 1

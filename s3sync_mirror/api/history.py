@@ -26,6 +26,21 @@ def versions_of(path=".", paths=(), since=None, author=None, config=None) -> lis
     return versions.select(every, scope, parse_when(since) if since else "", author or "")
 
 
+def versions_with_deltas(path=".", paths=(), since=None, author=None, config=None,
+                         limit: int = 0) -> tuple[list, dict]:
+    """The ``log`` rows and, for the first ``limit`` (all when 0), what each version
+    changed against the one before it: {(path, version): FileDiff or a message}."""
+    from ..history import deltas
+
+    settings = _settings(path, config)
+    scope = _scope(settings, paths)
+    with open_session(settings, writes=False) as s:
+        every = timeline.gather(s)
+        rows = versions.select(every, scope, parse_when(since) if since else "", author or "")
+        shown = rows[:limit] if limit else rows
+        return rows, deltas.of(s, every, shown, settings.diff_keys)
+
+
 def log(path: str | os.PathLike = ".", paths=(), since=None, author=None, *, config=None):
     """Every version of the files under ``paths`` (all when empty) as a pandas DataFrame:
     path, version (1 = newest), time, author, size, checksum, event, where."""

@@ -33,7 +33,8 @@ trash = this clone's .S3/trash/). For a folder, or no path: the team's recent ch
 examples:
   s3sync-mirror log raw/a.csv              every version of one file
   s3sync-mirror log raw/ --since 7d        what changed under raw/ this week
-  s3sync-mirror log --author bob --json    bob's changes, as JSON"""
+  s3sync-mirror log --author bob --json    bob's changes, as JSON
+  s3sync-mirror log raw/a.csv --stat       and what each version changed: rows, lines"""
 
 RESTORE_HELP = """\
 Bring back an earlier version into the data folder, as a local change: the current file
@@ -59,6 +60,8 @@ def add_commands(sub, common, fmt) -> None:
     p.add_argument("--author", metavar="NAME", help="only versions made by NAME")
     p.add_argument("-n", "--max", type=int, default=50, metavar="N",
                    help="at most N rows for a folder (default 50; 0: all)")
+    p.add_argument("--stat", action="store_true", help="what each version changed against "
+                   "the one before it: rows for a table, lines for text (reads the versions)")
     p.add_argument("--json", action="store_true", help='print {"versions": [...]}')
     p = sub.add_parser("restore", parents=[common], formatter_class=fmt,
                        help="bring back an earlier version", description=RESTORE_HELP)
@@ -93,7 +96,14 @@ def add_commands(sub, common, fmt) -> None:
     p.add_argument("--json", action="store_true", help='print {"tags": [...]}')
 
 
-def _print_log(rows, single: bool, limit: int) -> None:
+def _delta(stats, v) -> str:
+    from ..ui.changes import stat
+
+    d = (stats or {}).get((v.path, v.version))
+    return "" if d is None else f"  {d}" if isinstance(d, str) else f"  {stat(d)}"
+
+
+def _print_log(rows, single: bool, limit: int, stats=None) -> None:
     if not rows:
         print("No versions found.")
         return
@@ -102,7 +112,7 @@ def _print_log(rows, single: bool, limit: int) -> None:
         what = f"{v.author or '?':<12} {v.event:<9} {human(v.size):>10}  {v.checksum[:12]}  " \
                f"{v.where:<7}"
         print((f"v{v.version:<3} {v.time}  {what}" if single
-              else f"{v.time}  {what}  {v.path} (v{v.version})").rstrip())
+              else f"{v.time}  {what}  {v.path} (v{v.version})").rstrip() + _delta(stats, v))
     if len(shown) < len(rows):
         print(f"... {len(rows) - len(shown)} more (use -n 0 for all, or name a file)")
 
@@ -111,12 +121,7 @@ def dispatch(args) -> int:
     from ..api import history as histapi
 
     if args.command == "log":
-        rows = histapi.versions_of(".", args.paths, args.since, args.author, args.config)
-        if args.json:
-            print(json.dumps({"versions": [v.as_json() for v in rows]}, ensure_ascii=False))
-        else:
-            _print_log(rows, len({v.path for v in rows}) == 1, args.max)
-        return EXIT_OK
+        return _log(args, histapi)
     if args.command == "restore":
         done = histapi.restore(args.paths, ".", at=args.at, version=args.version,
                                checksum=args.checksum, tag=args.tag, to=args.to,
@@ -145,3 +150,20 @@ def dispatch(args) -> int:
     return EXIT_OK
 
 
+def _log(args, histapi) -> int:
+    stats = None
+    if args.stat:
+        rows, stats = histapi.versions_with_deltas(".", args.paths, args.since, args.author,
+                                                   args.config, 0 if args.json else args.max)
+    else:
+        rows = histapi.versions_of(".", args.paths, args.since, args.author, args.config)
+    if args.json:
+        out = [v.as_json() for v in rows]
+        for row, v in zip(out, rows) if stats is not None else ():
+            d = stats.get((v.path, v.version))
+            row["stat"] = None if d is None else {"error": d} if isinstance(d, str) \
+                else d.summary
+        print(json.dumps({"versions": out}, ensure_ascii=False))
+    else:
+        _print_log(rows, len({v.path for v in rows}) == 1, args.max, stats)
+    return EXIT_OK

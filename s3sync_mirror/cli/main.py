@@ -11,12 +11,14 @@ from ..core.errors import EXIT_OK, EXIT_UNCONFIRMED, S3SyncMirrorError, UsageErr
 
 from .history import COMMANDS as HISTORY_COMMANDS
 from .history import VALUED as HISTORY_VALUED
+from .diff import COMMANDS as DIFF_COMMANDS
+from .diff import VALUED as DIFF_VALUED
 from .meta import COMMANDS as META_COMMANDS
 from .pins import COMMANDS as PIN_COMMANDS
 from .meta import VALUED as META_VALUED
 
-COMMANDS = ("sync", "status", *HISTORY_COMMANDS, *PIN_COMMANDS, *META_COMMANDS, "reset", "init",
-            "mirror")
+COMMANDS = ("sync", "status", *HISTORY_COMMANDS, *DIFF_COMMANDS, *PIN_COMMANDS, *META_COMMANDS,
+            "reset", "init", "mirror")
 
 DESCRIPTION = """\
 Share a data folder with your team through an S3 prefix or a shared folder, the way you
@@ -39,6 +41,7 @@ examples:
   s3sync-mirror --json --dry-run    the plan as one JSON object
   s3sync-mirror log raw/a.csv       every version of a file: who, when, where kept
   s3sync-mirror restore raw/a.csv --version 2   bring back the version before the newest
+  s3sync-mirror diff raw/a.csv --key id   what changed inside a table: rows and cells
   s3sync-mirror files --where year=2024   the files whose shared metadata says so
   s3sync-mirror sparse set raw/     hold only raw/ in this clone
   s3sync-mirror init                write a commented s3sync_mirror.yml
@@ -106,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .history import add_commands
 
     add_commands(sub, common, fmt)
+    from .diff import add_commands as add_diff_commands
+
+    add_diff_commands(sub, common, fmt)
     from .meta import add_commands as add_meta_commands
 
     add_meta_commands(sub, common, fmt)
@@ -195,7 +201,7 @@ def _refuse_misspelt(word: str) -> None:
 
 
 _VALUED = {"--config", "--conflict", "--max-delete", "-j", "--jobs", *HISTORY_VALUED,
-           *META_VALUED}
+           *DIFF_VALUED, *META_VALUED}
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
@@ -273,6 +279,10 @@ def _dispatch(args) -> int:
         from .pins import dispatch as pin_dispatch
 
         return pin_dispatch(args)
+    if args.command in DIFF_COMMANDS:
+        from .diff import dispatch as diff_dispatch
+
+        return diff_dispatch(args)
     if args.command in META_COMMANDS:
         from .meta import dispatch as meta_dispatch
 

@@ -11,23 +11,11 @@ import hashlib
 from pathlib import Path
 from typing import Callable, Optional
 
+from ..core.textbytes import as_text  # noqa: F401  (also this module's name for it)
+
 MAX_BYTES = 1 << 20  # larger than this on either side: no diff
 MAX_LINES = 40  # diff lines shown (headers included); the rest is counted
 NO_DIFF = "binary or large file: no diff"
-_SNIFF = 8000  # git's rule: a NUL byte in the first 8000 bytes means binary
-
-
-def as_text(data: bytes) -> Optional[str]:
-    """The text of ``data``, or None when it is binary: a NUL byte in its first 8000 bytes
-    (git's rule), or bytes that are neither UTF-8 nor Windows-1252 (Excel's CSVs)."""
-    if b"\0" in data[:_SNIFF]:
-        return None
-    for encoding in ("utf-8", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return None
 
 
 def unified(path: str, local: Optional[bytes], remote: Optional[bytes], *,
@@ -60,10 +48,34 @@ def _read_local(file: Path) -> bytes:
         return f.read(MAX_BYTES + 1)
 
 
-def conflict_diff(action, data_dir, fetch_remote: Optional[Callable]) -> list[str]:
+def conflict_diff(action, data_dir, fetch_remote: Optional[Callable],
+                  tables=None) -> list[str]:
     """The lines to show for [d]iff on the conflict ``action``: the file as it is on disk
     under ``data_dir`` against the remote version ``fetch_remote(path)`` returns. Sizes
-    are checked before anything is read or fetched."""
+    are checked before anything is read or fetched. ``tables`` (history/conflictview.py's
+    TableView, given by the caller) adds, for a table, what each side changed in rows."""
+    table = []
+    if tables is not None and tables.handles(action.path):
+        table = _table_lines(action, data_dir, fetch_remote, tables)
+    return table + _text_lines(action, data_dir, fetch_remote)
+
+
+def _table_lines(action, data_dir, fetch_remote, tables) -> list[str]:
+    limit = getattr(tables, "MAX_BYTES", 256 << 20)
+    if data_dir is None or any(side is not None and side.size > limit
+                               for side in (action.local, action.remote)):
+        return []
+    try:
+        local = Path(data_dir).joinpath(*action.path.split("/")).read_bytes() \
+            if action.local is not None else None
+        remote = fetch_remote(action.path) if action.remote is not None and fetch_remote \
+            else None
+        return tables.lines(action, local, remote)
+    except Exception as exc:  # a table view is a help: say why it is missing, go on
+        return [f"no table view: {exc}"]
+
+
+def _text_lines(action, data_dir, fetch_remote) -> list[str]:
     loc, rem = action.local, action.remote
     if any(side is not None and side.size > MAX_BYTES for side in (loc, rem)):
         return [NO_DIFF]

@@ -244,7 +244,7 @@ def conflict_question(a, remaining: int) -> str:
 
 
 def choose_conflicts(conflicts, *, input=None, output=None, data_dir=None,
-                     fetch_remote=None) -> dict:
+                     fetch_remote=None, tables=None) -> dict:
     """Ask about each conflict, one by one. Returns {path: resolution}. A capital letter
     answers this conflict and every remaining one the same way (B: every remaining one
     where both versions exist; the others are still asked). ``data_dir`` and
@@ -268,7 +268,7 @@ def choose_conflicts(conflicts, *, input=None, output=None, data_dir=None,
         options = conflict_options(a)
         for key, _, what in options:
             _say(f"  [{key}] {what}")
-        _say("  [d] diff:        show what differs (text files)")
+        _say("  [d] diff:        show what differs (tables: rows; text: lines)")
         keys = [(key, (res, False), _CHOSEN[res]) for key, res, _ in options]
         keys += [(key.upper(), (res, True), f"{_CHOSEN[res]}, and for all remaining")
                  for key, res, _ in options]
@@ -278,7 +278,7 @@ def choose_conflicts(conflicts, *, input=None, output=None, data_dir=None,
                                input=input, output=output)
             if answer != DIFF:
                 break
-            for line in conflict_diff(a, data_dir, fetch_remote):
+            for line in conflict_diff(a, data_dir, fetch_remote, tables):
                 _say(line)
         resolution, every = answer
         out[a.path] = resolution
@@ -287,10 +287,11 @@ def choose_conflicts(conflicts, *, input=None, output=None, data_dir=None,
     return out
 
 
-def ask(plan, policy, prompt_io=None, *, data_dir=None, fetch_remote=None):
+def ask(plan, policy, prompt_io=None, *, data_dir=None, fetch_remote=None, tables=None):
     """Ask about the plan: one question for the whole of it, then each conflict when the
     policy says ask. Returns the answers for confirm.approve. ``data_dir`` (the local data
-    folder) and ``fetch_remote(path) -> bytes | None`` serve the conflicts' [d]iff."""
+    folder) and ``fetch_remote(path) -> bytes | None`` serve the conflicts' [d]iff;
+    ``tables`` adds a table's row changes to it."""
     from ..core.model import Answers
 
     kw = _io(*prompt_io) if prompt_io else {}
@@ -312,7 +313,7 @@ def ask(plan, policy, prompt_io=None, *, data_dir=None, fetch_remote=None):
             return Answers((), {}, declined=True)
         approved = others if answer == YES else choose_groups(others, **kw)[0]
     resolutions = choose_conflicts(asked, data_dir=data_dir, fetch_remote=fetch_remote,
-                                   **kw) if asked else {}
+                                   tables=tables, **kw) if asked else {}
     return Answers(tuple(approved), resolutions)
 
 
