@@ -55,8 +55,9 @@ def add_commands(sub, common, fmt) -> None:
     p.add_argument("--since", metavar="TIME", help="only versions made since TIME "
                    "(2026-11-20, 2026-11-20T14:30, or an age: 12h, 7d)")
     p.add_argument("--author", metavar="NAME", help="only versions made by NAME")
-    p.add_argument("-n", "--max", type=int, default=50, metavar="N",
-                   help="at most N rows for a folder (default 50; 0: all)")
+    p.add_argument("-n", "--max", type=int, default=None, metavar="N",
+                   help="at most N versions, newest first (default: all of one file, 50 "
+                        "for a folder; 0: all); --json too")
     p.add_argument("--json", action="store_true", help='print {"versions": [...]}')
     p = sub.add_parser("restore", parents=[common], formatter_class=fmt,
                        help="bring back an earlier version", description=RESTORE_HELP)
@@ -89,18 +90,27 @@ def add_commands(sub, common, fmt) -> None:
     p.add_argument("--json", action="store_true", help='print {"tags": [...]}')
 
 
-def _print_log(rows, single: bool, limit: int) -> None:
+def _limited(rows, single: bool, limit) -> list:
+    """The rows ``-n`` keeps: N newest when given (0: all), else all of one file and 50 of
+    a folder."""
+    if limit is None:
+        limit = 0 if single else 50
+    return rows[:limit] if limit else rows
+
+
+def _print_log(rows, single: bool, limit) -> None:
     if not rows:
         print("No versions found.")
         return
-    shown = rows if single or not limit else rows[:limit]
+    shown = _limited(rows, single, limit)
     for v in shown:
         what = f"{v.author or '?':<12} {v.event:<9} {human(v.size):>10}  {v.checksum[:12]}  " \
                f"{v.where:<7}"
         print((f"v{v.version:<3} {v.time}  {what}" if single
               else f"{v.time}  {what}  {v.path} (v{v.version})").rstrip())
     if len(shown) < len(rows):
-        print(f"... {len(rows) - len(shown)} more (use -n 0 for all, or name a file)")
+        hint = "" if single else ", or name a file"
+        print(f"... {len(rows) - len(shown)} more (use -n 0 for all{hint})")
 
 
 def dispatch(args) -> int:
@@ -109,7 +119,8 @@ def dispatch(args) -> int:
     if args.command == "log":
         rows = histapi.versions_of(".", args.paths, args.since, args.author, args.config)
         if args.json:
-            print(json.dumps({"versions": [v.as_json() for v in rows]}, ensure_ascii=False))
+            kept = rows if args.max is None else _limited(rows, False, args.max)
+            print(json.dumps({"versions": [v.as_json() for v in kept]}, ensure_ascii=False))
         else:
             _print_log(rows, len({v.path for v in rows}) == 1, args.max)
         return EXIT_OK

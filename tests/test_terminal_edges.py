@@ -1,0 +1,164 @@
+"""The rough edges a new user found around the conflict prompt (issue 24's numbered list),
+one test each, through the real CLI: ``log -n``, options in the wrong place or mistyped,
+counts instead of walls of lines, an unknown path to ``log``, ``store set``, an
+unreachable server, who "I" am, ``init`` with a missing folder, names that cannot sync."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+from .conftest import AWS_ENV, ROOT, Team
+
+
+def _team(tmp_path, names=("alice", "bob")):
+    return Team("local", tmp_path, names=names)
+
+
+def _versions(member, n=3, name="a.csv"):
+    for i in range(n):
+        member.write(name, f"v{i}\n")
+        member.sync()
+
+
+# 1 ---------------------------------------------------------------------------------------
+def test_1_log_n_limits_one_file_and_json(tmp_path):
+    alice = _team(tmp_path).alice
+    _versions(alice, 3)
+    r = alice.run("log", "a.csv", "-n", "1", check_rc=0)
+    rows = [ln for ln in r.stdout.splitlines() if re.match(r"v\d", ln)]
+    assert len(rows) == 1 and rows[0].startswith("v1 "), r.stdout
+    assert "2 more (use -n 0 for all)" in r.stdout
+    r = alice.run("log", "--json", "-n", "2", check_rc=0)
+    assert len(json.loads(r.stdout)["versions"]) == 2
+    r = alice.run("log", "a.csv", check_rc=0)  # without -n: every version of one file
+    assert len([ln for ln in r.stdout.splitlines() if re.match(r"v\d", ln)]) == 3
+
+
+# 2 ---------------------------------------------------------------------------------------
+def test_2_an_option_in_the_wrong_place_or_mistyped_says_why(tmp_path):
+    alice = _team(tmp_path).alice
+    alice.write("a.csv", "1")
+    r = alice.run("-j", "0", "status")
+    assert r.returncode == 2
+    assert "-j is not an option of `status` (it belongs to `sync`)" in r.stderr, r.stderr
+    r = alice.run("--yess")
+    assert r.returncode == 2 and "did you mean `--yes`?" in r.stderr, r.stderr
+    r = alice.run("sync", "--frobnicate")
+    assert r.returncode == 2 and "unknown option --frobnicate for `sync`" in r.stderr
+    assert "s3sync-mirror sync --help" in r.stderr
+    for out in (alice.run("--yess").stderr, alice.run("-j", "0", "status").stderr):
+        assert "usage:" not in out, "one line with the reason, not the top-level usage"
+    assert not (alice.data / ".S3").exists(), "nothing was touched"
+
+
+# 9 ---------------------------------------------------------------------------------------
+def test_9_log_of_a_path_that_matches_nothing_is_an_error(tmp_path):
+    alice = _team(tmp_path).alice
+    _versions(alice, 1)
+    r = alice.run("log", "nothere.csv")
+    assert r.returncode == 2 and "nothere.csv: matches no file" in r.stderr, r.stderr
+    alice.write("new.csv", "not synced yet")  # in the folder, not yet in the history
+    assert alice.run("log", "new.csv", check_rc=0).stdout.strip() == "No versions found."
+
+
+# 11 --------------------------------------------------------------------------------------
+def test_11_store_set_says_what_it_set_and_keeps_the_type(tmp_path):
+    team = _team(tmp_path)
+    alice, bob = team.alice, team.bob
+    alice.write("a.csv", "1")
+    alice.sync()
+    r = alice.run("store", "set", "new_files", "3", check_rc=0)
+    assert "set new_files = 3 (int)" in r.stdout
+    r = bob.run("store", "set", "new_files", "abc")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "new_files holds an int (set by alice)" in r.stderr and "--type" in r.stderr
+    r = bob.run("store", "get", "new_files", "--json", check_rc=0)
+    assert json.loads(r.stdout) == 3, "the int is still an int"
+    r = bob.run("store", "set", "new_files", "abc", "--type", "str", check_rc=0)
+    assert "set new_files = abc (str, was int)" in r.stdout
+
+
+# 13 --------------------------------------------------------------------------------------
+def test_13_an_unreachable_server_is_named_without_internal_files(tmp_path):
+    repo = tmp_path / "r"
+    (repo / "Data").mkdir(parents=True)
+    (repo / "s3sync_mirror.yml").write_text(
+        "storage: {provider: s3, tenant: team-x, endpoint_url: 'http://127.0.0.1:9'}\n"
+        "user: alice\n")
+    env = {**AWS_ENV, "PYTHONPATH": str(ROOT), "AWS_MAX_ATTEMPTS": "1", "PATH": "/usr/bin:/bin"}
+    for args in (["--yes"], ["log"]):
+        r = subprocess.run([sys.executable, "-m", "s3sync_mirror", *args], cwd=repo, env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 1, r.stderr
+        assert r.stderr.startswith("error: cannot reach http://127.0.0.1:9"), r.stderr
+        assert ".S3/" not in r.stderr
+
+
+# 14 --------------------------------------------------------------------------------------
+def test_14_who_i_am_is_per_member_never_in_the_shared_file(tmp_path):
+    alice = _team(tmp_path, ("alice",)).alice
+    cfg = alice.repo / "s3sync_mirror.yml"
+    cfg.write_text(cfg.read_text().replace("user: alice\n", "user: null\n"))
+    shared = cfg.read_text()
+    env = {"GIT_CONFIG_GLOBAL": str(tmp_path / "gitconfig"), "GIT_CONFIG_NOSYSTEM": "1"}
+    subprocess.run(["git", "init", "-q", str(alice.repo)], check=True, env={**os.environ, **env})
+    subprocess.run(["git", "-C", str(alice.repo), "config", "s3sync-mirror.user", "ana"],
+                   check=True, env={**os.environ, **env})
+    alice.write("a.csv", "1")
+    alice.run("--yes", env=env, check_rc=0)  # the clone-local setting
+    alice.write("b.csv", "2")
+    alice.run("--yes", env={**env, "S3SYNC_MIRROR_USER": "al"}, check_rc=0)  # the variable
+    alice.write("c.csv", "3")
+    alice.run("--user", "a.l.", "--yes", env={**env, "S3SYNC_MIRROR_USER": "al"},
+              check_rc=0)  # --user wins
+    log = json.loads(alice.run("log", "--json", env=env, check_rc=0).stdout)["versions"]
+    assert {v["path"]: v["author"] for v in log} == {"a.csv": "ana", "b.csv": "al",
+                                                     "c.csv": "a.l."}
+    cfg.write_text(shared.replace("user: null\n", "user: teamwide\n"))
+    alice.write("a.csv", "edited")
+    alice.run("--yes", env=env, check_rc=0)  # the member's own setting beats the file
+    log = json.loads(alice.run("log", "a.csv", "--json", "-n", "1", env=env).stdout)
+    assert log["versions"][0]["author"] == "ana"
+    assert cfg.read_text() == shared.replace("user: null\n", "user: teamwide\n"), \
+        "nothing was written into the tracked file"
+    assert "s3sync-mirror.user" not in cfg.read_text()
+
+
+def test_14_init_tells_each_member_how_to_set_their_name(tmp_path):
+    repo = tmp_path / "proj"
+    repo.mkdir()
+    r = subprocess.run([sys.executable, "-m", "s3sync_mirror", "init"], cwd=repo,
+                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    text = (repo / "s3sync_mirror.yml").read_text()
+    assert "user: null" in text and "git config s3sync-mirror.user" in text
+
+
+# 15 --------------------------------------------------------------------------------------
+def test_15_init_refuses_a_folder_remote_that_does_not_exist(tmp_path):
+    repo = tmp_path / "proj"
+    repo.mkdir()
+    missing = tmp_path / "nonexistent" / "x"
+    r = subprocess.run([sys.executable, "-m", "s3sync_mirror", "init", "--force", "--tenant",
+                        str(missing)], cwd=repo, capture_output=True, text=True,
+                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "does not exist" in r.stderr and "mount the share, or create the folder" in r.stderr
+    assert not (repo / "s3sync_mirror.yml").exists() and not missing.exists()
+
+
+# 16 --------------------------------------------------------------------------------------
+def test_16_a_name_that_cannot_sync_says_how_to_fix_it(tmp_path):
+    alice = _team(tmp_path).alice
+    alice.write("ok.csv", "1")
+    alice.write("tab\there.csv", "2")
+    alice.write("back\\slash.csv", "3")
+    r = alice.run("--yes", check_rc=0)
+    out = r.stdout + r.stderr
+    for name in ("'tab\\there.csv'", "'back\\\\slash.csv'"):
+        assert re.search(re.escape(f"skipped {name}: its name ") + r".*rename it to sync it",
+                         out), out
