@@ -162,3 +162,87 @@ def test_16_a_name_that_cannot_sync_says_how_to_fix_it(tmp_path):
     for name in ("'tab\\there.csv'", "'back\\\\slash.csv'"):
         assert re.search(re.escape(f"skipped {name}: its name ") + r".*rename it to sync it",
                          out), out
+
+
+# 3 ---------------------------------------------------------------------------------------
+# The CLI, with a real SIGINT sent to itself as the first transfer reports progress (tests
+# only): the run is interrupted with every other file untouched, whatever the machine's
+# speed.
+CTRL_C_AT_FIRST_BYTE = r"""
+import os, signal, sys
+from s3sync_mirror.pipeline import execute
+real = execute.Executor._advance
+def ctrl_c_once(self, n, _real=real, _sent=[]):
+    if not _sent:
+        _sent.append(1)
+        os.kill(os.getpid(), signal.SIGINT)
+    return _real(self, n)
+execute.Executor._advance = ctrl_c_once
+from s3sync_mirror.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_3_ctrl_c_mid_sync_counts_what_was_left(tmp_path):
+    alice = _team(tmp_path).alice
+    for i in range(40):
+        alice.write(f"f{i:02}.csv", f"{i}\n")
+    env = {**os.environ, **alice.env, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-c", CTRL_C_AT_FIRST_BYTE, "--yes", "--jobs", "1"],
+                       cwd=alice.repo, env=env, capture_output=True, text=True, timeout=120,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 130, r.stdout + r.stderr
+    m = re.search(r"left: (\d+) files: interrupted: run again to finish \(-v lists them\)",
+                  r.stdout)
+    assert m and int(m.group(1)) >= 30, r.stdout
+    assert not re.search(r"left: f\d\d\.csv", r.stdout), "a count, not a line per file"
+    alice.sync()
+    assert len(alice.baseline()) == 40, "the next run finishes the work"
+
+
+def _spawn(member, *args):
+    import io
+
+    import pexpect
+
+    env = {**os.environ, **member.env, "PYTHONPATH": str(ROOT), "TERM": "xterm",
+           "PROMPT_TOOLKIT_NO_CPR": "1", "NO_COLOR": "1"}
+    child = pexpect.spawn(sys.executable, ["-m", "s3sync_mirror", *args], cwd=str(member.repo),
+                          env=env, encoding="utf-8", timeout=60, dimensions=(50, 200),
+                          use_poll=True)
+    child.logfile_read = io.StringIO()
+    return child
+
+
+def _finish(child) -> tuple[int, str]:
+    import pexpect
+
+    child.expect(pexpect.EOF)
+    child.close()
+    return child.exitstatus, child.logfile_read.getvalue()
+
+
+PLAN_Q = "Apply this plan? [Y]es / [n]o / [c]hoose by group / [d]etails"
+
+
+def test_3_no_at_the_prompt_and_ctrl_c_at_the_prompt_say_nothing_was_done(tmp_path):
+    team = _team(tmp_path)
+    alice = team.alice
+    for i in range(12):
+        alice.write(f"f{i:02}.csv", f"{i}\n")
+    child = _spawn(alice)
+    child.expect_exact(PLAN_Q)
+    child.send("n")
+    rc, out = _finish(child)
+    assert rc == 3, out
+    assert "Nothing done." in out and "Done: nothing completed" not in out, out
+    assert "left: 12 files: not confirmed: run again to decide, or --yes" in out, out
+    assert "left: f00.csv" not in out
+    child = _spawn(alice)
+    child.expect_exact(PLAN_Q)
+    child.send("\x03")
+    rc, out = _finish(child)
+    assert rc == 130, out
+    assert "interrupted at the prompt: nothing was carried out" in out, out
+    assert "what completed is recorded" not in out
+    assert team.remote_files() == {}, "nothing was uploaded"

@@ -272,9 +272,15 @@ def main(argv=None) -> int:
         else:
             print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("\ninterrupted: what completed is recorded; run again to finish.",
-              file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        from ..ui.prompts import Aborted
+
+        if isinstance(exc, Aborted):  # at a prompt: before anything was carried out
+            print("\ninterrupted at the prompt: nothing was carried out; run again to "
+                  "decide.", file=sys.stderr)
+        else:
+            print("\ninterrupted: what completed is recorded; run again to finish.",
+                  file=sys.stderr)
         return 130
     except Exception as exc:  # a bug: one clear line, the traceback only on request
         if getattr(args, "verbose", 0) > 1:
