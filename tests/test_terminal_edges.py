@@ -246,3 +246,28 @@ def test_3_no_at_the_prompt_and_ctrl_c_at_the_prompt_say_nothing_was_done(tmp_pa
     assert "interrupted at the prompt: nothing was carried out" in out, out
     assert "what completed is recorded" not in out
     assert team.remote_files() == {}, "nothing was uploaded"
+
+
+# 12 --------------------------------------------------------------------------------------
+def test_12_moves_show_size_and_author_and_copies_add_up(tmp_path):
+    team = _team(tmp_path)
+    alice, bob = team.alice, team.bob
+    body = "row,value\n" * 500  # 4.9 KiB
+    alice.write("old.csv", body)
+    alice.sync()
+    bob.sync()
+    (alice.data / "old.csv").rename(alice.data / "new.csv")
+    r = alice.run("status", check_rc=0)
+    assert re.search(r"move on remote +new\.csv +4\.9 KiB +renamed locally from old\.csv",
+                     r.stdout), r.stdout
+    alice.sync()
+    r = bob.run("status", check_rc=0)
+    assert re.search(r"move locally +new\.csv +4\.9 KiB +renamed on remote by alice from "
+                     r"old\.csv", r.stdout), r.stdout
+    bob.sync()
+    for name in ("c1.csv", "c2.csv"):  # content the remote already holds: copied there
+        bob.write(name, body)
+    bob.write("tiny.csv", "t\n")
+    r = bob.sync()
+    assert "Done: 3 uploaded (2 sent nothing: the content was already there, copied in " \
+           "place); 2 B in" in r.stdout, r.stdout

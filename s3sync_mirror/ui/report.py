@@ -38,6 +38,8 @@ def action_size(a) -> int:
     return side.size if side is not None else 0
 
 
+_SIZED = (m.UPLOAD, m.DOWNLOAD, m.MOVE_REMOTE, m.MOVE_LOCAL)  # a move sends nothing, but
+#                                                             its size says what it is
 WIDE = 72  # a longer path gets a line of its own, so the columns stay aligned
 
 
@@ -53,7 +55,7 @@ def plan_lines(plan, *, verbose: bool = False, color: bool = False) -> list[str]
         if not verbose and shown[k] > SHOW_PER_KIND:
             hidden[k] = hidden.get(k, 0) + 1
             continue
-        size = human(action_size(a)) if a.kind in (m.UPLOAD, m.DOWNLOAD) else ""
+        size = human(action_size(a)) if a.kind in _SIZED else ""
         verb = _paint(f"{_VERB[k]:<16}", _COLOR[k], color)
         if len(a.path) > width:
             lines.append(f"  {verb} {a.path}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..core import model as m
-from .report import counts_text, human, write
+from .report import action_size, counts_text, human, write
 
 _OUTCOME = {m.UPLOAD: "uploaded", m.DOWNLOAD: "downloaded", m.DELETE_REMOTE: "deleted on remote",
             m.DELETE_LOCAL: "deleted locally", m.KEEP_BOTH: "kept both",
@@ -36,6 +36,15 @@ def _left(result) -> list:
     out += [(o.action, "interrupted: run again to finish") for o in result.outcomes
             if o.status == m.SKIPPED]
     return out
+
+
+def _unsent(done) -> str:
+    """`` (2 sent nothing: the content was already there, copied in place)``: the uploads
+    and downloads carried out by a copy on the remote or here, so the bytes add up."""
+    n = sum(1 for o in done if o.action.kind in (m.UPLOAD, m.DOWNLOAD)
+            and not o.action.resolution and not o.transferred and action_size(o.action) > 0)
+    return f" ({n} sent nothing: the content was already there, copied in place)" if n \
+        else ""
 
 
 LISTED = 5  # up to this many actions left for one reason are named; more are counted
@@ -86,7 +95,7 @@ def say_summary(out, result, verbose: bool = False) -> None:
         verbs[o.action.shown_kind] = verbs.get(o.action.shown_kind, 0) + 1
     moved = sum(o.transferred for o in done)
     if done or result.failed:
-        out.say(f"Done: {counts_text(verbs, done=True)}; {human(moved)} in "
+        out.say(f"Done: {counts_text(verbs, done=True)}{_unsent(done)}; {human(moved)} in "
                 f"{result.transfer_seconds:.2f} s{_rate(moved, result.transfer_seconds)}.")
     else:
         out.say("Nothing done.")
