@@ -271,3 +271,18 @@ def test_12_moves_show_size_and_author_and_copies_add_up(tmp_path):
     r = bob.sync()
     assert "Done: 3 uploaded (2 sent nothing: the content was already there, copied in " \
            "place); 2 B in" in r.stdout, r.stdout
+
+
+# 10 --------------------------------------------------------------------------------------
+def test_10_prune_dry_run_lists_the_versions_and_says_what_is_kept(tmp_path):
+    alice = _team(tmp_path).alice
+    _versions(alice, 4)  # a.csv v1 (live) .. v4
+    r = alice.run("prune", "--keep-last", "1", "--grace", "0", "--dry-run", check_rc=0)
+    listed = re.findall(r"^  a\.csv v(\d) ", r.stdout, re.M)
+    assert sorted(listed) == ["3", "4"], r.stdout  # v1 live, v2 the 1 newest replaced
+    assert "To remove now (2):" in r.stdout
+    assert "on top of its live one" in r.stdout and "every live version" in r.stdout
+    log = json.loads(alice.run("log", "a.csv", "--json").stdout)["versions"]
+    assert len(log) == 4, "a dry run removes nothing"
+    out = alice.run("prune", "--help").stdout
+    assert "besides its live" in out and "restic" in out

@@ -11,8 +11,8 @@ VALUED = {"--since", "--author", "--at", "--version", "--checksum", "--tag", "--
           "--message", "-n", "--max", "--keep-within", "--keep-last", "--grace"}
 
 PRUNE_HELP = """\
-Remove archived versions (the remote's .S3/archive/) beyond the retention, after showing
-what and how many bytes, and asking. Never removed: a live version, a version a tag
+Remove archived versions (the remote's .S3/archive/) beyond the retention, after listing
+each one (file, version as `log` numbers it, when, who, size) and what is kept, and asking. Never removed: a live version, a version a tag
 names, the last version of a deleted file, an archived object the history does not list.
 
 Safe while teammates sync: a version found removable is first marked, and removed by a
@@ -80,7 +80,9 @@ def add_commands(sub, common, fmt) -> None:
     p.add_argument("--keep-within", type=float, metavar="DAYS",
                    help="keep the versions replaced in the last DAYS days")
     p.add_argument("--keep-last", type=int, metavar="N",
-                   help="keep the N newest replaced versions of each file")
+                   help="keep the N newest replaced versions of each file, besides its live "
+                        "one, which is always kept (so restic's --keep-last 1 is "
+                        "--keep-last 0 here)")
     p.add_argument("--grace", type=float, default=60.0, metavar="MINUTES",
                    help="how long a version stays marked before a prune removes it")
     p.add_argument("-n", "--dry-run", action="store_true", help="show, change nothing")
