@@ -286,3 +286,31 @@ def test_10_prune_dry_run_lists_the_versions_and_says_what_is_kept(tmp_path):
     assert len(log) == 4, "a dry run removes nothing"
     out = alice.run("prune", "--help").stdout
     assert "besides its live" in out and "restic" in out
+
+
+# 7 ---------------------------------------------------------------------------------------
+WIDE_NAMES = ("报告/数据.csv", "emoji-😀.csv", "plain.csv", "café.csv")
+
+
+def _column_at(line: str, text: str) -> int:
+    """The display column (terminal cells) where ``text`` starts in ``line``."""
+    from wcwidth import wcswidth
+
+    return wcswidth(line[:line.index(text)])
+
+
+def test_7_wide_characters_keep_the_columns_aligned(tmp_path):
+    team = _team(tmp_path)
+    alice, bob = team.alice, team.bob
+    for name in WIDE_NAMES:
+        alice.write(name, "x\n")
+    r = alice.run("status", check_rc=0)
+    rows = [ln for ln in r.stdout.splitlines() if "new locally" in ln]
+    assert len(rows) == 4
+    assert len({_column_at(ln, "new locally") for ln in rows}) == 1, r.stdout
+    assert len({_column_at(ln, " B ") for ln in rows}) == 1, r.stdout
+    alice.sync()
+    r = bob.run("files", check_rc=0)
+    rows = [ln for ln in r.stdout.splitlines() if "new on remote" in ln]
+    assert len(rows) == 4, r.stdout
+    assert len({_column_at(ln, "new on remote") for ln in rows}) == 1, r.stdout

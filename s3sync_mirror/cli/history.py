@@ -106,7 +106,7 @@ def _print_log(rows, single: bool, limit) -> None:
         return
     shown = _limited(rows, single, limit)
     for v in shown:
-        what = f"{v.author or '?':<12} {v.event:<9} {human(v.size):>10}  {v.checksum[:12]}  " \
+        what = f"{ljust(v.author or '?', 12)} {v.event:<9} {human(v.size):>10}  {v.checksum[:12]}  " \
                f"{v.where:<7}"
         print((f"v{v.version:<3} {v.time}  {what}" if single
               else f"{v.time}  {what}  {v.path} (v{v.version})").rstrip())
@@ -149,9 +149,16 @@ def dispatch(args) -> int:
     if getattr(args, "json", False):
         print(json.dumps({"tags": rows}, ensure_ascii=False))
     for t in [] if getattr(args, "json", False) else rows:
-        print(f"{t['name']:<20} {t['time']}  {t['author']:<12} {t['files']:>7} files  "
+        print(f"{ljust(t['name'], 20)} {t['time']}  {ljust(t['author'], 12)} "
+              f"{t['files']:>7} files  "
               f"{t['message']}")
     return EXIT_OK
+
+
+def ljust(text: str, cells: int) -> str:
+    from ..ui.cells import ljust as padded
+
+    return padded(text, cells)
 
 
 def human(n) -> str:

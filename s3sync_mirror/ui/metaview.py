@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..core import typed
+from .cells import ljust, width
 
 SHOWN = ["File", "status", "Size", "Edited By", "Time Edited"]
 
@@ -19,8 +20,8 @@ def files_lines(columns: list, rows: list) -> list[str]:
     cols = SHOWN + [c for c in columns if c not in SHOWN and c != "Checksum"]
     cells = [[human(r["Size"]) if c == "Size" else _cell(r.get(c)) for c in cols]
              for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    fmt = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()  # noqa: E731
+    widths = [max(width(c), *(width(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    fmt = lambda vals: "  ".join(ljust(v, w) for v, w in zip(vals, widths)).rstrip()  # noqa: E731
     held = sum(1 for r in rows if r["status"] != "not held")
     return [fmt(cols), *(fmt(row) for row in cells),
             f"{len(rows)} file{'s' if len(rows) != 1 else ''} ({held} held here)."]
@@ -117,10 +118,10 @@ def info_lines(i: dict) -> list[str]:
              f"  {i['files']} files, {human(i['bytes'])}; archive: "
              f"{i['archive']['versions']} versions, {human(i['archive']['bytes'])}",
              "Members (last change on the remote):"]
-    lines += [f"  {m['name']:<16} {m['last_change'] or '?'}  ({m['runs']} run(s) that "
+    lines += [f"  {ljust(m['name'], 16)} {m['last_change'] or '?'}  ({m['runs']} run(s) that "
               f"changed files)" for m in i["members"]] or ["  none yet"]
     lines.append("Latest changes:")
-    lines += [f"  {v['time']}  {v['author'] or '?':<12} {v['event']:<9} {v['path']}"
+    lines += [f"  {v['time']}  {ljust(v['author'] or '?', 12)} {v['event']:<9} {v['path']}"
               for v in i["latest"]] or ["  none yet"]
     lines += holds_lines(i["holds"])
     meta = i["metadata"]
