@@ -314,3 +314,39 @@ def test_7_wide_characters_keep_the_columns_aligned(tmp_path):
     rows = [ln for ln in r.stdout.splitlines() if "new on remote" in ln]
     assert len(rows) == 4, r.stdout
     assert len({_column_at(ln, "new on remote") for ln in rows}) == 1, r.stdout
+
+
+# 8 ---------------------------------------------------------------------------------------
+def test_8_every_prompt_is_a_single_key_and_choose_preselects_nothing(tmp_path):
+    team = _team(tmp_path)
+    alice = team.alice
+    for name in ("a.csv", "b.csv", "c.csv", "d.csv"):
+        alice.write(name, name)
+    child = _spawn(alice)
+    child.expect_exact(PLAN_Q)
+    child.send("c")
+    child.expect_exact("New here: upload: 4 files? [a]ll / [c]hoose each / [n]one (Enter)")
+    child.send("c")
+    child.expect_exact("  a.csv (upload, 5 B: new locally)? [y]es / [n]o (Enter)")
+    child.send("\r")  # Enter: no, nothing is preselected
+    child.expect_exact("  b.csv (upload")
+    child.send("y")
+    child.expect_exact("  c.csv (upload")
+    child.send("N")  # no, and to the rest of the group: d.csv is not asked
+    rc, out = _finish(child)
+    assert rc == 3, out
+    assert "d.csv (upload" not in out
+    assert team.remote_files() == {"b.csv": b"b.csv"}
+    child = _spawn(alice, "reset")
+    child.expect_exact("Remove the sync state? [y]es / [N]o")
+    child.send("\r")  # Enter: no
+    rc, out = _finish(child)
+    assert rc == 3 and (alice.data / ".S3" / "versions_local.csv").exists(), out
+    for _ in range(2):
+        alice.write("b.csv", f"edit {_}")
+        alice.sync()
+    child = _spawn(alice, "prune", "--keep-last", "0", "--grace", "0")
+    child.expect_exact("Remove them? [y]es / [N]o")
+    child.send("y")
+    rc, out = _finish(child)
+    assert rc == 0 and "Removed 2 archived versions" in out, out

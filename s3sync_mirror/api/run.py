@@ -166,11 +166,10 @@ def reset_confirm(path: str | os.PathLike = ".", *, remote: bool = True, yes: bo
         if prompt_io is None and not sys.stdin.isatty():
             print("No terminal to confirm on: nothing was removed (pass --yes to reset).")
             return False
-        import questionary
+        from ..ui.prompts import yes_no
 
         kw = {"input": prompt_io[0], "output": prompt_io[1]} if prompt_io else {}
-        answer = questionary.confirm("Remove the sync state?", default=False, **kw).ask()
-        return bool(answer)
+        return yes_no("Remove the sync state?", **kw)
 
     return reset_state(settings, confirm, remote=remote)
 

@@ -16,9 +16,9 @@ def _ask(args) -> bool:
     if not sys.stdin.isatty():
         print("No terminal to confirm on: nothing was removed (pass --yes to prune).")
         return False
-    import questionary
+    from ..ui.prompts import yes_no
 
-    return bool(questionary.confirm("Remove them?", default=False).ask())
+    return yes_no("Remove them?")
 
 
 LISTED = 200  # versions named one by one; beyond, a count
