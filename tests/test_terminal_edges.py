@@ -350,3 +350,33 @@ def test_8_every_prompt_is_a_single_key_and_choose_preselects_nothing(tmp_path):
     child.send("y")
     rc, out = _finish(child)
     assert rc == 0 and "Removed 2 archived versions" in out, out
+
+
+# 4, 17 -----------------------------------------------------------------------------------
+_UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+FRAME = re.compile(r"sync: ([\d,]+)/([\d,]+) files \(([\d,]+)/s\), ([\d.]+) (\w+)/([\d.]+) "
+                   r"(\w+) \([\d.]+ \w+/s\), (\d+)%, (\d+ s|\d+ min \d+ s|\d+ h \d+ min) left")
+
+
+def _bounds(value: str, unit: str) -> tuple[float, float]:
+    """The bytes a size printed as ``value unit`` may stand for (one decimal above B)."""
+    slack = 0 if unit == "B" else 0.05
+    return (float(value) - slack) * _UNITS[unit], (float(value) + slack) * _UNITS[unit]
+
+
+def test_4_17_the_progress_line_agrees_with_itself_and_shows_files_per_second(tmp_path):
+    alice = _team(tmp_path).alice
+    for i in range(40):
+        alice.write(f"f{i:02}.csv", "x" * (100 + i))
+    child = _spawn(alice, "--yes")
+    rc, out = _finish(child)
+    assert rc == 0, out
+    frames = FRAME.findall(out)
+    assert frames, out  # at least the last state, drawn before the bar erases itself
+    for done_f, files, _rate, done, du, total, tu, pct, _left in frames:
+        assert files == "40"
+        lo, hi = _bounds(done, du), _bounds(total, tu)  # what the rounded text allows
+        assert 100 * lo[0] / hi[1] - 1 <= int(pct) <= 100 * lo[1] / hi[0], \
+            (pct, done, du, total, tu)
+    last = frames[-1]
+    assert last[0] == "40" and last[7] == "100" and last[8] == "0 s", last
