@@ -380,3 +380,45 @@ def test_4_17_the_progress_line_agrees_with_itself_and_shows_files_per_second(tm
             (pct, done, du, total, tu)
     last = frames[-1]
     assert last[0] == "40" and last[7] == "100" and last[8] == "0 s", last
+
+
+# 6 ---------------------------------------------------------------------------------------
+def test_6_sparse_off_says_what_it_does_and_files_come_back_as_such(tmp_path):
+    team = _team(tmp_path)
+    alice, bob = team.alice, team.bob
+    bob.write("raw/a.csv", "1")
+    bob.write("other/b.csv", "2")
+    bob.sync()
+    r = alice.run("sparse", "off", check_rc=0)
+    assert "there was no sparse selection); nothing changed" in r.stdout, r.stdout
+    assert "downloads what the selection adds" not in r.stdout
+    alice.sync()
+    alice.run("sparse", "set", "raw/", check_rc=0)
+    r = alice.run("sparse", "off", check_rc=0)
+    assert "The next sync downloads the files the selection left out." in r.stdout
+    r = alice.run("status", check_rc=0)
+    assert re.search(r"download +other/b\.csv +1 B +back in the selection \(by bob\)",
+                     r.stdout), r.stdout
+    assert "new on remote" not in r.stdout
+    alice.sync()
+    assert alice.read("other/b.csv") == b"2"
+    bob.write("other/c.csv", "3")  # after that sync, a new file is new again
+    bob.sync()
+    r = alice.run("status", check_rc=0)
+    assert re.search(r"other/c\.csv +1 B +new on remote by bob", r.stdout), r.stdout
+
+
+# 5 ---------------------------------------------------------------------------------------
+def test_5_a_file_new_on_both_sides_says_so_to_a_member_with_a_baseline(tmp_path):
+    team = _team(tmp_path)
+    alice, bob = team.alice, team.bob
+    alice.write("shared.csv", "s")
+    alice.sync()
+    bob.sync()  # bob has a baseline
+    alice.write("both.csv", "alice's")
+    alice.sync()
+    bob.write("both.csv", "bob's")
+    r = bob.run("status", check_rc=0)
+    assert re.search(r"conflict +both\.csv +new locally, new on remote by alice", r.stdout), \
+        r.stdout
+    assert "no baseline to tell" not in r.stdout

@@ -26,6 +26,8 @@ CHECKED_REMOTES = "remote_checked.txt"  # remotes found to honour conditional wr
 RUN_LOCK = "sync.lock"
 CLONE_ID = "clone_id"  # this clone's random id: its baseline is marked with it
 SPARSE = "sparse.json"  # this clone's sparse selection (docs/metadata.md#sparse-selection)
+SPARSE_BEFORE = "sparse_before.json"  # the selection before it widened, until a sync
+#                                       brings back what the widening added
 MARKS = "marks.json"  # this clone's own per-file marks, never uploaded
 METADATA_SEEN = "metadata_seen.json"  # the shared metadata as this clone last read it
 TMP, TRASH, CACHE = "tmp", "trash", "cache"
@@ -95,7 +97,8 @@ FILES = {"versions_local": VERSIONS_LOCAL, "baseline_changes": BASELINE_CHANGES,
          "deleted_local": DELETED_LOCAL, "ignore_file": IGNORE_FILE, "journal": JOURNAL,
          "checked_remotes": CHECKED_REMOTES, "history_pending": HISTORY_PENDING,
          "restored": RESTORED, "run_lock": RUN_LOCK, "clone_id": CLONE_ID,
-         "sparse": SPARSE, "marks": MARKS, "metadata_seen": METADATA_SEEN,
+         "sparse": SPARSE, "sparse_before": SPARSE_BEFORE, "marks": MARKS,
+         "metadata_seen": METADATA_SEEN,
          "tmp": TMP, "trash": TRASH, "cache": CACHE}
 
 

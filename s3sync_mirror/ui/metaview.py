@@ -91,12 +91,16 @@ def selection_lines(rules) -> list[str]:
 
 
 def sparse_done_lines(done: dict, rules) -> list[str]:
+    if not rules and not done.get("was_selection", True):
+        return ["This clone holds every file already (there was no sparse selection); "
+                "nothing changed."]
     lines = selection_lines(rules)
     for path, kept in done["trashed"]:
         lines.append(f"  no longer held here: {path} (moved to {kept})")
     lines += [f"warning: {k}" for k in done["kept"]]
-    lines.append("The next sync downloads what the selection adds; files outside it are "
-                 "left alone, here and on the remote.")
+    lines.append("The next sync downloads the files the selection left out." if not rules
+                 else "The next sync downloads what the selection adds; files outside it "
+                      "are left alone, here and on the remote.")
     return lines
 
 
