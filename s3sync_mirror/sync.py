@@ -89,6 +89,7 @@ def _sync(s, opts: Options):
     detect.check_scope(opts.must_match, found, base)
     plan = detect.plan_for(s, base, found, opts.paths)
     plan, back = _back_in_selection(s, plan)
+    plan = _known_versions(s, plan)
     result = SyncResult(plan=plan, warnings=list(found.warnings), remote=s.remote.describe(),
                         mode=opts.mode)
     show_plan(s.out, plan, result.remote, s.data_dir.name, opts.verbose > 0)
@@ -125,6 +126,22 @@ def _sync(s, opts: Options):
     result.interrupted = done.interrupted
     result.settle()
     return result, time.monotonic(), True
+
+
+def _known_versions(s, plan):
+    """The plan, its conflicts without a baseline worded from the history when it knows
+    their versions (history/known.py); unchanged when the history cannot be read."""
+    from .history import known
+
+    if not known.worth_asking(plan):
+        return plan
+    from .core.errors import S3SyncMirrorError
+    from .history import sources
+
+    try:
+        return known.explain(plan, sources.gather(s))
+    except S3SyncMirrorError:
+        return plan
 
 
 def _back_in_selection(s, plan):

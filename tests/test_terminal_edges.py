@@ -422,3 +422,26 @@ def test_5_a_file_new_on_both_sides_says_so_to_a_member_with_a_baseline(tmp_path
     assert re.search(r"conflict +both\.csv +new locally, new on remote by alice", r.stdout), \
         r.stdout
     assert "no baseline to tell" not in r.stdout
+
+
+def test_5_after_reset_the_history_tells_whose_version_a_file_is(tmp_path):
+    team = _team(tmp_path)
+    alice, bob = team.alice, team.bob
+    alice.write("a.csv", "alice's first\n")
+    alice.sync()
+    bob.sync()
+    bob.write("a.csv", "bob's edit\n")
+    bob.sync()
+    alice.run("reset", "--yes", check_rc=0)  # her a.csv is simply her older version
+    r = alice.run("status", check_rc=0)
+    assert re.search(r"conflict +a\.csv +yours is alice's version of \S+ \(v2 in `log`\); "
+                     r"the remote's, by bob, is newer", r.stdout), r.stdout
+    child = _spawn(alice)
+    child.expect_exact("Conflict 1 of 1: a.csv")
+    child.expect_exact("local:  14 B, edited ")
+    child.expect(r"by (\w+)\r?\n")
+    assert child.match.group(1) == "alice", "not 'by you': the history knows it is hers"
+    child.expect_exact("a.csv: keep [l]ocal")
+    child.send("\r")  # skip
+    rc, out = _finish(child)
+    assert rc == 3 and alice.read("a.csv") == b"alice's first\n", out

@@ -128,7 +128,9 @@ def side_text(action, where: str) -> str:
     if where == "local":
         ns = side.mtime_ns if side.mtime_ns >= 0 else ns_from_iso(side.time_edited)
         unchanged = base is not None and base.checksum == side.checksum and base.edited_by
-        who = base.edited_by if unchanged else "you"
+        # no baseline, but the history knows this version (history/known.py): its author
+        known = base is None and side.edited_by
+        who = base.edited_by if unchanged else side.edited_by if known else "you"
     else:
         ns = ns_from_iso(side.time_edited)
         who = side.edited_by
