@@ -42,7 +42,7 @@ BOOT = r"""
 import os, sys, time
 rate = float(os.environ.get("S3SYNC_TEST_RATE") or 0)
 if rate:
-    from s3sync_mirror import execute
+    from s3sync_mirror.pipeline import execute
     real = execute.Executor._advance
     def slowed(self, n, _real=real):
         time.sleep(n / rate)
