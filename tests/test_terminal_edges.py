@@ -104,7 +104,8 @@ def test_14_who_i_am_is_per_member_never_in_the_shared_file(tmp_path):
     cfg.write_text(cfg.read_text().replace("user: alice\n", "user: null\n"))
     shared = cfg.read_text()
     env = {"GIT_CONFIG_GLOBAL": str(tmp_path / "gitconfig"), "GIT_CONFIG_NOSYSTEM": "1"}
-    subprocess.run(["git", "init", "-q", str(alice.repo)], check=True, env={**os.environ, **env})
+    subprocess.run(["git", "init", "-q", str(alice.repo)], check=True,
+                   env={**os.environ, **env})
     subprocess.run(["git", "-C", str(alice.repo), "config", "s3sync-mirror.user", "ana"],
                    check=True, env={**os.environ, **env})
     alice.write("a.csv", "1")

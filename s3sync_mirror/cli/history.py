@@ -12,8 +12,9 @@ VALUED = {"--since", "--author", "--at", "--version", "--checksum", "--tag", "--
 
 PRUNE_HELP = """\
 Remove archived versions (the remote's .S3/archive/) beyond the retention, after listing
-each one (file, version as `log` numbers it, when, who, size) and what is kept, and asking. Never removed: a live version, a version a tag
-names, the last version of a deleted file, an archived object the history does not list.
+each one (file, version as `log` numbers it, when, who, size) and what is kept, and
+asking. Never removed: a live version, a version a tag names, the last version of a
+deleted file, an archived object the history does not list.
 
 Safe while teammates sync: a version found removable is first marked, and removed by a
 later prune once it has been marked for --grace minutes (default 60) and is still
@@ -106,7 +107,8 @@ def _print_log(rows, single: bool, limit) -> None:
         return
     shown = _limited(rows, single, limit)
     for v in shown:
-        what = f"{ljust(v.author or '?', 12)} {v.event:<9} {human(v.size):>10}  {v.checksum[:12]}  " \
+        what = f"{ljust(v.author or '?', 12)} {v.event:<9} {human(v.size):>10}  " \
+               f"{v.checksum[:12]}  " \
                f"{v.where:<7}"
         print((f"v{v.version:<3} {v.time}  {what}" if single
               else f"{v.time}  {what}  {v.path} (v{v.version})").rstrip())

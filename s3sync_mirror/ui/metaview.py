@@ -21,7 +21,8 @@ def files_lines(columns: list, rows: list) -> list[str]:
     cells = [[human(r["Size"]) if c == "Size" else _cell(r.get(c)) for c in cols]
              for r in rows]
     widths = [max(width(c), *(width(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    fmt = lambda vals: "  ".join(ljust(v, w) for v, w in zip(vals, widths)).rstrip()  # noqa: E731
+    def fmt(vals) -> str:
+        return "  ".join(ljust(v, w) for v, w in zip(vals, widths)).rstrip()
     held = sum(1 for r in rows if r["status"] != "not held")
     return [fmt(cols), *(fmt(row) for row in cells),
             f"{len(rows)} file{'s' if len(rows) != 1 else ''} ({held} held here)."]
