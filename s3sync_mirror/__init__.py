@@ -1,7 +1,7 @@
 """s3sync_mirror: share a data folder through S3 or a shared folder, three-way, confirmed,
 verified and in parallel. See the README and docs/.
 
-Heavy modules (pandas, boto3, questionary) load only when a run needs them.
+Heavy modules (pandas, boto3, prompt_toolkit) load only when a run needs them.
 """
 from __future__ import annotations
 

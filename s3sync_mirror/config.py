@@ -106,16 +106,34 @@ def repo_name(repo_root: Path) -> str:
     return Path(repo_root).resolve().name
 
 
-def default_user() -> str:
-    """git's user.name, else the login name."""
+USER_ENV = "S3SYNC_MIRROR_USER"
+USER_GIT_KEY = "s3sync-mirror.user"  # the clone-local setting: `git config s3sync-mirror.user`
+
+
+def _git_config(key: str, where=None) -> str:
     try:
-        out = subprocess.run(["git", "config", "user.name"], capture_output=True, text=True,
-                             timeout=5)
-        name = out.stdout.strip()
-        if out.returncode == 0 and name:
-            return name
+        out = subprocess.run(["git", "config", "--get", key], capture_output=True, text=True,
+                             timeout=5, cwd=where)
     except (OSError, subprocess.SubprocessError):
-        pass
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def member_user(repo_root=None) -> str:
+    """Who this member says they are, never the team's file: ``--user`` (which the CLI
+    passes as $S3SYNC_MIRROR_USER), else $S3SYNC_MIRROR_USER, else this clone's
+    ``git config s3sync-mirror.user``; "" when none is set."""
+    return os.environ.get(USER_ENV, "").strip() or \
+        (_git_config(USER_GIT_KEY, repo_root) if repo_root is None or
+         Path(repo_root).is_dir() else "")
+
+
+def default_user(repo_root=None) -> str:
+    """git's user.name, else the login name."""
+    name = _git_config("user.name", repo_root if repo_root is None or
+                       Path(repo_root).is_dir() else None)
+    if name:
+        return name
     try:
         return getpass.getuser()
     except Exception:  # getuser raises various errors on odd systems  # noqa: BLE001
@@ -246,7 +264,8 @@ def settings_from_document(doc: Any, source: Optional[Path], repo_root: Path) ->
                        "write `{root: ..., prefix: MIRROR, output_name: out, "
                        "output_format: parquet}`")
         _check_keys(source, spec, _MIRROR_KEYS, f"mirrors.{name}")
-    user = _str(source, "user", doc.get("user")) or default_user()
+    user = member_user(repo_root) or _str(source, "user", doc.get("user")) or \
+        default_user(repo_root)
     return Settings(
         source=source, repo_root=repo_root, data_dir=repo_root / data_rel,
         provider=provider.name, tenant=tenant, prefix=prefix,

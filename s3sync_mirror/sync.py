@@ -27,6 +27,7 @@ from .pipeline.commit import announce_deletions, record
 from .ui.report import NO_TERMINAL, Reporter, dry_run_lines, not_as_recorded, show_plan
 from .ui.summary import say_summary
 from .session import open_session
+from .meta import selection as sparse
 
 REPLANS = 4  # how often a run re-plans paths that changed under it before giving up
 
@@ -93,6 +94,8 @@ def _sync(s, opts: Options):
         s.out.warn(w)
     detect.check_scope(opts.must_match, found, base)
     plan = detect.plan_for(s, base, found, opts.paths)
+    plan, back = _back_in_selection(s, plan)
+    plan = _known_versions(s, plan)
     result = SyncResult(plan=plan, warnings=list(found.warnings), remote=s.remote.describe(),
                         mode=opts.mode)
     show_plan(s.out, plan, result.remote, s.data_dir.name, opts.verbose > 0)
@@ -121,6 +124,8 @@ def _sync(s, opts: Options):
     result.transfer_seconds = time.monotonic() - started
     if not done.interrupted:
         _remember_in_sync(s, opts, found, plan, done, quick.printed)
+        if all(p in done.final and done.final[p].status == m.DONE for p in back):
+            sparse.forget_before(s.layout)  # what the widening brought back is here
     order = {a.path: i for i, a in enumerate(plan.actions)}
     result.outcomes = sorted(done.final.values(),
                              key=lambda o: order.get(o.action.path, 1 << 30))
@@ -136,6 +141,32 @@ def _say_pin(s, opts: Options, files) -> None:
         note = pins.stale_note(s, files)
         if note:
             s.out.say(note)
+
+
+def _known_versions(s, plan):
+    """The plan, its conflicts without a baseline worded from the history when it knows
+    their versions (history/known.py); unchanged when the history cannot be read."""
+    from .history import known
+
+    if not known.worth_asking(plan):
+        return plan
+    from .core.errors import S3SyncMirrorError
+    from .history import sources
+
+    try:
+        return known.explain(plan, sources.gather(s))
+    except S3SyncMirrorError:
+        return plan
+
+
+def _back_in_selection(s, plan):
+    """The plan, its downloads of files an earlier sparse selection left out worded so
+    (meta/selection.py), and their paths."""
+    kept = sparse.before(s.layout)
+    if not kept:
+        return plan, set()
+    metadata = s.metadata[0] if any(sel.uses_metadata for sel in kept) else {}
+    return sparse.back_in_selection(plan, kept, metadata, s.outside())
 
 
 def _interactive(opts: Options) -> bool:

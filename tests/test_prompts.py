@@ -17,7 +17,7 @@ from s3sync_mirror.core.model import Action, FileState, Plan
 
 from .conftest import ROOT
 
-DOWN, ENTER, SPACE, CTRL_C = "\x1b[B", "\r", " ", "\x03"
+ENTER, CTRL_C = "\r", "\x03"
 PLAN_Q = "Apply this plan? [Y]es / [n]o / [c]hoose by group / [d]etails"
 
 
@@ -152,12 +152,12 @@ def test_choose_then_none_for_a_group_runs_nothing_of_it(local_team):
     bob = local_team.bob
     child = spawn(bob)
     answer(child, PLAN_Q, "c")
-    answer(child, "Deleted on the remote: delete locally", DOWN + DOWN + ENTER)  # none
-    answer(child, "Deleted here: delete on the remote", ENTER)  # all
-    answer(child, "New here: upload", ENTER)
-    answer(child, "New on the remote: download", ENTER)
-    answer(child, "Changed here: upload", ENTER)
-    answer(child, "Changed on the remote: download", DOWN + DOWN + ENTER)  # none
+    answer(child, "Deleted on the remote: delete locally", ENTER)  # Enter = none
+    answer(child, "Deleted here: delete on the remote", "a")  # all
+    answer(child, "New here: upload", "a")
+    answer(child, "New on the remote: download", "a")
+    answer(child, "Changed here: upload", "a")
+    answer(child, "Changed on the remote: download", "n")  # none
     answer(child, "s1.csv: keep", "s")
     answer(child, "s2.csv: keep", "s")
     assert finish(child) == 3
@@ -180,9 +180,10 @@ def test_choose_picks_some_files(local_team):
     alice.write("c.csv", "3")
     child = spawn(alice)
     answer(child, PLAN_Q, "c")
-    answer(child, "New here: upload", DOWN + ENTER)  # "choose files"
-    child.expect("pick with space")
-    child.send(SPACE + DOWN + DOWN + SPACE + ENTER)  # untick a.csv and c.csv
+    answer(child, "New here: upload: 3 files? [a]ll / [c]hoose each / [n]one (Enter)", "c")
+    answer(child, "  a.csv (upload, 1 B: new locally)? [y]es / [n]o (Enter)", ENTER)  # no
+    answer(child, "  b.csv (upload, 1 B: new locally)? [y]es / [n]o (Enter)", "y")
+    answer(child, "  c.csv (upload, 1 B: new locally)? [y]es / [n]o (Enter)", "n")
     assert finish(child) == 3  # two left unconfirmed
     assert local_team.remote_files() == {"b.csv": b"2"}
     assert set(alice.baseline()) == {"b.csv"}, "nothing declined is recorded"
@@ -383,7 +384,7 @@ def test_ask_details_then_choose_by_group(pipe, capsys):
     from s3sync_mirror.ui import prompts
 
     inp, out = pipe
-    type_keys(inp, "d" + "c" + DOWN + DOWN + ENTER + ENTER + "l" + "r")  # deletions: none
+    type_keys(inp, "d" + "c" + ENTER + "a" + "l" + "r")  # deletions: none (Enter); new: all
     answers = prompts.ask(MIXED, ASK, (inp, out))
     printed = capsys.readouterr().out
     for line in ("  conflict: c1", "  delete on the remote: d1", "  upload: n1",
@@ -409,8 +410,8 @@ def test_choose_groups_returns_choices_as_data(pipe):
     actions = [act("n1", m.UPLOAD, "new"), act("n2", m.UPLOAD, "new"),
                act("d1", m.DELETE_REMOTE, "deleted", local=False)]
     type_keys(inp,
-              ENTER,  # deletions: all
-              DOWN + ENTER + SPACE + ENTER)  # new: choose, untick n1
+              "a",  # deletions: all
+              "c" + "n" + "y")  # new: choose each, no to n1, yes to n2
     approved, declined = prompts.choose_groups(actions, input=inp, output=out)
     assert [a.path for a in approved] == ["d1", "n2"]
     assert [a.path for a in declined] == ["n1"]

@@ -23,6 +23,7 @@ def versions_of(path=".", paths=(), since=None, author=None, config=None) -> lis
     scope = data_paths(settings, paths)
     with open_session(settings, writes=False) as s:
         every = timeline.gather(s)
+    _check_known(settings, scope, every)
     return versions.select(every, scope, parse_when(since) if since else "", author or "")
 
 
@@ -32,13 +33,31 @@ def versions_with_deltas(path=".", paths=(), since=None, author=None, config=Non
     changed against the one before it: {(path, version): FileDiff or a message}."""
     from ..history import deltas
 
-    settings = _settings(path, config)
-    scope = _scope(settings, paths)
+    settings = settings_at(path, config)
+    scope = data_paths(settings, paths)
     with open_session(settings, writes=False) as s:
         every = timeline.gather(s)
+        _check_known(settings, scope, every)
         rows = versions.select(every, scope, parse_when(since) if since else "", author or "")
         shown = rows[:limit] if limit else rows
         return rows, deltas.of(s, every, shown, settings.diff_keys)
+
+
+def _check_known(settings, scope, every) -> None:
+    """A path named to ``log`` must be in the history or in the data folder, as for
+    ``status`` and ``restore``: a typo is an error (exit 2), not an empty history."""
+    from ..core.errors import UsageError
+
+    for item in scope:
+        if item in ("", ".") or "*" in item or "?" in item:
+            continue
+        if any(versions.select([v], [item]) for v in every):
+            continue
+        if (settings.data_dir / item).exists():
+            continue
+        raise UsageError(f"{item}: matches no file of the history or of the data folder "
+                         f"(paths are relative to the data folder; `s3sync-mirror log` "
+                         f"lists the files the history knows)")
 
 
 def log(path: str | os.PathLike = ".", paths=(), since=None, author=None, *, config=None):

@@ -50,8 +50,12 @@ def apply(settings, new: Optional[sparse.Selection], out=None) -> dict:
             s.statedir.save_baseline({p: b for p, b in base.items() if p not in gone},
                                      s.owner)
         insync.forget(s.statedir)
+        was = sparse.load(s.layout)
+        if was is not None and new != was:
+            sparse.remember_before(s.layout, was)
         sparse.save(s.layout, new)
-        return {"forgotten": len(forget), **_to_trash(s, trash, local, disk)}
+        return {"forgotten": len(forget), "was_selection": was is not None,
+                **_to_trash(s, trash, local, disk)}
 
 
 def _to_trash(s, paths, local: dict, disk: dict) -> dict:

@@ -12,9 +12,10 @@ VALUED = {"--since", "--author", "--at", "--version", "--checksum", "--tag", "--
           "--message", "--pin", "-n", "--max", "--keep-within", "--keep-last", "--grace"}
 
 PRUNE_HELP = """\
-Remove archived versions (the remote's .S3/archive/) beyond the retention, after showing
-what and how many bytes, and asking. Never removed: a live version, a version a tag
-names, the last version of a deleted file, an archived object the history does not list.
+Remove archived versions (the remote's .S3/archive/) beyond the retention, after listing
+each one (file, version as `log` numbers it, when, who, size) and what is kept, and
+asking. Never removed: a live version, a version a tag names, the last version of a
+deleted file, an archived object the history does not list.
 
 Safe while teammates sync: a version found removable is first marked, and removed by a
 later prune once it has been marked for --grace minutes (default 60) and is still
@@ -58,8 +59,9 @@ def add_commands(sub, common, fmt) -> None:
     p.add_argument("--since", metavar="TIME", help="only versions made since TIME "
                    "(2026-11-20, 2026-11-20T14:30, or an age: 12h, 7d)")
     p.add_argument("--author", metavar="NAME", help="only versions made by NAME")
-    p.add_argument("-n", "--max", type=int, default=50, metavar="N",
-                   help="at most N rows for a folder (default 50; 0: all)")
+    p.add_argument("-n", "--max", type=int, default=None, metavar="N",
+                   help="at most N versions, newest first (default: all of one file, 50 "
+                        "for a folder; 0: all); --json too")
     p.add_argument("--stat", action="store_true", help="what each version changed against "
                    "the one before it: rows for a table, lines for text (reads the versions)")
     p.add_argument("--json", action="store_true", help='print {"versions": [...]}')
@@ -86,7 +88,9 @@ def add_commands(sub, common, fmt) -> None:
     p.add_argument("--keep-within", type=float, metavar="DAYS",
                    help="keep the versions replaced in the last DAYS days")
     p.add_argument("--keep-last", type=int, metavar="N",
-                   help="keep the N newest replaced versions of each file")
+                   help="keep the N newest replaced versions of each file, besides its live "
+                        "one, which is always kept (so restic's --keep-last 1 is "
+                        "--keep-last 0 here)")
     p.add_argument("--grace", type=float, default=60.0, metavar="MINUTES",
                    help="how long a version stays marked before a prune removes it")
     p.add_argument("-n", "--dry-run", action="store_true", help="show, change nothing")
@@ -103,18 +107,28 @@ def _delta(stats, v) -> str:
     return "" if d is None else f"  {d}" if isinstance(d, str) else f"  {stat(d)}"
 
 
-def _print_log(rows, single: bool, limit: int, stats=None) -> None:
+def _limited(rows, single: bool, limit) -> list:
+    """The rows ``-n`` keeps: N newest when given (0: all), else all of one file and 50 of
+    a folder."""
+    if limit is None:
+        limit = 0 if single else 50
+    return rows[:limit] if limit else rows
+
+
+def _print_log(rows, single: bool, limit, stats=None) -> None:
     if not rows:
         print("No versions found.")
         return
-    shown = rows if single or not limit else rows[:limit]
+    shown = _limited(rows, single, limit)
     for v in shown:
-        what = f"{v.author or '?':<12} {v.event:<9} {human(v.size):>10}  {v.checksum[:12]}  " \
+        what = f"{ljust(v.author or '?', 12)} {v.event:<9} {human(v.size):>10}  " \
+               f"{v.checksum[:12]}  " \
                f"{v.where:<7}"
         print((f"v{v.version:<3} {v.time}  {what}" if single
               else f"{v.time}  {what}  {v.path} (v{v.version})").rstrip() + _delta(stats, v))
     if len(shown) < len(rows):
-        print(f"... {len(rows) - len(shown)} more (use -n 0 for all, or name a file)")
+        hint = "" if single else ", or name a file"
+        print(f"... {len(rows) - len(shown)} more (use -n 0 for all{hint})")
 
 
 def dispatch(args) -> int:
@@ -145,7 +159,8 @@ def dispatch(args) -> int:
     if getattr(args, "json", False):
         print(json.dumps({"tags": rows}, ensure_ascii=False))
     for t in [] if getattr(args, "json", False) else rows:
-        print(f"{t['name']:<20} {t['time']}  {t['author']:<12} {t['files']:>7} files  "
+        print(f"{ljust(t['name'], 20)} {t['time']}  {ljust(t['author'], 12)} "
+              f"{t['files']:>7} files  "
               f"{t['message']}")
     return EXIT_OK
 
@@ -154,12 +169,13 @@ def _log(args, histapi) -> int:
     stats = None
     if args.stat:
         rows, stats = histapi.versions_with_deltas(".", args.paths, args.since, args.author,
-                                                   args.config, 0 if args.json else args.max)
+                                                   args.config, args.max or 0)
     else:
         rows = histapi.versions_of(".", args.paths, args.since, args.author, args.config)
     if args.json:
-        out = [v.as_json() for v in rows]
-        for row, v in zip(out, rows) if stats is not None else ():
+        kept = rows if args.max is None else _limited(rows, False, args.max)
+        out = [v.as_json() for v in kept]
+        for row, v in zip(out, kept) if stats is not None else ():
             d = stats.get((v.path, v.version))
             row["stat"] = None if d is None else {"error": d} if isinstance(d, str) \
                 else d.summary
@@ -167,3 +183,9 @@ def _log(args, histapi) -> int:
     else:
         _print_log(rows, len({v.path for v in rows}) == 1, args.max, stats)
     return EXIT_OK
+
+
+def ljust(text: str, cells: int) -> str:
+    from ..ui.cells import ljust as padded
+
+    return padded(text, cells)

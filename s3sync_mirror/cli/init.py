@@ -32,7 +32,9 @@ storage:
   region: null
 # The shared folder, relative to the repo root.
 data_dir: {data_dir}
-# Recorded as "Edited By"; null = git's user.name, else your login name.
+# Leave null: who "I" am is per member, never in this shared file. Each member sets it
+# with `git config s3sync-mirror.user NAME` (this clone only), $S3SYNC_MIRROR_USER or
+# --user; else git's user.name, else the login name.
 user: null
 # Files the whole team leaves out of the sync (gitignore-style); each clone may add its
 # own in {data_dir}/{ignore_file}.
@@ -65,6 +67,10 @@ def init_repo(repo_root: Path, *, provider: str = "local", tenant: str | None = 
     if namespace == MIRROR:  # written out, so clones in other folders agree
         namespace = f"{repo_name(repo_root)}/{data_dir.strip('/')}"
     made = None
+    if tenant is not None and provider == "local" and not (repo_root / tenant).is_dir():
+        raise UsageError(f"--tenant {tenant}: the folder {(repo_root / tenant).resolve()} does "
+                         f"not exist (an unmounted share?): mount the share, or create the "
+                         f"folder, then run init again; nothing was written")
     if tenant is None:
         tenant = f"../{repo_root.name}-remote" if provider == "local" else \
             ("your-container-name" if provider == "blob" else "your-bucket-name")

@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="PATH",
                         help="the config file (default: s3sync_mirror.yml found upwards)")
+    common.add_argument("--user", metavar="NAME",
+                        help="who you are, recorded as Edited By (default: "
+                             "$S3SYNC_MIRROR_USER, else `git config s3sync-mirror.user`, "
+                             "else the config's user:, git's user.name, the login name)")
     parser = argparse.ArgumentParser(
         prog="s3sync-mirror", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -121,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     _reset_command(sub, common)
     _init_command(sub)
     _mirror_command(sub, common)
+    parser.set_defaults(_commands=sub.choices)
     return parser
 
 
@@ -200,7 +205,32 @@ def _refuse_misspelt(word: str) -> None:
                          f"see --help)")
 
 
-_VALUED = {"--config", "--conflict", "--max-delete", "-j", "--jobs", *HISTORY_VALUED,
+def _unknown_arguments(args, extras: list[str]) -> UsageError:
+    """What argparse calls "unrecognized arguments", said with the reason and the fix: the
+    closest option of the command, or the commands the option belongs to."""
+    import difflib
+
+    commands, cmd = args._commands, args.command
+    parser = commands[cmd]
+    see = f"see `s3sync-mirror {cmd} --help`"
+    word = next((x for x in extras if x.startswith("-")), extras[0])
+    if not word.startswith("-"):
+        return UsageError(f"`{cmd}` takes no argument {word!r}; {see}")
+    name = word.split("=", 1)[0]
+    owners = [c for c, p in commands.items() if name in p._option_string_actions]
+    if owners:
+        which = ", ".join(f"`{c}`" for c in owners[:4])
+        return UsageError(f"{name} is not an option of `{cmd}` (it belongs to {which}); "
+                          f"drop it, or run the command that takes it; {see}")
+    close = difflib.get_close_matches(name, list(parser._option_string_actions), n=1,
+                                      cutoff=0.75)
+    if close:
+        return UsageError(f"unknown option {name} for `{cmd}`: did you mean `{close[0]}`? "
+                          f"({see})")
+    return UsageError(f"unknown option {name} for `{cmd}`; {see}")
+
+
+_VALUED = {"--config", "--user", "--conflict", "--max-delete", "-j", "--jobs", *HISTORY_VALUED,
            *DIFF_VALUED, *META_VALUED}
 
 
@@ -222,13 +252,21 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
-        args = parser.parse_args(_argv_with_default(argv))
+        args, extras = parser.parse_known_args(_argv_with_default(argv))
+        if extras:
+            raise _unknown_arguments(args, extras)
     except SystemExit as exc:  # argparse: 0 for --help, 2 for bad usage
         return int(exc.code or 0)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     as_json = getattr(args, "json", False)
+    if getattr(args, "user", None):  # every layer reads who "I" am from the environment
+        import os
+
+        from ..config import USER_ENV
+
+        os.environ[USER_ENV] = args.user
     _setup_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False) or as_json)
     try:
         return _dispatch(args)
@@ -245,9 +283,15 @@ def main(argv=None) -> int:
         else:
             print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("\ninterrupted: what completed is recorded; run again to finish.",
-              file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        from ..ui.prompts import Aborted
+
+        if isinstance(exc, Aborted):  # at a prompt: before anything was carried out
+            print("\ninterrupted at the prompt: nothing was carried out; run again to "
+                  "decide.", file=sys.stderr)
+        else:
+            print("\ninterrupted: what completed is recorded; run again to finish.",
+                  file=sys.stderr)
         return 130
     except Exception as exc:  # a bug: one clear line, the traceback only on request
         if getattr(args, "verbose", 0) > 1:

@@ -223,8 +223,7 @@ def _store(args) -> int:
             value = typed.decode(found)
             _dump(value) if args.json else print(typed.shown(value))
         elif args.action == "set":
-            st[typed.check_key(args.key)] = typed.convert(args.value, args.type) \
-                if args.type else typed.infer(args.value)
+            print(_store_set(st, typed.check_key(args.key), args.value, args.type))
         elif args.action == "touch":
             print(typed.shown(st.touch(typed.check_key(args.key))))
         else:
@@ -233,6 +232,29 @@ def _store(args) -> int:
                        else e["value"]} for k, e in entries.items()}) if args.json \
                 else _print(metareport.store_lines(entries))
     return EXIT_OK
+
+
+def _store_set(st, key: str, text: str, kind) -> str:
+    """Set ``key``, keeping the type it has unless ``--type`` changes it on purpose; the
+    line that says what was set."""
+    had = st.entries().get(key)
+    was = had["type"] if had else None
+    if kind is None and was is not None:
+        from ..core.errors import UsageError
+
+        try:
+            value = typed.convert(text, was)
+        except UsageError:
+            raise UsageError(f"{key} holds {'an' if was == 'int' else 'a'} {was} (set by "
+                             f"{had.get('by') or '?'}), and {text!r} is not one: give "
+                             f"{'an' if was == 'int' else 'a'} {was}, or change its type on "
+                             f"purpose with --type") from None
+    else:
+        value = typed.convert(text, kind) if kind else typed.infer(text)
+    st[key] = value
+    now = typed.type_of(value)
+    change = f", was {was}" if was is not None and was != now else ""
+    return f"set {key} = {typed.shown(value)} ({now}{change})"
 
 
 def _info(args) -> int:

@@ -31,6 +31,8 @@ CLONE_ID = "clone_id"  # this clone's random id: its baseline is marked with it
 REMOTE_PREFIX = "remote_prefix.txt"  # the remote prefix this clone's state belongs to
 MEMBER_NOTE = "member_seen.json"  # when this clone last wrote its member record
 SPARSE = "sparse.json"  # this clone's sparse selection (docs/metadata.md#sparse-selection)
+SPARSE_BEFORE = "sparse_before.json"  # the selection before it widened, until a sync
+#                                       brings back what the widening added
 MARKS = "marks.json"  # this clone's own per-file marks, never uploaded
 METADATA_SEEN = "metadata_seen.json"  # the shared metadata as this clone last read it
 TMP, TRASH, CACHE = "tmp", "trash", "cache"
@@ -102,7 +104,8 @@ FILES = {"versions_local": VERSIONS_LOCAL, "baseline_changes": BASELINE_CHANGES,
          "checked_remotes": CHECKED_REMOTES, "history_pending": HISTORY_PENDING,
          "restored": RESTORED, "run_lock": RUN_LOCK, "clone_id": CLONE_ID,
          "remote_prefix": REMOTE_PREFIX,
-         "sparse": SPARSE, "marks": MARKS, "metadata_seen": METADATA_SEEN,
+         "sparse": SPARSE, "sparse_before": SPARSE_BEFORE, "marks": MARKS,
+         "metadata_seen": METADATA_SEEN,
          "tmp": TMP, "trash": TRASH, "cache": CACHE}
 
 

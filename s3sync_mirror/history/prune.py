@@ -29,6 +29,7 @@ class Plan(NamedTuple):
     remove: dict  # {key: size}: marked long enough ago, still removable: removed now
     mark: dict  # {key: size}: removable, marked now (removed by a later prune)
     kept: int  # archived objects kept
+    versions: tuple = ()  # every version of the history, to say which ones a key holds
 
 
 def _retired(mine: list[Version]) -> list[tuple]:
@@ -96,7 +97,13 @@ def plan(s, keep_last=None, keep_within=None, grace: float = DEFAULT_GRACE) -> P
     remove = {k: n for k, n in removable.items()
               if grace <= 0 or (k in pending and pending[k] <= ripe)}
     mark = {k: n for k, n in removable.items() if k not in remove}
-    return Plan(remove, mark, len(archived) - len(removable))
+    return Plan(remove, mark, len(archived) - len(removable), tuple(versions))
+
+
+def held_by(p: Plan, key: str) -> list[Version]:
+    """The versions whose bytes archive object ``key`` holds (one content may be several
+    files' versions), newest first."""
+    return [v for v in p.versions if any(k == key for _, k in v.sources)]
 
 
 def _write_pending(remote, marked: dict) -> None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Optional
 
+from ..core import model as m
 from ..core import typed
 from ..core.errors import StateError, UsageError
 from ..state.csvfiles import write_atomic
@@ -111,6 +112,58 @@ def save(lay, sel: Optional[Selection]) -> None:
         return
     data = json.dumps({"format": FORMAT, **sel.as_json()}, indent=1, ensure_ascii=False)
     write_atomic(lay.sparse, data.encode("utf-8"))
+
+
+def remember_before(lay, current: Optional[Selection]) -> None:
+    """The selection is about to change: add ``current`` to those kept since the last
+    sync, so the next sync can call a file outside any of them "back in the selection",
+    not new."""
+    if current is None:
+        return
+    kept = [sel.as_json() for sel in before(lay)]
+    if current.as_json() not in kept:
+        data = json.dumps({"format": FORMAT, "selections": [*kept, current.as_json()]},
+                          ensure_ascii=False)
+        write_atomic(lay.sparse_before, data.encode("utf-8"))
+
+
+def before(lay) -> list:
+    """The selections this clone held since its last sync, before they changed ([]:
+    none kept, or unreadable: the next plan then just calls such files new)."""
+    try:
+        doc = json.loads(lay.sparse_before.read_text(encoding="utf-8"))
+        return [Selection(tuple(Rule(tuple(r.get("patterns") or ()),
+                                     tuple(r.get("where") or ())) for r in sel["rules"]))
+                for sel in doc["selections"]]
+    except (OSError, ValueError, AttributeError, KeyError, TypeError, UsageError):
+        return []
+
+
+def forget_before(lay) -> None:
+    lay.sparse_before.unlink(missing_ok=True)
+
+
+BACK = "back in the selection"
+
+
+def back_in_selection(plan, kept: list, metadata: Mapping, outside_now) -> tuple:
+    """PURE. (the plan with each download of a file that had no baseline because an
+    earlier selection (``kept``) left it out, and that the selection now holds, called
+    "back in the selection", the paths so called)."""
+    if not kept:
+        return plan, set()
+    tests = [sel.outside(metadata if sel.uses_metadata else {}) for sel in kept]
+    back = set()
+    actions = []
+    for a in plan.actions:
+        if a.kind == m.DOWNLOAD and a.base is None and any(t(a.path) for t in tests) and \
+                not (outside_now is not None and outside_now(a.path)):
+            who = f" (by {a.remote.edited_by})" if a.remote is not None and \
+                a.remote.edited_by else ""
+            a = a.with_(reason=BACK + who)
+            back.add(a.path)
+        actions.append(a)
+    return replace(plan, actions=tuple(actions)), back
 
 
 def changed(sel: Optional[Selection], patterns, where=(), add=False) -> Selection:

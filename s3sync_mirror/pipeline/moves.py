@@ -11,9 +11,11 @@ from ..core.model import Action
 
 def _moved(new: Action, gone: Action, kind: str) -> Action:
     from_state = gone.remote if kind == m.MOVE_REMOTE else gone.local
+    who = new.remote.edited_by if kind == m.MOVE_LOCAL and new.remote is not None else ""
+    by = f" by {who}" if who else ""
     return new.with_(kind=kind, moved_from=gone.path, from_state=from_state,
                      reason=(f"renamed locally from {gone.path}" if kind == m.MOVE_REMOTE
-                             else f"renamed on remote from {gone.path}"),
+                             else f"renamed on remote{by} from {gone.path}"),
                      category="moved")
 
 

@@ -56,10 +56,12 @@ def _restore(lc: str, rc: str, local, remote) -> tuple[Optional[str], str, str]:
 
 def decide(base: Optional[FileState], local: Optional[FileState],
            remote: Optional[FileState], *, local_gone=True,
-           remote_gone=True) -> tuple[Optional[str], str, str]:
+           remote_gone=True, first_sync=True) -> tuple[Optional[str], str, str]:
     """The decision table (docs/decision-table.md) for one path: (kind or None, reason,
     category). ``*_gone``: whether that side's absence is a recorded deletion (for the
-    remote, the deleter's name counts as yes and is named in the reason)."""
+    remote, the deleter's name counts as yes and is named in the reason). ``first_sync``:
+    this clone has no baseline at all, so a file on both sides without one says so; in a
+    clone that has one, such a file is new on both sides."""
     lc, rc = classify(base, local, bool(local_gone)), classify(base, remote, bool(remote_gone))
     if MISSING in (lc, rc):
         return _restore(lc, rc, local, remote)
@@ -77,7 +79,7 @@ def decide(base: Optional[FileState], local: Optional[FileState],
     if rc in _QUIET:  # only this side moved: take it there
         kind = m.DELETE_REMOTE if lc == DELETED else m.UPLOAD
         return kind, _describe(lc, "locally", local), _CATEGORY[lc]
-    if base is None:
+    if base is None and first_sync:
         why = "differs between local and remote (no baseline to tell which is newer)"
     else:
         why = (f"{_describe(lc, 'locally', local)}, "
@@ -85,7 +87,8 @@ def decide(base: Optional[FileState], local: Optional[FileState],
     return m.CONFLICT, why, "conflict"
 
 
-def _action(path, base, loc, rem, blocked, gone: tuple) -> Optional[Action]:
+def _action(path, base, loc, rem, blocked, gone: tuple,
+            first_sync: bool = True) -> Optional[Action]:
     """The decision for one path, or None; a blocked path's becomes a problem (reported,
     left alone): "error" (an unreadable file: a failure) or "blocked" (a name clash)."""
     if path in blocked and base is None and loc is None and rem is None:
@@ -94,7 +97,7 @@ def _action(path, base, loc, rem, blocked, gone: tuple) -> Optional[Action]:
     local_gone, remote_gone = (True if g is None else (g.get(path, False) or path in g)
                                if isinstance(g, Mapping) else path in g for g in gone)
     kind, reason, category = decide(base, loc, rem, local_gone=local_gone,
-                                    remote_gone=remote_gone)
+                                    remote_gone=remote_gone, first_sync=first_sync)
     if kind is None:
         return None
     if path in blocked:
@@ -115,13 +118,14 @@ def make_plan(baseline: Mapping[str, FileState], local: Mapping[str, FileState],
     every absence is; a mapping may name who deleted each); any other absence is MISSING,
     and nothing is deleted for it."""
     gone = (deleted_local, deleted_remote)
+    first_sync = not baseline
     blocked = blocked or {}
     actions, records, problems = [], [], []
 
     def consider(path, base, loc, rem):
         if scope and not in_scope(path, scope):
             return
-        action = _action(path, base, loc, rem, blocked, gone)
+        action = _action(path, base, loc, rem, blocked, gone, first_sync)
         if action is None:
             return
         if action.path in blocked:

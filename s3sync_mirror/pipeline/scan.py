@@ -142,7 +142,8 @@ def _trusted(found, baseline, result: ScanResult, by_nfc: dict) -> list:
         if base is None:  # a path of the baseline was checked when the baseline was read
             why = unsafe_reason(path)
             if why is not None:
-                result.warnings.append(f"skipped {rel!r}: its name {why}")
+                result.warnings.append(f"skipped {rel!r}: its name {why}; rename it to sync "
+                                       f"it (until then it stays here, unshared)")
                 continue
         if path != rel:
             result.disk[path] = rel

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..core import typed
 from .text import human
+from .cells import ljust, width
 
 SHOWN = ["File", "status", "Size", "Edited By", "Time Edited"]
 
@@ -20,8 +21,9 @@ def files_lines(columns: list, rows: list) -> list[str]:
     cols = SHOWN + [c for c in columns if c not in SHOWN and c != "Checksum"]
     cells = [[human(r["Size"]) if c == "Size" else _cell(r.get(c)) for c in cols]
              for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
-    fmt = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()  # noqa: E731
+    widths = [max(width(c), *(width(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    def fmt(vals) -> str:
+        return "  ".join(ljust(v, w) for v, w in zip(vals, widths)).rstrip()
     held = sum(1 for r in rows if r["status"] != "not held")
     return [fmt(cols), *(fmt(row) for row in cells),
             f"{len(rows)} file{'s' if len(rows) != 1 else ''} ({held} held here)."]
@@ -91,12 +93,16 @@ def selection_lines(rules) -> list[str]:
 
 
 def sparse_done_lines(done: dict, rules) -> list[str]:
+    if not rules and not done.get("was_selection", True):
+        return ["This clone holds every file already (there was no sparse selection); "
+                "nothing changed."]
     lines = selection_lines(rules)
     for path, kept in done["trashed"]:
         lines.append(f"  no longer held here: {path} (moved to {kept})")
     lines += [f"warning: {k}" for k in done["kept"]]
-    lines.append("The next sync downloads what the selection adds; files outside it are "
-                 "left alone, here and on the remote.")
+    lines.append("The next sync downloads the files the selection left out." if not rules
+                 else "The next sync downloads what the selection adds; files outside it "
+                      "are left alone, here and on the remote.")
     return lines
 
 
@@ -118,11 +124,11 @@ def info_lines(i: dict) -> list[str]:
              f"  {i['files']} files, {human(i['bytes'])}; archive: "
              f"{i['archive']['versions']} versions, {human(i['archive']['bytes'])}",
              "Members (last change on the remote; last sync):"]
-    lines += [f"  {m['name']:<16} {m['last_change'] or '-':<20}  "
+    lines += [f"  {ljust(m['name'], 16)} {m['last_change'] or '-':<20}  "
               f"{m.get('last_sync') or '?':<20}  ({m['runs']} run(s) that changed files)"
               for m in i["members"]] or ["  none yet"]
     lines.append("Latest changes:")
-    lines += [f"  {v['time']}  {v['author'] or '?':<12} {v['event']:<9} {v['path']}"
+    lines += [f"  {v['time']}  {ljust(v['author'] or '?', 12)} {v['event']:<9} {v['path']}"
               for v in i["latest"]] or ["  none yet"]
     lines += holds_lines(i["holds"])
     meta = i["metadata"]

@@ -7,7 +7,9 @@ one keystroke (Enter = yes)::
 
 ``d`` lists every action with its reason and both sides' sizes, times and editors, then
 asks again; ``c`` asks group by group as the original tool did (deletions, new files,
-modified files: all / choose files / none); ``n`` approves nothing. Then each conflict on
+modified files: [a]ll / [c]hoose each / [n]one, Enter = none), choosing walking the
+group's files one key each with nothing preselected; ``n`` approves nothing. Every prompt
+is a single key (``yes_no`` too, for ``reset`` and ``prune``). Then each conflict on
 its own, with letter keys: ``l`` keep local, ``r`` keep remote, ``b`` keep both (only when
 both versions exist), ``s`` skip (Enter), ``d`` diff; a capital L/R/B/S gives the same
 answer to this conflict and every remaining one. Ctrl-C at any prompt raises ``Aborted``:
@@ -53,13 +55,6 @@ _CHOSEN = {m.KEEP_LOCAL: "keep local", m.KEEP_REMOTE: "keep remote", m.BOTH: "ke
 
 class Aborted(KeyboardInterrupt):
     """The user pressed Ctrl-C at a prompt: nothing is carried out."""
-
-
-def _ask(question):
-    answer = question.ask()
-    if answer is None:
-        raise Aborted()
-    return answer
 
 
 def _io(input, output) -> dict:
@@ -135,7 +130,9 @@ def side_text(action, where: str) -> str:
     if where == "local":
         ns = side.mtime_ns if side.mtime_ns >= 0 else ns_from_iso(side.time_edited)
         unchanged = base is not None and base.checksum == side.checksum and base.edited_by
-        who = base.edited_by if unchanged else "you"
+        # no baseline, but the history knows this version (history/known.py): its author
+        known = base is None and side.edited_by
+        who = base.edited_by if unchanged else side.edited_by if known else "you"
     else:
         ns = ns_from_iso(side.time_edited)
         who = side.edited_by
@@ -169,35 +166,53 @@ def confirm_plan(actions, *, input=None, output=None) -> str:
             _say(line)
 
 
-def choose_groups(actions, *, input=None, output=None) -> tuple[list, list]:
-    """Ask group by group. Returns (approved, declined) non-conflict actions."""
-    import questionary
+def group_question(title: str, n: int) -> str:
+    return f"{title}: {n} file{'s' if n != 1 else ''}? [a]ll / [c]hoose each / [n]one (Enter) "
 
-    kw = _io(input, output)
+
+def file_question(a) -> str:
+    size = f", {human(_size(a))}" if _size(a) else ""
+    return (f"  {a.path} ({_VERB.get(a.kind, a.kind)}{size}: {a.reason})? [y]es / [n]o "
+            f"(Enter) (Y/N: the same for the rest of this group) ")
+
+
+def _size(a) -> int:
+    side = a.local if a.kind in (m.UPLOAD, m.DELETE_REMOTE, m.MOVE_REMOTE) else a.remote
+    side = side or a.local or a.remote
+    return side.size if side is not None else 0
+
+
+def choose_groups(actions, *, input=None, output=None) -> tuple[list, list]:
+    """Ask group by group, with single keys: all, choose each file, or none (Enter);
+    choosing walks the group's files one key each, nothing preselected (Enter = no; a
+    capital Y or N answers the rest of the group). Returns (approved, declined)
+    non-conflict actions."""
+    io = {"input": input, "output": output}
     approved, declined = [], []
     groups = [(title, [a for a in actions if a.kind == kind and a.category == category])
               for kind, category, title in GROUPS]
     grouped = {id(a) for _, group in groups for a in group}
     groups.append((OTHERS, [a for a in actions if id(a) not in grouped]))
+    group_keys = (("aA", ALL, "all"), ("cC", CHOOSE, "choose each"), ("nN", NONE, "none"))
+    file_keys = (("y", (True, False), "yes"), ("n", (False, False), "no"),
+                 ("Y", (True, True), "yes, and to the rest of this group"),
+                 ("N", (False, True), "no, and to the rest of this group"))
     for title, group in groups:
         if not group:
             continue
-        n = len(group)
-        answer = _ask(questionary.select(
-            f"{title}: {n} file{'s' if n != 1 else ''}?",
-            choices=[questionary.Choice("all", ALL), questionary.Choice("choose files", CHOOSE),
-                     questionary.Choice("none", NONE)], **kw))
-        if answer == ALL:
-            approved.extend(group)
-        elif answer == NONE:
-            declined.extend(group)
-        else:
-            picked = set(_ask(questionary.checkbox(
-                f"{title}: pick with space, confirm with enter",
-                choices=[questionary.Choice(a.path, a.path, checked=True) for a in group],
-                **kw)))
-            for a in group:
-                (approved if a.path in picked else declined).append(a)
+        answer = keystroke(group_question(title, len(group)), group_keys, NONE, **io)
+        if answer != CHOOSE:
+            (approved if answer == ALL else declined).extend(group)
+            continue
+        rest = None
+        for a in group:
+            if rest is None:
+                take, every = keystroke(file_question(a), file_keys, (False, False), **io)
+                if every:
+                    rest = take
+            else:
+                take = rest
+            (approved if take else declined).append(a)
     return approved, declined
 
 
@@ -321,13 +336,13 @@ def yes_no(question: str, *, yes: bool = False, refused: str = "",
            prompt_io: Optional[tuple] = None) -> bool:
     """The one yes/no question (``reset``, ``prune``): True with ``yes``; without a terminal
     it does not ask, prints ``refused`` (what was not done and the flag that does it) and
-    answers no; else it asks, defaulting to no. ``prompt_io`` = (input, output) for tests."""
+    answers no; else ``question [y]es / [N]o``, one key, Enter = no (nothing is removed
+    unless asked). ``prompt_io`` = (input, output) for tests."""
     if yes:
         return True
     if prompt_io is None and not sys.stdin.isatty():
         print(refused or "No terminal to confirm on: nothing was done (pass --yes).")
         return False
-    import questionary
-
     kw = {"input": prompt_io[0], "output": prompt_io[1]} if prompt_io else {}
-    return bool(questionary.confirm(question, default=False, **kw).ask())
+    keys = (("yY", True, "yes"), ("nN", False, "no"))
+    return keystroke(f"{question} [y]es / [N]o ", keys, False, **kw)

@@ -5,6 +5,7 @@ import sys
 
 from ..core import model as m
 from .text import human, paint, use_color  # noqa: F401 (human and use_color: re-exported)
+from .cells import ljust, width as cells
 
 SHOW_PER_KIND = 40  # beyond this many of a kind, the table says "... and N more" (-v: all)
 _COLOR = {m.UPLOAD: "32", m.DOWNLOAD: "36", m.DELETE_REMOTE: "31", m.DELETE_LOCAL: "31",
@@ -23,6 +24,8 @@ def action_size(a) -> int:
     return side.size if side is not None else 0
 
 
+_SIZED = (m.UPLOAD, m.DOWNLOAD, m.MOVE_REMOTE, m.MOVE_LOCAL)  # a move sends nothing, but
+#                                                             its size says what it is
 WIDE = 72  # a longer path gets a line of its own, so the columns stay aligned
 
 
@@ -30,7 +33,7 @@ def plan_lines(plan, *, verbose: bool = False, color: bool = False) -> list[str]
     lines = []
     shown: dict = {}
     hidden: dict = {}
-    width = min(WIDE, max((len(a.path) for a in (*plan.actions, *plan.problems)),
+    width = min(WIDE, max((cells(a.path) for a in (*plan.actions, *plan.problems)),
                           default=10))
     for a in (*plan.actions, *plan.problems):
         k = a.shown_kind
@@ -38,13 +41,13 @@ def plan_lines(plan, *, verbose: bool = False, color: bool = False) -> list[str]
         if not verbose and shown[k] > SHOW_PER_KIND:
             hidden[k] = hidden.get(k, 0) + 1
             continue
-        size = human(action_size(a)) if a.kind in (m.UPLOAD, m.DOWNLOAD) else ""
+        size = human(action_size(a)) if a.kind in _SIZED else ""
         verb = _paint(f"{_VERB[k]:<16}", _COLOR[k], color)
-        if len(a.path) > width:
+        if cells(a.path) > width:
             lines.append(f"  {verb} {a.path}")
             lines.append(f"  {'':<16} {'':<{width}} {size:>10}  {a.reason}")
         else:
-            lines.append(f"  {verb} {a.path:<{width}} {size:>10}  {a.reason}")
+            lines.append(f"  {verb} {ljust(a.path, width)} {size:>10}  {a.reason}")
     for k, n in hidden.items():
         lines.append(f"  ... and {n} more to {_VERB[k]} (-v lists them all)")
     return lines

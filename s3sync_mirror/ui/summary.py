@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..core import model as m
-from .report import counts_text, human, write
+from .report import action_size, counts_text, human, write
 
 _OUTCOME = {m.UPLOAD: "uploaded", m.DOWNLOAD: "downloaded", m.DELETE_REMOTE: "deleted on remote",
             m.DELETE_LOCAL: "deleted locally", m.KEEP_BOTH: "kept both",
@@ -31,11 +31,38 @@ def _left(result) -> list:
                    "decide it in a later run")
         else:
             why = "interrupted: run again to finish" if result.interrupted \
-                else "not confirmed"
+                else "not confirmed: run again to decide, or --yes to apply it"
         out.append((a, why))
     out += [(o.action, "interrupted: run again to finish") for o in result.outcomes
             if o.status == m.SKIPPED]
     return out
+
+
+def _unsent(done) -> str:
+    """`` (2 sent nothing: the content was already there, copied in place)``: the uploads
+    and downloads carried out by a copy on the remote or here, so the bytes add up."""
+    n = sum(1 for o in done if o.action.kind in (m.UPLOAD, m.DOWNLOAD)
+            and not o.action.resolution and not o.transferred and action_size(o.action) > 0)
+    return f" ({n} sent nothing: the content was already there, copied in place)" if n \
+        else ""
+
+
+LISTED = 5  # up to this many actions left for one reason are named; more are counted
+
+
+def left_lines(left, verbose: bool) -> list[str]:
+    """What was left, by reason: each path when there are few (or with ``verbose``), else
+    one line with the count, never a wall of lines."""
+    by_why: dict = {}
+    for a, why in left:
+        by_why.setdefault(why, []).append(a)
+    lines = []
+    for why, actions in by_why.items():
+        if verbose or len(actions) <= LISTED:
+            lines += [f"  left: {a.path}: {why}" for a in actions]
+        else:
+            lines.append(f"  left: {len(actions):,} files: {why} (-v lists them)")
+    return lines
 
 
 def outcome_lines(result, verbose: bool) -> list[str]:
@@ -67,12 +94,15 @@ def say_summary(out, result, verbose: bool = False) -> None:
     for o in done:
         verbs[o.action.shown_kind] = verbs.get(o.action.shown_kind, 0) + 1
     moved = sum(o.transferred for o in done)
-    out.say(f"Done: {counts_text(verbs, done=True)}; {human(moved)} in "
-            f"{result.transfer_seconds:.2f} s{_rate(moved, result.transfer_seconds)}.")
+    if done or result.failed:
+        out.say(f"Done: {counts_text(verbs, done=True)}{_unsent(done)}; {human(moved)} in "
+                f"{result.transfer_seconds:.2f} s{_rate(moved, result.transfer_seconds)}.")
+    else:
+        out.say("Nothing done.")
     for line in outcome_lines(result, verbose):
         out.say(line)
-    for a, why in left:
-        out.say(f"  left: {a.path}: {why}")
+    for line in left_lines(left, verbose):
+        out.say(line)
     for e in [o.error for o in result.outcomes if o.status == m.FAILED] + \
             [a.reason for a in result.plan.problems if a.category == "error"]:
         write(f"failed: {e}", sys.stderr)

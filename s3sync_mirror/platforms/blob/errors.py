@@ -91,7 +91,9 @@ def classify(status, code: str, *, conditional: bool = False, write: bool = Fals
     status = int(status or 0)
     failure = Failure(status, str(code or status or ""), bool(conditional), bool(write))
     _row, _applies, cls, text = next(row for row in TABLE if row[1](failure))
-    return cls(text.format(lead=f"{what}: " if what else "", code=failure.code,
+    # an unreachable server is about the server, not a file (least of all a state file)
+    lead = f"{what}: " if what and cls is not RemoteUnreachable else ""
+    return cls(text.format(lead=lead, code=failure.code,
                            status=status, where=where or "Azure Storage",
                            container=container, message=message or failure.code,
                            cfg=CONFIG_NAME, creds=CRED_HELP))

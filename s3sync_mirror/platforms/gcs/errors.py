@@ -88,7 +88,9 @@ def classify(status: Optional[int], code: str = "", conditional: bool = False,
     status = int(status or 0)
     failure = Failure(status, str(code or status or ""), bool(conditional), endpoint or None)
     _row, _applies, cls, text = next(row for row in TABLE if row[1](failure))
-    return cls(text.format(lead=f"{what}: " if what else "", code=failure.code, status=status,
+    # an unreachable server is about the server, not a file (least of all a state file)
+    lead = f"{what}: " if what and cls is not RemoteUnreachable else ""
+    return cls(text.format(lead=lead, code=failure.code, status=status,
                            where=endpoint or "Google Cloud Storage", bucket=bucket,
                            message=message or failure.code, cfg=CONFIG_NAME,
                            creds=CRED_HELP))

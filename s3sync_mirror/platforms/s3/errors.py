@@ -118,7 +118,9 @@ def classify(status: Optional[int], code: str, operation: str = "", conditional:
                       endpoint or None)
     _row, _applies, cls, text = next(row for row in TABLE if row[1](failure))
     default = "no usable AWS credentials" if cls is RemotePermissionError else failure.code
-    return cls(text.format(lead=f"{what}: " if what else "", code=failure.code, status=status,
+    # an unreachable server is about the server, not a file (least of all a state file)
+    lead = f"{what}: " if what and cls is not RemoteUnreachable else ""
+    return cls(text.format(lead=lead, code=failure.code, status=status,
                            where=endpoint or "AWS S3", bucket=bucket,
                            message=message or default, cfg=CONFIG_NAME, creds=CRED_HELP))
 
