@@ -172,13 +172,13 @@ def test_16_a_name_that_cannot_sync_says_how_to_fix_it(tmp_path):
 CTRL_C_AT_FIRST_BYTE = r"""
 import os, signal, sys
 from s3sync_mirror.pipeline import execute
-real = execute.Executor._advance
+real = execute.Executor.advance
 def ctrl_c_once(self, n, _real=real, _sent=[]):
     if not _sent:
         _sent.append(1)
         os.kill(os.getpid(), signal.SIGINT)
     return _real(self, n)
-execute.Executor._advance = ctrl_c_once
+execute.Executor.advance = ctrl_c_once
 from s3sync_mirror.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -4,14 +4,14 @@ pandas DataFrames of the rows added, removed and the cells changed."""
 from __future__ import annotations
 
 import os
-from typing import Iterable, Optional
+from typing import Iterable
 
 from ..compare.files import compare
 from ..compare.tables import key_for
-from ..config import load_settings
 from ..core.errors import UsageError
 from ..history import sides as siding
 from ..session import open_session
+from .scope import data_paths, settings_at
 
 
 def _keys(key) -> tuple:
@@ -35,10 +35,8 @@ def diffs(paths: Iterable = (), path: str | os.PathLike = ".", old=None, new=Non
     """(whether a folder was asked about, [FileDiff, ...]) between ``old`` (default: the
     remote's live version) and ``new`` (default: this clone's file), for the files under
     ``paths`` (all when empty). Unchanged files are left out when ``changed_only``."""
-    from .history import _scope
-
-    settings = load_settings(path, config)
-    scope = _scope(settings, list(paths))
+    settings = settings_at(path, config)
+    scope = data_paths(settings, list(paths))
     old, new = old or "remote", new or "local"
     with open_session(settings, writes=False) as s:
         sides = siding.Sides(s)
