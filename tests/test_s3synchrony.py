@@ -2,46 +2,64 @@
 S3Synchrony, fsmirror and mmmeta): its s3synchrony.json, its clones' .S3/ and the remote's
 .S3/ are adopted as config, baseline, remote state and history.
 
-The remote and the clones are laid out byte for byte as S3Synchrony 0.4.0's code writes
-them (BasePlatform: pandas ``to_csv`` of File,Edited By,Time Edited,Checksum with MD5 and
-``%Y-%m-%d %H:%M:%S`` mtimes; ``deleted_remote.csv`` written with its index; a deleted
-object copied to ``.S3/deleted/<path>``; uploads as plain PUTs whose ETag is the MD5)."""
+The history is made by the real S3Synchrony 0.4.0 (kabbes-s3synchrony on PyPI, with the
+helper releases it works with, pinned in the ``test`` extra), run as its users ran it:
+``python -m s3synchrony`` in the repo, answering "all" at every prompt, against the same
+moto server this tool then uses."""
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
-
-import pandas as pd
+import os
+import subprocess
+import sys
 
 from tests.conftest import Team, parse_csv
 
-COLUMNS = ["File", "Edited By", "Time Edited", "Checksum"]
+
+# `python -m s3synchrony`, with a user who types "yes" where it asks for "yes", "all" at
+# every list of files it offers, and nothing (enter: none) where it offers to revert one
+# side to the other's older version
+_USER = ("import builtins, io, runpy, sys\n"
+         "seen = io.StringIO()\n"
+         "write = sys.stdout.write\n"
+         "sys.stdout.write = lambda t: (seen.write(t), write(t))[1]\n"
+         "def answer(prompt=''):\n"
+         "    print(prompt)\n"
+         "    if '\"yes\"' in prompt:\n"
+         "        return 'yes'\n"
+         "    offer = seen.getvalue().rsplit('Would you like to', 1)[-1]\n"
+         "    return '' if offer.lstrip().startswith('revert') else 'all'\n"
+         "builtins.input = answer\n"
+         "runpy.run_module('s3synchrony', run_name='__main__', alter_sys=True)\n")
 
 
-def _row(path, content: bytes, who: str, when: float) -> dict:
-    return {"File": path, "Edited By": who,
-            "Time Edited": datetime.fromtimestamp(when).strftime("%Y-%m-%d %H:%M:%S"),
-            "Checksum": hashlib.md5(content).hexdigest()}
+def old_tool(member, home, rc=0):
+    """One run of S3Synchrony 0.4.0 in ``member``'s repo, every offer accepted."""
+    env = {**os.environ, **member.env, "HOME": str(home)}
+    env.pop("AWS_ENDPOINT_URL", None)  # it reaches the server through its own config
+    proc = subprocess.run([sys.executable, "-c", _USER], cwd=member.repo, env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=300)
+    if rc is not None:
+        assert proc.returncode == rc, f"{member.name}: {proc.stdout}\n{proc.stderr}"
+    return proc
 
 
-def _csv(rows, index=False) -> bytes:
-    return pd.DataFrame(rows, columns=COLUMNS).to_csv(index=index).encode()
+def _later(member, rel: str, seconds: int) -> None:
+    """S3Synchrony orders two edits by mtime (to the second): make this one the newer."""
+    p = member.data / rel
+    st = p.stat()
+    os.utime(p, (st.st_atime, st.st_mtime + seconds))
 
 
 def _legacy_team(tmp_path, bucket, endpoint):
-    """alice uploaded a.txt, b.txt, c.txt; bob edited b.txt; alice deleted c.txt."""
+    """Through the real S3Synchrony 0.4.0: alice uploads a.txt, b.txt, c.txt; bob gets
+    them and edits b.txt; alice deletes c.txt (her copy of b.txt stays the old one); bob
+    gets the delete."""
     team = Team("s3", tmp_path, bucket=bucket, endpoint=endpoint)
-    s3 = team._s3()
-    a, b1, b2, c = b"alpha\n", b"bravo 1\n", b"bravo 2 by bob\n", b"charlie\n"
-    t0 = 1_700_000_000
-    remote_rows = [_row("a.txt", a, "alice", t0), _row("b.txt", b2, "bob", t0 + 60)]
-    deleted_rows = [_row("c.txt", c, "alice", t0)]
-    for key, body in (("a.txt", a), ("b.txt", b2), (".S3/deleted/c.txt", c)):
-        s3.put_object(Bucket=bucket, Key=f"{team.prefix}/{key}", Body=body)
-    for name, body in (("versions_remote.csv", _csv(remote_rows)),
-                       ("deleted_remote.csv", _csv(deleted_rows, index=True))):
-        s3.put_object(Bucket=bucket, Key=f"{team.prefix}/.S3/{name}", Body=body)
+    home = tmp_path / "home"
+    home.mkdir()
     for m in team.members.values():
         (m.repo / "s3sync_mirror.yml").unlink()
         (m.repo / "s3synchrony.json").write_text(json.dumps({
@@ -49,18 +67,36 @@ def _legacy_team(tmp_path, bucket, endpoint):
             "local_data_rel_dir": "Data", "remote_data_dir": team.prefix, "aws_bkt": bucket,
             "aws_prfx": team.prefix, "credentials": {"endpoint_url": endpoint}}))
         m.env["S3SYNC_MIRROR_USER"] = m.name
-        m.write("a.txt", a)
-        m.write("b.txt", b2)
-        # S3Synchrony's _compute_directory: every row names the member who ran it
-        local_rows = [_row("a.txt", a, m.name, t0), _row("b.txt", b2, m.name, t0 + 60)]
-        s = m.data / ".S3"
-        s.mkdir()
-        (s / "versions_local.csv").write_bytes(_csv(local_rows))
-        (s / "deleted_local.csv").write_bytes(_csv([]))
-        (s / "versions_remote.csv").write_bytes(_csv(remote_rows))
-        (s / "deleted_remote.csv").write_bytes(_csv(deleted_rows, index=True))
-        (s / "ignore_remote.txt").write_text("")
-    return team, {"a.txt": a, "b.txt": b2, "c.txt": c}, remote_rows
+    # Its first step on a new prefix, _initialize_util_rDir, uploads these two CSVs (for an
+    # empty prefix: the header only). With the pinned helpers it never runs (dir_ops's
+    # exists() answers True for any S3 prefix), so they are put here as it would put them.
+    for name in ("versions_remote.csv", "deleted_remote.csv"):
+        team.put_remote(f".S3/{name}", b"File,Edited By,Time Edited,Checksum\n")
+    alice, bob = team.alice, team.bob
+    content = {"a.txt": b"alpha\n", "b.txt": b"bravo 1\n", "c.txt": b"charlie\n"}
+    for rel, data in content.items():
+        alice.write(rel, data)
+    old_tool(alice, home)
+    bob.data.mkdir()
+    old_tool(bob, home)
+    assert bob.files() == content
+    content["b.txt"] = b"bravo 2 by bob\n"
+    bob.write("b.txt", content["b.txt"])
+    _later(bob, "b.txt", 120)
+    old_tool(bob, home)
+    alice.delete("c.txt")
+    out = old_tool(alice, home).stdout
+    # it offers bob's b.txt, but with these helpers its download refuses to replace a file
+    assert "already exists" in out
+    old_tool(bob, home)
+    deleted = content.pop("c.txt")
+    assert bob.files() == content
+    assert alice.files() == {**content, "b.txt": b"bravo 1\n"}
+    objects = team.remote_objects()
+    assert objects[".S3/deleted/c.txt"] == deleted  # its archive layout
+    assert objects[".S3/deleted_remote.csv"].startswith(b",File,Edited By,")  # its index
+    assert b"bob" in objects[".S3/versions_remote.csv"]
+    return team, {**content, "c.txt": deleted}, home
 
 
 def _etags(team) -> dict:
@@ -70,18 +106,22 @@ def _etags(team) -> dict:
 
 
 def test_team_moves_over_in_place(tmp_path, bucket, aws_env):
-    team, content, remote_rows = _legacy_team(tmp_path, bucket, aws_env)
+    team, content, _home = _legacy_team(tmp_path, bucket, aws_env)
     alice, bob = team.alice, team.bob
     before = _etags(team)
     legacy_remote = team.remote_objects()[".S3/versions_remote.csv"]
 
-    r = alice.run("status", "--json", check_rc=0)
-    out = json.loads(r.stdout)
-    assert out["actions"] == [], out  # nothing to transfer, nothing to delete, no reset
+    # bob's clone is in sync: nothing to do; alice's lacks bob's b.txt, which the old
+    # tool could not download: that one download, and nothing else (no reset needed)
+    out = json.loads(bob.run("status", "--json", check_rc=0).stdout)
+    assert out["actions"] == [], out
     assert any("S3Synchrony 0.4" in w for w in out["summary"]["warnings"]), out
+    out = json.loads(alice.run("status", "--json", check_rc=0).stdout)
+    assert [(a["path"], a["action"]) for a in out["actions"]] == [("b.txt", "download")], out
     assert team.remote_objects()[".S3/versions_remote.csv"] == legacy_remote  # status wrote nothing
 
     alice.sync()
+    assert alice.files() == {"a.txt": content["a.txt"], "b.txt": content["b.txt"]}
     assert _etags(team) == before  # nothing re-uploaded
     state = team.remote_state()
     assert {p: r["Edited By"] for p, r in state.items()} == {"a.txt": "alice", "b.txt": "bob"}
@@ -97,6 +137,8 @@ def test_team_moves_over_in_place(tmp_path, bucket, aws_env):
 
     versions = json.loads(alice.run("log", "--json", "c.txt", check_rc=0).stdout)["versions"]
     assert versions and all(v["path"] == "c.txt" for v in versions), versions
+    assert [v["author"] for v in versions if v["event"] == "deleted"] == ["alice"], versions
+    assert hashlib.sha256(content["c.txt"]).hexdigest() in {v["checksum"] for v in versions}
     alice.run("restore", "c.txt", check_rc=0)
     assert alice.read("c.txt") == content["c.txt"]
 
@@ -113,7 +155,7 @@ def test_team_moves_over_in_place(tmp_path, bucket, aws_env):
 
 
 def test_file_changed_since_s3synchrony_is_a_conflict(tmp_path, bucket, aws_env):
-    team, content, _rows = _legacy_team(tmp_path, bucket, aws_env)
+    team, content, _home = _legacy_team(tmp_path, bucket, aws_env)
     team.alice.write("b.txt", b"alice changed it after her last S3Synchrony run\n")
     r = team.alice.run("status", "--json", check_rc=0)
     kinds = {a["path"]: a["action"] for a in json.loads(r.stdout)["actions"]}
