@@ -162,3 +162,65 @@ def test_file_changed_since_s3synchrony_is_a_conflict(tmp_path, bucket, aws_env)
     assert kinds == {"b.txt": "conflict"}, kinds
     team.alice.sync("--conflict", "both", rc=0)
     assert team.remote_files()["b.txt"] == content["b.txt"]  # not overwritten
+
+
+def test_a_member_still_on_s3synchrony_after_the_switch_writes_nothing(tmp_path, bucket,
+                                                                       aws_env):
+    """alice switched (her sync wrote this tool's remote state); bob, still on 0.4.0,
+    edits a file and runs the old tool: it stops with an error before it writes anything,
+    on the remote or among his files."""
+    team, content, home = _legacy_team(tmp_path, bucket, aws_env)
+    team.alice.sync()
+    bob = team.bob
+    bob.write("b.txt", b"bob's edit, made with the old tool still installed\n")
+    _later(bob, "b.txt", 600)
+    bob.write("new.txt", b"a file only bob has\n")
+    remote, mine = team.remote_objects(), bob.files()
+    r = old_tool(bob, home, rc=None)
+    assert r.returncode != 0
+    assert "does not match format" in r.stderr  # the time format it cannot read
+    assert team.remote_objects() == remote
+    assert bob.files() == mine
+    # switching, bob keeps his edit: a file that differs from its S3Synchrony row is
+    # compared as with no baseline, a conflict, never an overwrite
+    out = json.loads(bob.run("status", "--json", check_rc=0).stdout)
+    assert {(a["path"], a["action"]) for a in out["actions"]} == \
+        {("b.txt", "conflict"), ("new.txt", "upload")}, out
+
+
+def test_reset_remote_keeps_s3synchrony_state_and_leaves_deletions_working(tmp_path, bucket,
+                                                                           aws_env):
+    team, content, _home = _legacy_team(tmp_path, bucket, aws_env)
+    legacy_remote = team.remote_objects()[".S3/versions_remote.csv"]
+    team.alice.run("reset", "--remote", "--yes", check_rc=0)
+    objects = team.remote_objects()
+    assert objects[".S3/s3synchrony-0.4/versions_remote.csv"] == legacy_remote
+    assert ".S3/versions_remote.csv" not in objects
+    assert objects[".S3/deleted_remote.csv"].startswith(b",File,")  # readable: left alone
+    team.bob.sync()
+    team.bob.delete("a.txt")
+    team.bob.sync()
+    assert "a.txt" not in team.remote_files()
+
+
+def test_reset_remote_sets_an_unreadable_deletion_log_aside(tmp_path, bucket, aws_env):
+    team, content, _home = _legacy_team(tmp_path, bucket, aws_env)
+    bob = team.bob
+    bob.sync()
+    broken = b"File,Edited By\n\"unclosed,bob\n"
+    team.put_remote(".S3/deleted_remote.csv", broken)
+    bob.delete("a.txt")
+    r = bob.run("--yes")
+    assert r.returncode != 0 and "deleted_remote.csv" in r.stdout + r.stderr
+    assert "a.txt" in team.remote_files()  # nothing deleted on a log it cannot read
+    r = bob.run("reset", "--remote", "--yes", check_rc=0)
+    assert "unreadable" in r.stdout
+    objects = team.remote_objects()
+    assert objects[".S3/deleted_remote.unreadable.csv"] == broken
+    bob.sync()  # bob's baseline is gone: a.txt, only on the remote, comes back to him
+    assert bob.exists("a.txt")
+    bob.delete("a.txt")
+    bob.sync()
+    assert "a.txt" not in team.remote_files()
+    assert [r["File"] for r in parse_csv(team.remote_objects()[".S3/deleted_remote.csv"])] \
+        == ["a.txt"]
