@@ -21,9 +21,9 @@ LEGACY_NAME = "s3synchrony.json"
 CONFIG_ENV = "S3SYNC_MIRROR_CONFIG"
 MIRROR = "MIRROR"
 
-_TOP_KEYS = {"storage", "data_dir", "user", "mirrors", "ignore"}
+_TOP_KEYS = {"storage", "data_dir", "user", "mirrors", "ignore", "compat"}
 _STORAGE_KEYS = {"provider", "tenant", "namespace", "endpoint_url", "profile", "region"}
-_MIRROR_KEYS = {"root", "prefix", "output_name", "output_format", "id_method"}
+_MIRROR_KEYS = {"root", "prefix", "output_name", "output_format", "id_method", "compat"}
 _LEGACY_KEYS = {"platform", "_name", "local_data_rel_dir", "remote_data_dir", "aws_bkt",
                 "aws_prfx", "credentials"}
 # S3Synchrony 0.4 picks a template module by name, which reads its own keys (its
