@@ -42,6 +42,7 @@ def reset_state(settings, confirm: Callable[[str], bool], *, remote: bool = Fals
             removed += _remove_remote_state(s.remote)
         for path in s.layout.state_files:
             if path.exists():
+                legacy.keep_local_copy(path)  # S3Synchrony's CSVs: copied aside first
                 path.unlink()
                 removed.append(str(path))
         for folder in (s.layout.tmp, s.layout.cache):

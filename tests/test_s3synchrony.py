@@ -192,7 +192,10 @@ def test_reset_remote_keeps_s3synchrony_state_and_leaves_deletions_working(tmp_p
                                                                            aws_env):
     team, content, _home = _legacy_team(tmp_path, bucket, aws_env)
     legacy_remote = team.remote_objects()[".S3/versions_remote.csv"]
+    legacy_local = (team.alice.data / ".S3/versions_local.csv").read_bytes()
     team.alice.run("reset", "--remote", "--yes", check_rc=0)
+    assert (team.alice.data / ".S3/s3synchrony-0.4/versions_local.csv").read_bytes() == \
+        legacy_local
     objects = team.remote_objects()
     assert objects[".S3/s3synchrony-0.4/versions_remote.csv"] == legacy_remote
     assert ".S3/versions_remote.csv" not in objects
