@@ -12,6 +12,8 @@ from .session import open_session
 
 
 def describe(settings, remote: bool) -> str:
+    log = (f"a readable deletion log (one that cannot be read, on which deletions would "
+           f"fail, is moved to {UNREADABLE_LOG})" if remote else "the remote's deletion log")
     there = (f"  remote: {layout.VERSIONS_KEY} and its log {layout.STATE_LOG_ROOT}/ at "
              f"{settings.remote_url} (the next sync rebuilds them from the remote's own "
              f"files)\n" if remote else "")
@@ -19,10 +21,9 @@ def describe(settings, remote: bool) -> str:
             f"  local:  {settings.data_dir.name}/{layout.STATE_DIR}/ state files (baseline, "
             f"cached remote state, logs)\n{there}"
             f"It never removes a data file, the local {layout.STATE_DIR}/{layout.TRASH}/, "
-            f"the remote's history or archive ({layout.CONTENT_ROOT}/), or the remote's "
-            f"deletion log (one that cannot be read is moved aside to "
-            f"{UNREADABLE_LOG}, so deletions work again). S3Synchrony 0.4's state files are "
-            f"copied to {layout.STATE_DIR}/{legacy.COPY_DIR}/ first. The next "
+            f"the remote's history or archive ({layout.CONTENT_ROOT}/), or {log}. "
+            f"S3Synchrony's state files are copied to {layout.STATE_DIR}/{legacy.COPY_DIR}/ "
+            f"first. The next "
             f"sync starts over: equal files are recorded, one-sided files are transferred, files "
             f"that differ become conflicts; nothing is deleted.")
 
