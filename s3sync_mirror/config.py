@@ -21,11 +21,15 @@ LEGACY_NAME = "s3synchrony.json"
 CONFIG_ENV = "S3SYNC_MIRROR_CONFIG"
 MIRROR = "MIRROR"
 
-_TOP_KEYS = {"storage", "data_dir", "user", "mirrors", "ignore", "diff"}
+_TOP_KEYS = {"storage", "data_dir", "user", "mirrors", "ignore", "diff", "compat"}
 _STORAGE_KEYS = {"provider", "tenant", "namespace", "endpoint_url", "profile", "region"}
-_MIRROR_KEYS = {"root", "prefix", "output_name", "output_format", "id_method"}
+_MIRROR_KEYS = {"root", "prefix", "output_name", "output_format", "id_method", "compat"}
 _LEGACY_KEYS = {"platform", "_name", "local_data_rel_dir", "remote_data_dir", "aws_bkt",
                 "aws_prfx", "credentials"}
+# S3Synchrony 0.4 picks a template module by name, which reads its own keys (its
+# "default" template: aws_role_shorthand, for its credentials helper). Accepted, so one
+# file serves members on either tool, and ignored: credentials come from the standard chain.
+_LEGACY_TEMPLATE_KEYS = {"template", "aws_role_shorthand"}
 _SECRET = re.compile(r"(secret|password|passwd|session_token|access_key|private_key|"
                      r"^token$|api_key)", re.IGNORECASE)
 _CRED_HELP = ("credentials come from boto3's standard chain: the environment "
@@ -306,7 +310,7 @@ def _legacy_document(doc: Any, source: Path) -> dict:
     if secret:
         raise _err(source, secret, "holds a secret key, and the tool never reads "
                    "credentials from its config", f"delete it from the file; {_CRED_HELP}")
-    _check_keys(source, doc, _LEGACY_KEYS, "")
+    _check_keys(source, doc, _LEGACY_KEYS | _LEGACY_TEMPLATE_KEYS, "")
     creds = doc.get("credentials") or {}
     if not isinstance(creds, dict):
         raise _err(source, "credentials", "must be an object", "write {\"endpoint_url\": ...}")

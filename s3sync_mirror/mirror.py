@@ -16,6 +16,10 @@ Compatible with fsmirror 0.4's config and methods (``mirror_relative``, ``mirror
 - a code object outside the mirror's ``root`` is a clear ``MirrorError`` instead of an
   absolute path leaking into a key; so is an unsafe name;
 - a package's ``__init__`` is the package, and ``<locals>`` never reaches a path.
+
+``compat: fsmirror-0.4`` (top level, or in one mirror) gives 0.4's paths exactly instead
+(``compat04_relative``, ``compat04_full``): README "Moving over from S3Synchrony, fsmirror and
+mmmeta" lists every difference.
 """
 from __future__ import annotations
 
@@ -36,11 +40,20 @@ from .platforms import registry
 
 CONFIG_ENV = "FSMIRROR_CONFIG_PATH"
 ID_METHODS = ("date", "uuid")
-_MIRROR_KEYS = {"root", "prefix", "output_name", "output_format", "id_method"}
+_MIRROR_KEYS = {"root", "prefix", "output_name", "output_format", "id_method", "compat"}
+COMPAT_04 = "fsmirror-0.4"
 
 
-class MirrorError(UsageError):
+class FSMirrorException(UsageError):
+    """fsmirror 0.4's exception: the base of every error of the mirror API."""
+
+
+class MirrorError(FSMirrorException):
     """A code object, mirror or mirror config that cannot give a path."""
+
+
+class MirrorConfigError(FSMirrorException, ConfigError):
+    """A mirror config that cannot be read or is invalid (exit 2, as any config error)."""
 
 
 class MirrorConfig(dict):
@@ -86,18 +99,21 @@ def module_parts(module_file: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
-def mirror_path(parts, qualname: Optional[str], mirror: dict, run: Optional[str]) -> str:
+def mirror_path(parts, qualname: Optional[str], mirror: dict, run: Optional[str], *,
+                take_last: bool = True) -> str:
     """PURE. The mirrored relative path of a code object.
 
     ``parts``: its module's path parts (``module_parts``); ``qualname``: its qualified name
     (None for a module); ``mirror``: one ``mirrors.<name>`` mapping; ``run``: the run id, or
-    None for the path without one."""
+    None for the path without one; ``take_last``: the last (innermost) folder matching the
+    root starts the path, else the first."""
     root = _split(mirror.get("root") or "")
     if not root:
         raise MirrorError("the mirror has no `root`: set it to the folder its code lives in")
     parts = tuple(parts)
     start = None
-    for i in range(len(parts) - len(root), -1, -1):  # the last (innermost) match wins
+    starts = range(len(parts) - len(root), -1, -1)  # the last (innermost) match first
+    for i in (starts if take_last else reversed(starts)):
         if list(parts[i:i + len(root)]) == root:
             start = i
             break
@@ -173,25 +189,34 @@ def load_config(path: Optional[str] = None) -> MirrorConfig:
     import yaml
 
     chosen = path or os.environ.get(CONFIG_ENV)
-    source = Path(chosen).expanduser() if chosen else find_config(".")
+    try:
+        source = Path(chosen).expanduser() if chosen else find_config(".")
+    except ConfigError as exc:
+        raise MirrorConfigError(str(exc)) from None
     try:
         doc = yaml.safe_load(source.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"{source}: cannot be read ({exc.strerror}). Fix: point "
+        raise MirrorConfigError(f"{source}: cannot be read ({exc.strerror}). Fix: point "
                           f"{CONFIG_ENV} at your config file.") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML ({exc}). Fix the syntax.") from None
+        raise MirrorConfigError(f"{source}: not valid YAML ({exc}). Fix the syntax.") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("mirrors", {}), dict):
-        raise ConfigError(f"{source}: mirrors: must be a mapping of mirror names. Fix: see "
+        raise MirrorConfigError(f"{source}: mirrors: must be a mapping of mirror names. Fix: see "
                           f"the README, 'Mirrored paths'.")
     for name, spec in (doc.get("mirrors") or {}).items():
         if not isinstance(spec, dict):
-            raise ConfigError(f"{source}: mirrors.{name}: must be a mapping. Fix: write "
+            raise MirrorConfigError(f"{source}: mirrors.{name}: must be a mapping. Fix: write "
                               f"{{root: ..., output_name: out, output_format: parquet}}.")
         unknown = set(spec) - _MIRROR_KEYS
         if unknown:
-            raise ConfigError(f"{source}: mirrors.{name}.{sorted(unknown)[0]}: unknown key. "
-                              f"Fix: use {', '.join(sorted(_MIRROR_KEYS))}.")
+            raise MirrorConfigError(f"{source}: mirrors.{name}.{sorted(unknown)[0]}: unknown "
+                                    f"key. Fix: use {', '.join(sorted(_MIRROR_KEYS))}.")
+    switches = [("compat", doc.get("compat"))] + [
+        (f"mirrors.{n}.compat", sp.get("compat")) for n, sp in (doc.get("mirrors") or {}).items()]
+    for where, value in switches:
+        if value is not None and value != COMPAT_04:
+            raise MirrorConfigError(f"{source}: {where}: unknown value {value!r}. Fix: write "
+                                    f"`compat: {COMPAT_04}` (fsmirror 0.4's paths) or remove it.")
     out = MirrorConfig(doc)
     out.source = source.resolve()
     return out
@@ -201,8 +226,12 @@ class FSMirror:
     """Paths for one mirror of a config. ``mirror`` may be left out when the config has
     one mirror, or to pick, per object, the mirror whose root holds its module."""
 
-    def __init__(self, config: Optional[dict] = None, mirror: Optional[str] = None, *,
-                 run_id: Optional[str] = None, id_method: Optional[str] = None):
+    def __init__(self, config: Optional[dict] = None, mirror: Optional[str] = None,
+                 id_method: Optional[str] = None, take_last_instance: bool = True, *,
+                 run_id: Optional[str] = None):
+        """fsmirror 0.4's signature (``config, mirror, id_method, take_last_instance``,
+        positional or by keyword), plus ``run_id``. ``take_last_instance=False``: the
+        first (outermost) folder named like the root wins, not the last."""
         self.config = load_config() if config is None else config
         self.mirrors = self.config.get("mirrors") or {}
         if mirror is not None and mirror not in self.mirrors:
@@ -211,6 +240,9 @@ class FSMirror:
         self.mirror = mirror
         self._run_id = run_id
         self._id_method = id_method
+        self._take_last = bool(take_last_instance)
+        # fsmirror 0.4 chose its id once per instance, at construction, in local time
+        self._compat_id = time.strftime("%Y%m%d%H%M%S", time.localtime())
 
     # the id
     def _method(self, spec: dict) -> str:
@@ -235,23 +267,38 @@ class FSMirror:
         raise MirrorError(f"no mirror's root holds {'/'.join(parts)}; name one with "
                           f"mirror=... (the config has: {', '.join(self.mirrors) or 'none'})")
 
-    # the original's four methods
-    def mirror_relative(self, obj, with_id: bool = True) -> str:
+    def _compat(self, spec: dict) -> bool:
+        return (spec.get("compat") or self.config.get("compat")) == COMPAT_04
+
+    def _spec_of(self, obj) -> tuple[dict, tuple, Optional[str]]:
         file, qualname = locate(obj)
         parts = module_parts(file)
-        spec = self._spec(parts)
-        return mirror_path(parts, qualname, spec, self.run_id_for(spec) if with_id else None)
+        return self._spec(parts), parts, qualname
+
+    # the original's four methods
+    def mirror_relative(self, obj, with_id: bool = True) -> str:
+        spec, parts, qualname = self._spec_of(obj)
+        if self._compat(spec):
+            return compat04_relative(obj, spec, self._run_id or self._compat_id, with_id,
+                                     self._take_last)
+        return mirror_path(parts, qualname, spec, self.run_id_for(spec) if with_id else None,
+                           take_last=self._take_last)
 
     def mirror_relative_output(self, obj, with_id: bool = True) -> str:
-        file, qualname = locate(obj)
-        spec = self._spec(module_parts(file))
+        spec = self._spec_of(obj)[0]
         return f"{self.mirror_relative(obj, with_id)}/{output_name(spec)}"
 
     def mirror_full(self, obj, with_id: bool = True) -> str:
+        if self._compat(self._spec_of(obj)[0]):
+            return compat04_full(self.config.get("storage") or {},
+                                 self.mirror_relative(obj, with_id))
         return _join(base_url(self.config.get("storage") or {}),
                      self.mirror_relative(obj, with_id))
 
     def mirror_full_output(self, obj, with_id: bool = True) -> str:
+        if self._compat(self._spec_of(obj)[0]):
+            return compat04_full(self.config.get("storage") or {},
+                                 self.mirror_relative_output(obj, with_id))
         return _join(base_url(self.config.get("storage") or {}),
                      self.mirror_relative_output(obj, with_id))
 
@@ -279,6 +326,44 @@ class FSMirror:
         if not registry.get(s.provider).scheme:
             return str(Path(s.remote_url, *rel.split("/")))
         return f"{s.remote_url}/{rel}"
+
+
+# -- fsmirror 0.4's paths, exactly (``compat: fsmirror-0.4``) -----------------------------
+def compat04_relative(obj, spec: dict, run: str, with_id: bool, take_last: bool) -> str:
+    """fsmirror 0.4's ``mirror_relative``: the module file's parts from the root folder
+    (the last such folder, or with ``take_last`` False the first), every part cut at its
+    first dot, then the object's ``__name__`` (an instance: ``<its __module__>/<class>``),
+    then the id."""
+    if callable(obj):
+        module = sys.modules.get(getattr(obj, "__module__", "") or "")
+        name = getattr(obj, "__name__", None)
+    else:
+        module = sys.modules.get(type(obj).__module__)
+        name = f"{obj.__module__}/{obj.__class__.__name__}"
+    file = getattr(module, "__file__", None)
+    if not file or not name:
+        raise MirrorError(f"{obj!r} has no module file or name to mirror")
+    parts = file.split("/")
+    root = spec.get("root")
+    found = [i for i, p in enumerate(parts) if p == root]
+    if not found:
+        raise MirrorError(f"{file} is not under the mirror's root {root!r}: the object "
+                          f"lives outside the code this mirror covers")
+    base = "/".join(p if "." not in p else p.split(".")[0]
+                    for p in parts[found[-1] if take_last else found[0]:])
+    return f"{base}/{name}/{run}" if with_id else f"{base}/{name}"
+
+
+def compat04_full(storage: dict, rel: str) -> str:
+    """fsmirror 0.4's ``mirror_full``: ``<tenant>/<rel>`` for a local tenant,
+    ``<provider>://<tenant>/<rel>`` for s3, gcs, blob and hdfs (no namespace)."""
+    provider, tenant = storage.get("provider"), storage.get("tenant")
+    if provider == "local":
+        return f"{tenant}/{rel}"
+    if provider in ("s3", "gcs", "blob", "hdfs"):
+        return f"{provider}://{tenant}/{rel}"
+    raise MirrorError(f"storage.provider {provider!r} has no fsmirror 0.4 path; use local, "
+                      f"s3, gcs, blob or hdfs")
 
 
 def _join(base: str, rel: str) -> str:

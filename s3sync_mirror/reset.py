@@ -6,12 +6,14 @@ import shutil
 from typing import Callable
 
 from .core import layout
-from .state import remotelog as statelog
-from .core.errors import RemoteNotFound
+from .state import legacy, remotelog as statelog, remotestate
+from .core.errors import PreconditionFailed, RemoteNotFound, StateError
 from .session import open_session
 
 
 def describe(settings, remote: bool) -> str:
+    log = (f"a readable deletion log (one that cannot be read, on which deletions would "
+           f"fail, is moved to {UNREADABLE_LOG})" if remote else "the remote's deletion log")
     there = (f"  remote: {layout.VERSIONS_KEY} and its log {layout.STATE_LOG_ROOT}/ at "
              f"{settings.remote_url} (the next sync rebuilds them from the remote's own "
              f"files)\n" if remote else "")
@@ -19,9 +21,14 @@ def describe(settings, remote: bool) -> str:
             f"  local:  {settings.data_dir.name}/{layout.STATE_DIR}/ state files (baseline, "
             f"cached remote state, logs)\n{there}"
             f"It never removes a data file, the local {layout.STATE_DIR}/{layout.TRASH}/, "
-            f"the remote's deletion log, history or archive ({layout.CONTENT_ROOT}/). The next "
+            f"the remote's history or archive ({layout.CONTENT_ROOT}/), or {log}. "
+            f"S3Synchrony's state files are copied to {layout.STATE_DIR}/{legacy.COPY_DIR}/ "
+            f"first. The next "
             f"sync starts over: equal files are recorded, one-sided files are transferred, files "
             f"that differ become conflicts; nothing is deleted.")
+
+
+UNREADABLE_LOG = f"{layout.STATE_DIR}/deleted_remote.unreadable.csv"
 
 
 def reset_state(settings, confirm: Callable[[str], bool], *, remote: bool = False,
@@ -36,6 +43,7 @@ def reset_state(settings, confirm: Callable[[str], bool], *, remote: bool = Fals
             removed += _remove_remote_state(s.remote)
         for path in s.layout.state_files:
             if path.exists():
+                legacy.keep_local_copy(path)  # S3Synchrony's CSVs: copied aside first
                 path.unlink()
                 removed.append(str(path))
         for folder in (s.layout.tmp, s.layout.cache):
@@ -49,7 +57,13 @@ def _remove_remote_state(remote) -> list:
     """The remote state: its checkpoint first (the next sync then rebuilds it from the
     files), then the log entries after it, which nothing reads without it."""
     removed = []
-    if remote.head(layout.VERSIONS_KEY) is not None:
+    try:
+        old = remote.get_bytes(layout.VERSIONS_KEY)[0]
+    except RemoteNotFound:
+        old = None
+    if old is not None:
+        if legacy.is_legacy(old):  # a team may go back: S3Synchrony's copy is kept
+            remotestate.keep_remote_copy(remote, layout.VERSIONS_KEY, old)
         try:
             remote.delete(layout.VERSIONS_KEY)
             removed.append(remote.url(layout.VERSIONS_KEY))
@@ -72,4 +86,31 @@ def _remove_remote_state(remote) -> list:
     if entries:
         noun = "entry" if entries == 1 else "entries"
         removed.append(f"{remote.url(layout.STATE_LOG_ROOT)}/ ({entries} log {noun})")
+    removed += _set_aside_unreadable_log(remote)
     return removed
+
+
+def _set_aside_unreadable_log(remote) -> list:
+    """A deletion log that cannot be read makes every deletion fail: it is copied to
+    UNREADABLE_LOG (never over an earlier copy), then removed; a new log starts with the
+    next deletion. A readable one (S3Synchrony's included) is left as it is."""
+    try:
+        remotestate.read_deletions(remote)
+        return []
+    except StateError:
+        pass
+    data, etag = remote.get_bytes(layout.DELETED_KEY)
+    name, n = UNREADABLE_LOG, 1
+    while True:
+        try:
+            remote.put_bytes(name, data, if_none_match=True)
+            break
+        except PreconditionFailed:
+            n += 1
+            name = UNREADABLE_LOG.replace(".csv", f".{n}.csv")
+    try:
+        remote.delete(layout.DELETED_KEY, if_match=etag)
+    except (RemoteNotFound, PreconditionFailed):  # replaced meanwhile: that one is read
+        return [f"nothing: {remote.url(layout.DELETED_KEY)} was replaced meanwhile "
+                f"(the unreadable one is kept as {remote.url(name)})"]
+    return [f"{remote.url(layout.DELETED_KEY)} (unreadable; kept as {remote.url(name)})"]

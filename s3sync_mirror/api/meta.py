@@ -112,6 +112,28 @@ def import_meta(path: PathLike = ".", paths=(), *, config=None) -> tuple:
     return read, done, warnings
 
 
+def import_mmmeta(path: PathLike = ".", *, config=None) -> tuple:
+    """Read what mmmeta left (meta/mmmeta.py) into the shared metadata and the team store;
+    returns (metadata files and db rows read, Written, warnings, store keys set). A store
+    key the team store already has is left as it is."""
+    from ..meta import mmmeta, store as teamstore
+
+    settings = settings_at(path, config)
+    with open_session(settings, writes=False) as s:
+        kept, _ = metadata.fetch(s.remote, s.statedir)
+        changes, values, warnings, read = mmmeta.changes(
+            s.data_dir, s.ignored(), settings.repo_root, kept, s.user, now_iso())
+        done = metadata.write(s.remote, s.statedir, changes) if changes \
+            else metadata.Written()
+        have = teamstore.read(s.remote) if values else {}
+        stored = []
+        for key, value in values.items():
+            if key not in have:
+                teamstore.put(s.remote, key, value, s.user)
+                stored.append(key)
+    return read, done, warnings, stored
+
+
 def mark(file, path: PathLike = ".", *, config=None, **flags) -> dict:
     """Set this clone's own marks on ``file`` (None removes one); returns its marks now.
     Marks stay in this clone's ``.S3/marks.json``: never uploaded."""

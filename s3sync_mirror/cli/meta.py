@@ -88,8 +88,12 @@ def _meta_command(sub, common, fmt) -> None:
                      description="Read the JSON sidecar files name.ext.meta.json of the "
                                  "data folder into the metadata of name.ext, keeping it in "
                                  "step: keys a sidecar no longer holds are removed (only "
-                                 "those an import set).")
+                                 "those an import set). --mmmeta reads what mmmeta left: "
+                                 "_mmmeta/config.yml, its metadata JSON files wherever "
+                                 "they lie, _mmmeta/db and _mmmeta/_store.")
     q.add_argument("paths", nargs="*", metavar="PATH")
+    q.add_argument("--mmmeta", action="store_true",
+                   help="read mmmeta's files and _mmmeta/ folder (once; see the README)")
 
 
 def _sparse_command(sub, common, fmt) -> None:
@@ -169,7 +173,17 @@ def _meta(args) -> int:
         values = metaapi.get_meta(args.path, config=args.config)
         _dump(values) if args.json else _print(metareport.values_lines(args.path, values))
         return EXIT_OK
-    if args.action == "import":
+    if args.action == "import" and args.mmmeta:
+        from ..core.errors import UsageError
+
+        if args.paths:
+            raise UsageError("meta import --mmmeta reads the whole data folder: give no "
+                             "PATH")
+        read, done, warnings, stored = metaapi.import_mmmeta(".", config=args.config)
+        _print(metareport.import_lines(read, done, warnings, "mmmeta record"))
+        print(f"Team store: {len(stored)} key(s) set from _mmmeta/_store"
+              + (f" ({', '.join(stored)})" if stored else "") + ".")
+    elif args.action == "import":
         read, done, warnings = metaapi.import_meta(".", args.paths, config=args.config)
         _print(metareport.import_lines(read, done, warnings))
     else:

@@ -1,5 +1,6 @@
 """Read everything ``log`` and ``restore`` need: the history index (indexing the previous
-archive layout, ``.S3/deleted/<run>/<path>``, once on first use), the remote state's live
+archive layouts, ``.S3/deleted/<run>/<path>`` and S3Synchrony's ``.S3/deleted/<path>``,
+once on first use), the remote state's live
 versions, and this clone's trash; ``versions.assemble`` merges them."""
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ..core import layout
 from ..core.clock import iso_from_ns, ns_from_iso, parse_run_name
 from ..core.errors import PreconditionFailed, RemoteNotFound
 from ..core.hashing import sha256_file
+from ..core.paths import unsafe_reason
 from ..state.historyindex import Row
 from ..state.csvfiles import write_atomic
 from .versions import Version, assemble
@@ -28,14 +30,19 @@ def _before(iso: str) -> str:
 def _legacy_rows(remote, objects, deletions: dict, tmp_dir) -> list[Row]:
     rows = []
     for o in objects:
-        run, _, path = o.key[len(layout.ARCHIVE_ROOT) + 1:].partition("/")
+        rel = o.key[len(layout.ARCHIVE_ROOT) + 1:]
+        run, _, path = rel.partition("/")
         found = parse_run_name(run)
-        if not path or not found:
+        d = deletions.get(o.key)
+        if found and path:
+            # The version's own time is not known: it was made before the run replaced it.
+            when = _before(found[0])
+        elif unsafe_reason(rel) is None:  # S3Synchrony 0.4's archive: .S3/deleted/<path>
+            path, when = rel, str(d["Time Edited"]) if d is not None else o.modified
+        else:
             continue
         digest = o.sha256 or remote.checksum(o.key, tmp_dir)
-        # The version's own time is not known: it was made before the run replaced it.
-        rows.append(Row(path, "", _before(found[0]), digest, o.size, "", o.key))
-        d = deletions.get(o.key)
+        rows.append(Row(path, "", when, digest, o.size, "", o.key))
         if d is not None:
             rows.append(Row(path, str(d["Edited By"]), str(d["Time Edited"]), digest, o.size,
                             "deleted", o.key))

@@ -8,20 +8,14 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping, Optional
 
-from ..core import layout
-from ..state import csvfiles as state
+from ..state import remotestate as remote_state
 from ..core.clock import ns_from_iso
-from ..core.errors import RemoteNotFound
 from ..core.model import FileState
 
 
 def deletion_log(remote) -> list[dict]:
     """The remote's deletion log (rows of path, who, when, checksum, size, where)."""
-    try:
-        data, _etag = remote.get_bytes(layout.DELETED_KEY)
-    except RemoteNotFound:
-        return []
-    return state.parse_log(data, f"remote {remote.url(layout.DELETED_KEY)}")
+    return remote_state.read_deletions(remote)[0]
 
 
 def recorded(rows, base: Mapping[str, FileState]) -> dict:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Mapping, Optional
 
-from . import (baselinechanges as baselinelog, csvfiles as state, snapshot as statecache,
+from . import (baselinechanges as baselinelog, csvfiles as state, legacy, snapshot as statecache,
                remotelog as statelog)
 from .csvfiles import write_atomic
 from ..core.errors import StateError, UsageError
@@ -55,6 +55,7 @@ class StateDir:
         self.ignore_remote, self.checked_remotes = lay.ignore_file, lay.checked_remotes
         self.tmp, self.trash, self.cache = lay.tmp, lay.trash, lay.cache
         self.foreign_baseline = False  # set when the baseline found was another clone's
+        self.legacy_baseline = False  # set when it was S3Synchrony 0.4's, adopted by MD5
 
     @property
     def state_files(self) -> list[Path]:
@@ -129,6 +130,7 @@ class StateDir:
 
     def _save_versions(self, path: Path, data: bytes, states: Mapping[str, FileState],
                        owners=()) -> None:
+        legacy.keep_local_copy(path)
         state.write_atomic(path, data)
         statecache.store(self.layout.snapshot(path), statecache.signature(path), states,
                          owners)
@@ -145,7 +147,14 @@ class StateDir:
         """The baseline (``versions_local.csv`` and the changes since it was written
         whole); empty when it belongs to another remote or clone than ``owner`` (a copied
         clone or file: it is no evidence about this one)."""
-        found = self._load_versions(self.versions_local)
+        try:
+            found = self._load_versions(self.versions_local)
+        except StateError:
+            data = self._read(self.versions_local)
+            if not legacy.is_legacy(data):
+                raise
+            self.legacy_baseline = True  # S3Synchrony's: adopted by MD5 (state/legacy.py)
+            return legacy.adopt_baseline(data, self.data_dir, str(self.versions_local))
         if found is None:
             return {}
         states, owners = found
@@ -256,12 +265,16 @@ class StateDir:
             state.write_atomic(self._log_dir(log) / f"{n:010d}.csv.gz", data)
 
     def save_deleted_remote(self, data: bytes) -> None:
+        legacy.keep_local_copy(self.deleted_remote)
         state.write_atomic(self.deleted_remote, data)
 
     def append_deleted_local(self, rows: list[dict]) -> None:
         if not rows:
             return
         old = self._read(self.deleted_local)
+        if legacy.is_legacy(old):  # S3Synchrony's own log: kept as it was, started anew
+            legacy.keep_local_copy(self.deleted_local)
+            old = None
         existing = state.parse_log(old, str(self.deleted_local)) if old else []
         state.write_atomic(self.deleted_local, state.render_log(existing + rows))
 

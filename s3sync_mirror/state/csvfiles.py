@@ -213,8 +213,13 @@ def _rows(items, local: bool, owner: str, logged: bool = False):
 
 
 def parse_log(data: bytes, name: str) -> list[dict]:
-    """A deleted_*.csv -> list of rows (a path may appear many times: one per deletion)."""
+    """A deleted_*.csv -> list of rows (a path may appear many times: one per deletion).
+    A leading unnamed index column (what pandas' ``to_csv`` adds by default, as S3Synchrony
+    0.4 writes this file) is dropped."""
     df = _frame(data, name)
+    if len(df.columns) > len(COLUMNS) and str(df.columns[0]).startswith("Unnamed: 0") \
+            and list(df.columns[1:len(COLUMNS) + 1]) == COLUMNS:
+        df = df.drop(columns=df.columns[0])
     files = _validate(df, name)
     rows = df.to_dict("records")
     for row, f in zip(rows, files):

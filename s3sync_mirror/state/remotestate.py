@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 from ..core import layout
-from . import csvfiles as state, remotelog as statelog
+from . import csvfiles as state, legacy, remotelog as statelog
 from .merges import merge_remote, remote_changes
 from ..core.clock import ns_from_iso
 from ..core.errors import (PreconditionFailed, RemoteError, RemoteNotFound, S3SyncMirrorError,
@@ -43,6 +43,8 @@ class RemoteState:
     #                                               records (pipeline/evidence.py)
     deleted_here: dict = field(default_factory=dict)  # local files, with no baseline, that
     #                                                    are a version the team deleted
+    legacy: Optional[str] = None  # the ETag of S3Synchrony 0.4's state file this run
+    #                               adopted and its commit replaces (state/legacy.py)
 
     @property
     def etag(self) -> Optional[str]:
@@ -126,6 +128,8 @@ def _read(remote, save, held, *, jobs: int, tmp_dir, notes) -> RemoteState:
         files, pos = held
     else:
         data, etag = got
+        if legacy.is_legacy(data):
+            return adopt(remote, data, etag, jobs=jobs, tmp_dir=tmp_dir, notes=notes)
         files = _parse(remote, data)
         pos = Pos(etag, statelog.log_id(data), 0, len(files))
         if save is not None:
@@ -214,6 +218,68 @@ def rebuild(remote, *, jobs: int = 8, tmp_dir=None, notes=None) -> RemoteState:
     return RemoteState(files, None, rebuilt=True)
 
 
+MIGRATION_NOTE = ("moving over from S3Synchrony 0.4: this run's commit replaces {what} "
+                  "with this tool's format, after keeping a copy of each in "
+                  ".S3/s3synchrony-0.4/; a member still on S3Synchrony 0.4 then stops with an "
+                  "error before writing anything (README: switching a team)")
+
+
+def adopt(remote, data: bytes, etag: str, *, jobs: int = 8, tmp_dir=None,
+          notes=None) -> RemoteState:
+    """S3Synchrony 0.4's ``versions_remote.csv`` as the remote state: the objects as
+    listed (hashed by reading them: nothing is uploaded), each with its row's author and
+    time when the object still is the version the row describes (its ETag is that MD5)."""
+    rows = {r["File"]: r for r in legacy.rows(data, f"remote state {remote.url(VERSIONS_KEY)}")}
+    rs = rebuild(remote, jobs=jobs, tmp_dir=tmp_dir, notes=None)
+    for p, st in rs.files.items():
+        row = rows.get(p)
+        if row is not None and st.etag.strip('"').lower() == row["MD5"]:
+            rs.files[p] = st._replace(edited_by=row["Edited By"],
+                                      time_edited=row["Time Edited"] or st.time_edited)
+    rs.legacy = etag
+    if notes is not None:
+        notes.append(MIGRATION_NOTE.format(what=f"{VERSIONS_KEY} (and {DELETED_KEY} at "
+                                                f"the next deletion)"))
+    return rs
+
+
+def keep_remote_copy(remote, key: str, data: bytes) -> None:
+    """A copy of a legacy remote state file, in ``.S3/s3synchrony-0.4/`` (never
+    overwritten: the first copy is the one S3Synchrony wrote)."""
+    name = key.rsplit("/", 1)[-1]
+    try:
+        remote.put_bytes(f"{layout.STATE_DIR}/{legacy.COPY_DIR}/{name}", data,
+                         if_none_match=True)
+    except PreconditionFailed:
+        pass
+
+
+def read_deletions(remote, tmp_dir=None) -> tuple[list, Optional[str], Optional[bytes]]:
+    """(the remote deletion log's rows, its ETag or None, its bytes when it is
+    S3Synchrony 0.4's). A legacy row becomes a row of this tool when its archived copy
+    ``.S3/deleted/<path>`` is that version (its ETag is the row's MD5): its SHA-256 is read
+    from the copy; any other legacy row has no version left to describe and is left in
+    the kept copy only."""
+    try:
+        data, etag = remote.get_bytes(DELETED_KEY)
+    except RemoteNotFound:
+        return [], None, None
+    name = f"remote {remote.url(DELETED_KEY)}"
+    if not legacy.is_legacy(data):
+        return state.parse_log(data, name), etag, None
+    out = []
+    for row in legacy.rows(data, name):
+        key = f"{layout.ARCHIVE_ROOT}/{row['File']}"
+        obj = remote.head(key)
+        if obj is None or obj.etag.strip('"').lower() != row["MD5"]:
+            continue
+        digest = obj.sha256 or remote.checksum(key, tmp_dir)
+        out.append({"File": row["File"], "Edited By": row["Edited By"],
+                    "Time Edited": row["Time Edited"], "Checksum": digest, "Size": obj.size,
+                    "Where": key})
+    return out, etag, data
+
+
 def commit(remote, statedir, read: RemoteState, outcomes, *, jobs: int = 8,
            tmp_dir=None) -> tuple[dict, set, dict]:
     """Record this run's changes and repairs over the state as it is now: the next log
@@ -222,15 +288,16 @@ def commit(remote, statedir, read: RemoteState, outcomes, *, jobs: int = 8,
     others' changes we did not plan for)."""
     seen = read.as_read
     current = {p: st for p, st in seen.items() if st is not None}
-    pos = read.pos
+    pos, replaces = read.pos, read.legacy
     for attempt in range(MAX_ATTEMPTS):
         new, rejected = merge_remote(current, seen, outcomes, repairs(read))
         try:
-            pos = _write(remote, statedir, current, new, pos)
+            pos = _write(remote, statedir, current, new, pos, replaces)
         except PreconditionFailed:
             log.info("another member committed first; reading what they changed")
             time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
-            current, pos = _read_current(remote, statedir, current, pos, jobs, tmp_dir)
+            current, pos, replaces = _read_current(remote, statedir, current, pos, jobs,
+                                                   tmp_dir)
             continue
         own = {p for o in outcomes for p, _st in remote_changes(o)}
         others = {p: st for p, st in current.items()
@@ -240,14 +307,25 @@ def commit(remote, statedir, read: RemoteState, outcomes, *, jobs: int = 8,
                       f"other members keep writing it; run again")
 
 
-def _write(remote, statedir, current: dict, new: dict, pos: Optional[Pos]) -> Optional[Pos]:
+def _write(remote, statedir, current: dict, new: dict, pos: Optional[Pos],
+           replaces: Optional[str] = None) -> Optional[Pos]:
     """Commit ``new`` over ``current`` (at ``pos``). Raises PreconditionFailed when
     another member committed first, or when the checkpoint the entry follows was
     replaced or removed meanwhile (a `reset --remote`, a copy put back): then the caller
     reads the state again, where the change is found already made or is made again."""
-    if pos is None:  # no state file yet: create it
+    if pos is None:  # no state file yet (or S3Synchrony's, ETag ``replaces``): create it
         data = state.render_versions(new, local=False, log=statelog.new_log())
-        etag = remote.put_bytes(VERSIONS_KEY, data, if_none_match=True)
+        if replaces is not None:
+            try:
+                old, old_etag = remote.get_bytes(VERSIONS_KEY)
+            except RemoteNotFound:
+                raise PreconditionFailed("the legacy state file is gone") from None
+            if old_etag != replaces:
+                raise PreconditionFailed("the legacy state file changed")
+            keep_remote_copy(remote, VERSIONS_KEY, old)
+            etag = remote.put_bytes(VERSIONS_KEY, data, if_match=replaces)
+        else:
+            etag = remote.put_bytes(VERSIONS_KEY, data, if_none_match=True)
         statedir.save_remote_cache(data, etag, new)
         return Pos(etag, statelog.log_id(data), 0, len(new))
     changes = statelog.diff(current, new)
@@ -271,7 +349,7 @@ def _write(remote, statedir, current: dict, new: dict, pos: Optional[Pos]) -> Op
 
 
 def _read_current(remote, statedir, current: dict, pos: Optional[Pos], jobs: int,
-                  tmp_dir) -> tuple[dict, Optional[Pos]]:
+                  tmp_dir) -> tuple[dict, Optional[Pos], Optional[str]]:
     """The state as it is now, from ``current`` at ``pos``; when the state file is gone
     (a `reset --remote` meanwhile), the remote's own listing: a commit never writes a
     state that omits live objects."""
@@ -282,7 +360,7 @@ def _read_current(remote, statedir, current: dict, pos: Optional[Pos], jobs: int
         except _Moved:
             held = None
             continue
-        return rs.files, rs.pos
+        return rs.files, rs.pos, rs.legacy
     raise RemoteError(f"could not read the remote state: {VERSIONS_KEY} keeps changing")
 
 
@@ -296,11 +374,9 @@ def append_deleted(remote, statedir, rows: list) -> None:
     if not rows:
         return
     for attempt in range(MAX_ATTEMPTS):
-        try:
-            data, etag = remote.get_bytes(DELETED_KEY)
-            existing = state.parse_log(data, f"remote {remote.url(DELETED_KEY)}")
-        except RemoteNotFound:
-            existing, etag = [], None
+        existing, etag, old = read_deletions(remote)
+        if old is not None:
+            keep_remote_copy(remote, DELETED_KEY, old)
         out = state.render_log(existing + rows)
         try:
             remote.put_bytes(DELETED_KEY, out, if_match=etag, if_none_match=etag is None)

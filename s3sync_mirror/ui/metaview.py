@@ -65,9 +65,9 @@ def conflict_text(conflicts) -> str:
             "it).")
 
 
-def import_lines(read: int, done, warnings) -> list[str]:
+def import_lines(read: int, done, warnings, what: str = "sidecar file") -> list[str]:
     return [*(f"warning: {w}" for w in warnings),
-            f"Read {read} sidecar file{'s' if read != 1 else ''}: "
+            f"Read {read} {what}{'s' if read != 1 else ''}: "
             f"{sum(1 for *_, e in done.applied if e is not None)} value(s) set, "
             f"{sum(1 for *_, e in done.applied if e is None)} removed, "
             f"{done.unchanged} already so."]
