@@ -326,7 +326,7 @@ def test_unreachable_server_is_named_with_the_fix(monkeypatch, tmp_path, transpo
         for attempt in (lambda: c.get_bytes("x"), lambda: c.download("x", tmp_path / "x")):
             with pytest.raises(RemoteUnreachable) as exc:
                 attempt()
-            assert str(exc.value).startswith("x: cannot reach http://127.0.0.1:9 (")
+            assert str(exc.value).startswith("cannot reach http://127.0.0.1:9 (")
             assert str(exc.value).endswith(
                 "is the server running? check storage.endpoint_url in s3sync_mirror.yml")
     finally:
@@ -502,7 +502,9 @@ def test_classify(status, code, operation, conditional, expected):
                    endpoint="http://127.0.0.1:5055", message="the server's words")
     assert type(exc) is expected
     text = str(exc)
-    if code not in ("NoSuchBucket", "NoCredentialsError"):
+    if expected is RemoteUnreachable:  # about the server, not a file
+        assert "a/f.csv" not in text and text.startswith("cannot reach"), text
+    elif code not in ("NoSuchBucket", "NoCredentialsError"):
         assert text.startswith("a/f.csv: "), text
     assert ": " in text and any(fix in text for fix in (
         "run the sync again", "run again", "storage.", "AWS_ACCESS_KEY_ID")), \
@@ -512,7 +514,7 @@ def test_classify(status, code, operation, conditional, expected):
 def test_classify_messages_name_where_and_the_fix():
     assert str(classify(0, "EndpointConnectionError", "", False, "f",
                         endpoint="http://127.0.0.1:5055")) == (
-        "f: cannot reach http://127.0.0.1:5055 (EndpointConnectionError): is the server "
+        "cannot reach http://127.0.0.1:5055 (EndpointConnectionError): is the server "
         "running? check storage.endpoint_url in s3sync_mirror.yml")
     aws = str(classify(0, "EndpointConnectionError", "", False, "f"))
     assert "cannot reach AWS S3" in aws and "storage.region" in aws

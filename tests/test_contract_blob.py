@@ -175,7 +175,7 @@ def test_unreachable_server_is_named_with_the_fix(monkeypatch, tmp_path):
             with pytest.raises(RemoteUnreachable) as exc:
                 attempt()
             assert str(exc.value) == (
-                f"x: cannot reach {endpoint} (ServiceRequestError): is the server running? "
+                f"cannot reach {endpoint} (ServiceRequestError): is the server running? "
                 f"check storage.endpoint_url in s3sync_mirror.yml and "
                 f"AZURE_STORAGE_CONNECTION_STRING")
     finally:
@@ -271,7 +271,9 @@ def test_classify(status, code, conditional, write, expected):
                    message="the server's words")
     assert type(exc) is expected
     text = str(exc)
-    if code != "ContainerNotFound":
+    if expected is RemoteUnreachable:  # about the server, not a file
+        assert "a/f.csv" not in text and text.startswith("cannot reach"), text
+    elif code != "ContainerNotFound":
         assert text.startswith("a/f.csv: "), text
     assert any(fix in text for fix in ("run the sync again", "run again", "storage.",
                                        "AZURE_STORAGE_CONNECTION_STRING")), text

@@ -186,7 +186,7 @@ def test_unreachable_server_is_named_with_the_fix(monkeypatch, tmp_path):
                         lambda: c.put_bytes("x", b"1")):
             with pytest.raises(RemoteUnreachable) as exc:
                 attempt()
-            assert str(exc.value).startswith("x: cannot reach http://127.0.0.1:9 (")
+            assert str(exc.value).startswith("cannot reach http://127.0.0.1:9 (")
             assert str(exc.value).endswith(
                 "is the server running? check storage.endpoint_url in s3sync_mirror.yml")
     finally:
@@ -276,14 +276,16 @@ def test_classify(status, code, conditional, expected, fix):
                    endpoint="http://127.0.0.1:4443", message="the server's words")
     assert type(exc) is expected
     text = str(exc)
-    if code != "NoSuchBucket":
+    if expected is RemoteUnreachable:  # about the server, not a file
+        assert "a/f.csv" not in text and text.startswith("cannot reach"), text
+    elif code != "NoSuchBucket":
         assert text.startswith("a/f.csv: "), text
     assert fix in text, text
 
 
 def test_classify_without_an_endpoint_names_google():
     text = str(classify(0, "ConnectionError", what="f"))
-    assert text == ("f: cannot reach Google Cloud Storage (ConnectionError): check your "
+    assert text == ("cannot reach Google Cloud Storage (ConnectionError): check your "
                     "network connection (and any proxy settings)")
     assert "does not exist at Google Cloud Storage" in str(classify(404, "NoSuchBucket",
                                                                     bucket="b"))

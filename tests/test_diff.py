@@ -86,13 +86,11 @@ def test_a_key_that_is_not_unique_or_missing_is_a_clear_error(team):
 
 
 def test_two_versions_of_the_history_text_and_binary(team):
-    import time
-
     alice, bob = team.alice, team.bob
     alice.write("notes.txt", "one\ntwo\nthree\n")
     alice.write("img.bin", b"\x89PNG\0\1\2")
     alice.sync()
-    time.sleep(1.1)
+    team.advance_clock()  # version times have one-second precision
     alice.write("notes.txt", "one\n2\nthree\nfour\n")
     alice.write("img.bin", b"\x89PNG\0\1\2\3")
     alice.sync()
@@ -220,19 +218,17 @@ def test_the_conflict_prompt_diff_shows_each_sides_rows_against_the_baseline(tea
 
 
 def test_log_stat_says_what_each_version_changed(team):
-    import time
-
     alice, bob = team.alice, team.bob
     alice.write("t.csv", "id,v\n1,a\n2,b\n")
     alice.write("n.txt", "one\n")
     alice.sync()
     bob.sync()
-    time.sleep(1.1)
+    team.advance_clock()  # version times have one-second precision
     bob.write("t.csv", "id,v\n1,a\n2,B\n3,c\n")
     bob.write("n.txt", "one\ntwo\n")
     bob.sync()
     alice.sync()
-    time.sleep(1.1)
+    team.advance_clock()  # version times have one-second precision
     alice.write("t.csv", "id,v,w\n2,B,x\n3,c,y\n")
     alice.sync()
     r = alice.run("log", "t.csv", "--stat", check_rc=0).stdout.splitlines()
