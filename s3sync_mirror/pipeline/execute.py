@@ -344,9 +344,11 @@ class Executor:
             # The object is not what the state says: what it really is repairs the state.
             return Outcome(a, m.FAILED, error=str(exc), retryable=True,
                            observed=self._observe(a.path, exc))
-        except RemoteUnreachable as exc:
+        except RemoteUnreachable as exc:  # about the server, so it names no file: add it
             self.unreachable = "the remote is unreachable"
-            return Outcome(a, m.FAILED, error=str(exc))
+            text = str(exc)
+            return Outcome(a, m.FAILED, error=text if text.startswith(f"{a.path}: ")
+                           else f"{a.path}: {text}")
         except S3SyncMirrorError as exc:
             return Outcome(a, m.FAILED, error=str(exc))
         except OSError as exc:
