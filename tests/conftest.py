@@ -31,10 +31,22 @@ RELIABILITY_NOTES: dict = {}
 
 
 def pytest_sessionfinish(session, exitstatus):
+    """Each xdist worker writes its own part (``<file>.gw0``...); the controller, which
+    finishes last, adds them up into the file."""
     target = os.environ.get("S3SYNC_RELIABILITY_REPORT")
-    if target and RELIABILITY:
-        Path(target).write_text(json.dumps({
-            "counts": dict(sorted(RELIABILITY.items())), "notes": RELIABILITY_NOTES,
+    if not target:
+        return
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    counts, notes = Counter(RELIABILITY), dict(RELIABILITY_NOTES)
+    if worker is None:
+        for part in sorted(Path(target).parent.glob(Path(target).name + ".gw*")):
+            doc = json.loads(part.read_text())
+            counts.update(doc["counts"])
+            notes.update(doc["notes"])
+            part.unlink()
+    if counts or worker is None:
+        Path(target + (f".{worker}" if worker else "")).write_text(json.dumps({
+            "counts": dict(sorted(counts.items())), "notes": notes,
             "failed_tests": session.testsfailed, "exit_status": int(exitstatus)}, indent=2))
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing-key-id",
@@ -366,6 +378,14 @@ class Team:
         for r in rows.values():
             r.pop("Ends", None)
         return rows
+
+    def remove_remote(self, key: str) -> None:
+        """Remove one object straight from the remote (a lifecycle rule, ``aws s3 rm``)."""
+        assert self.emulator is None, "used on the folder remote and S3 only"
+        if self.kind == "s3":
+            self._s3().delete_object(Bucket=self.bucket, Key=f"{self.prefix}/{key}")
+        else:
+            (self.remote_root / self.prefix / key).unlink()
 
     def put_remote(self, key: str, data: bytes) -> None:
         """Write straight into the remote, as a hostile or careless third party would."""

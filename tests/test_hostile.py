@@ -146,7 +146,7 @@ def cli(repo: Path, *args) -> tuple[int, str, str]:
 def expected_run(crafted: bytes) -> tuple[int, str]:
     """(exit code, a fragment of stderr) of alice's sync against this remote state, when
     her only file, a.csv ("mine"), is in her baseline and nothing on the remote but a.csv
-    ("mine") holds any of the crafted checksums."""
+    ("mine") holds any of the crafted checksums (it replaced the state her commit wrote)."""
     if legacy.is_legacy(crafted):
         # S3Synchrony 0.4's four columns: adopted (docs/state-files.md#s3synchrony). The
         # state is rebuilt from the objects themselves, the rows only lend authors and
@@ -157,14 +157,13 @@ def expected_run(crafted: bytes) -> tuple[int, str]:
             return 1, "versions_remote.csv"
         return 0, ""
     try:
-        parsed = state.parse_versions(crafted, "crafted")
+        state.parse_versions(crafted, "crafted")
     except StateError:
         return 1, "versions_remote.csv"  # refused, named
-    if not parsed:
-        # Absent from the state is no deletion (docs/decision-table.md#evidence): the
-        # object is still there, so the state is repaired and nothing is deleted.
-        return 0, ""
-    return 1, "failed: "  # every download fails its checks: nothing placed
+    # A well-formed state that no commit wrote is not one the state head knows
+    # (docs/state-files.md#the-state-head): it is corrected from the objects themselves,
+    # said in one line, and nothing is placed or deleted on its word.
+    return 0, "the remote state had lost a piece"
 
 
 VALID_HEADERS = ["File,Edited By,Time Edited,Checksum,Size",

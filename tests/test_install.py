@@ -80,3 +80,16 @@ def test_a_folder_remote_syncs_and_a_gcs_config_is_refused_with_the_fix(tmp_path
         r = _cli("--yes", cwd=repo)
         assert r.returncode == 2, r.stdout + r.stderr
         assert f"pip install 's3sync_mirror[{extra}]'" in r.stderr, r.stderr
+
+
+def test_the_console_script_pyproject_declares_runs():
+    """``s3sync-mirror`` as pip installs it: the entry point pyproject.toml names must be a
+    callable that prints the usage (it once named a package, not its ``main``)."""
+    import tomllib
+
+    spec = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    module, _, attr = spec["s3sync-mirror"].partition(":")
+    r = _python(f"import {module} as m\nsys.argv = ['s3sync-mirror', '--help']\n"
+                f"try:\n    m.{attr}()\nexcept SystemExit as e:\n    assert e.code == 0\n")
+    assert r.returncode == 0, r.stderr
+    assert "usage: s3sync-mirror" in r.stdout

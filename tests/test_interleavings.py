@@ -1,6 +1,8 @@
 """Random interleavings (hypothesis) of three members' edits (some with an old mtime),
 deletions, moves, touches, ignore-pattern changes, ``reset`` (this clone's, or ``--remote``
-too) and syncs against one folder remote (an older copy of the remote state put back is
+too), a remote state that loses a piece (its log deleted or cut short, its checkpoint or
+head deleted, the whole state put back from a copy: promise 7), half of them with the log
+in use, and syncs against one folder remote (an older copy of the remote state put back is
 played in the fixed interleavings below: a put-back state can hide a newer object from a
 member whose baseline matches the stale row until its uploader syncs again, a known gap
 in docs/README.md),
@@ -34,6 +36,7 @@ from hypothesis import strategies as st
 
 import s3sync_mirror
 from s3sync_mirror.core.errors import SyncFailed
+from s3sync_mirror.state import remotelog as statelog
 
 from .conftest import RELIABILITY, Team
 from .evidence_helpers import (Run, Tracker, disk_files, set_ignore, trash_files)
@@ -58,6 +61,10 @@ op = st.one_of(
     st.tuples(st.just("ignore"), member,
               st.lists(st.sampled_from(PATTERNS), max_size=3, unique=True)),
     st.tuples(st.just("reset"), member, st.booleans()),
+    # the state loses a piece (promise 7): a third party removes or puts back part of it
+    st.tuples(st.just("lose"), st.just("remote"),
+              st.sampled_from(("log", "last entry", "checkpoint", "head", "snapshot",
+                               "put back"))),
     st.tuples(st.just("sync"), member),
     st.tuples(st.just("sync"), member),
     st.tuples(st.just("sync"), member),
@@ -118,6 +125,9 @@ def apply(t: Tracker, step: tuple, log: list, saved: dict) -> None:
         else:
             t.team.put_remote(".S3/versions_remote.csv", saved["state"])
         return
+    if kind == "lose":
+        lose(t, step[2], saved)
+        return
     m = t.members[name]
     if kind == "edit":
         rel, old = step[2], step[3]
@@ -156,9 +166,36 @@ def apply(t: Tracker, step: tuple, log: list, saved: dict) -> None:
                    f"{[(a['path'], a['action'], a['status']) for a in run.actions]}")
 
 
-def play(steps) -> None:
+def lose(t: Tracker, what: str, saved: dict) -> None:
+    """A piece of the remote state lost, or put back from a copy taken earlier."""
+    root = t.team.remote_root / t.team.prefix / ".S3"
+    entries = sorted((root / "state_log").rglob("*.csv.gz")) if root.exists() else []
+    if what == "log":
+        for e in entries:
+            e.unlink()
+    elif what == "last entry" and entries:
+        entries[-1].unlink()
+    elif what in ("checkpoint", "head"):
+        (root / ("versions_remote.csv" if what == "checkpoint" else "state_head.json")
+         ).unlink(missing_ok=True)
+    elif what == "snapshot":  # a backup of the whole state folder
+        saved["folder"] = {p.relative_to(root): p.read_bytes() for p in root.rglob("*")
+                           if p.is_file() and p.relative_to(root).parts[0] in (
+                               "versions_remote.csv", "state_head.json", "state_log")}
+    elif what == "put back" and "folder" in saved:
+        for e in entries:
+            e.unlink()
+        for rel, data in saved["folder"].items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes(data)
+
+
+def play(steps, log_mode: bool = False) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="interleave-"))
-    log: list = []
+    log: list = [f"log mode: {log_mode}"]
+    before = (statelog.CHECKPOINT_FILES, statelog.CHECKPOINT_EVERY)
+    if log_mode:  # the log in use, a checkpoint every third commit
+        statelog.CHECKPOINT_FILES, statelog.CHECKPOINT_EVERY = 0, 3
     try:
         team = Team("local", tmp, names=MEMBERS)
         t = Tracker(team)
@@ -186,15 +223,16 @@ def play(steps) -> None:
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{story}") from None
     finally:
+        statelog.CHECKPOINT_FILES, statelog.CHECKPOINT_EVERY = before
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 @settings(max_examples=max(1, EXAMPLES), deadline=None, database=None,
           phases=tuple(Phase) if SHRINK else (Phase.explicit, Phase.generate),
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(st.lists(op, min_size=3, max_size=24))
-def test_random_interleavings_keep_every_version_and_converge(steps):
-    play(steps)
+@given(st.lists(op, min_size=3, max_size=24), st.booleans())
+def test_random_interleavings_keep_every_version_and_converge(steps, log_mode):
+    play(steps, log_mode)
 
 
 def test_a_known_interleaving():

@@ -18,6 +18,7 @@ VERSIONS_LOCAL = "versions_local.csv"  # this clone's baseline
 BASELINE_CHANGES = "versions_local.changes.csv"  # a big baseline's changes (state/baselinechanges.py)
 VERSIONS_REMOTE = "versions_remote.csv"  # also the remote state's name
 REMOTE_ETAG = "versions_remote.etag"  # the ETag of the cached remote copy
+REMOTE_HEAD = "state_head.json"  # the remote state's head as this clone last saw it
 DELETED_REMOTE = "deleted_remote.csv"  # also the remote deletion log's name
 DELETED_LOCAL = "deleted_local.csv"
 IGNORE_FILE = "ignore_remote.txt"
@@ -41,6 +42,7 @@ TMP, TRASH, CACHE = "tmp", "trash", "cache"
 VERSIONS_KEY = f"{STATE_DIR}/{VERSIONS_REMOTE}"
 DELETED_KEY = f"{STATE_DIR}/{DELETED_REMOTE}"
 STATE_LOG_ROOT = f"{STATE_DIR}/state_log"  # commits after the checkpoint (state/remotelog.py)
+HEAD_KEY = f"{STATE_DIR}/state_head.json"  # names the newest commit (state/statehead.py)
 ARCHIVE_ROOT = f"{STATE_DIR}/deleted"  # the archive as runs before the history kept it
 CONTENT_ROOT = f"{STATE_DIR}/archive"  # the archive: each replaced version once, by SHA-256
 HISTORY_ROOT = f"{STATE_DIR}/history"  # the history index: one segment per run
@@ -99,7 +101,8 @@ def tag_key(name: str) -> str:
 # Layout attribute -> file or folder name in the local state folder.
 FILES = {"versions_local": VERSIONS_LOCAL, "baseline_changes": BASELINE_CHANGES,
          "versions_remote": VERSIONS_REMOTE,
-         "remote_etag": REMOTE_ETAG, "deleted_remote": DELETED_REMOTE,
+         "remote_etag": REMOTE_ETAG, "remote_head": REMOTE_HEAD,
+         "deleted_remote": DELETED_REMOTE,
          "deleted_local": DELETED_LOCAL, "ignore_file": IGNORE_FILE, "journal": JOURNAL,
          "checked_remotes": CHECKED_REMOTES, "history_pending": HISTORY_PENDING,
          "restored": RESTORED, "run_lock": RUN_LOCK, "clone_id": CLONE_ID,

@@ -27,7 +27,7 @@ class Recorded(NamedTuple):
 
 def _commit_remote(s, rs, outcomes, plan, warnings: list):
     """(committed, rejected paths, agrees, remote etag)."""
-    if not (changes_remote(outcomes) or rs.repairs or rs.legacy
+    if not (changes_remote(outcomes) or rs.repairs or rs.legacy or rs.healed
             or (rs.rebuilt and (plan.records or outcomes))):
         return True, set(), not rs.rebuilt, rs.etag
     try:

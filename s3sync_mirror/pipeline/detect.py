@@ -67,7 +67,7 @@ def quick_check(s, paths) -> Quick:
         if s.statedir.cached_remote_etag() != etag:
             return False
         try:
-            return remote_state.unchanged(s.remote, etag)
+            return remote_state.unchanged(s.remote, etag, s.statedir.seen_head()[1])
         except S3SyncMirrorError:
             return False  # the full path reads it again and says what is wrong
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 from . import (baselinechanges as baselinelog, csvfiles as state, legacy, snapshot as statecache,
-               remotelog as statelog)
+               remotelog as statelog, statehead)
 from .csvfiles import write_atomic
 from ..core.errors import StateError, UsageError
 from ..core.model import FileState
@@ -263,6 +263,22 @@ class StateDir:
         found = self._checkpoint()
         if found is not None and found[1] == log:
             state.write_atomic(self._log_dir(log) / f"{n:010d}.csv.gz", data)
+
+    def seen_head(self):
+        """(the remote state's head as this clone last saw or wrote it, its ETag);
+        (None, None) when it saw none (state/statehead.py)."""
+        try:
+            doc = json.loads((self._read(self.layout.remote_head) or b"{}").decode("utf-8"))
+            return statehead.parse(doc["head"].encode("utf-8")), str(doc["etag"])
+        except (KeyError, TypeError, ValueError, AttributeError, StateError):
+            return None, None
+
+    def save_seen_head(self, data: bytes, etag: str) -> None:
+        """Remember the head this clone saw."""
+        if statehead.parse(data) is None:
+            return
+        doc = {"etag": etag, "head": data.decode("utf-8")}
+        write_atomic(self.layout.remote_head, json.dumps(doc).encode("utf-8"))
 
     def save_deleted_remote(self, data: bytes) -> None:
         legacy.keep_local_copy(self.deleted_remote)

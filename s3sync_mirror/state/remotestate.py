@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 from ..core import layout
-from . import csvfiles as state, legacy, remotelog as statelog
+from . import csvfiles as state, historyindex, legacy, remotelog as statelog, statehead
 from .merges import merge_remote, remote_changes
 from ..core.clock import ns_from_iso
 from ..core.errors import (PreconditionFailed, RemoteError, RemoteNotFound, S3SyncMirrorError,
@@ -45,6 +45,9 @@ class RemoteState:
     #                                                    are a version the team deleted
     legacy: Optional[str] = None  # the ETag of S3Synchrony 0.4's state file this run
     #                               adopted and its commit replaces (state/legacy.py)
+    healed: str = ""  # the piece the state had lost (state/statehead.py): this run
+    #                   corrected it from the objects, and its commit starts a checkpoint
+    seen: Optional[object] = None  # the state head this clone last saw (statehead.Head)
 
     @property
     def etag(self) -> Optional[str]:
@@ -92,22 +95,30 @@ def fetch(remote, statedir, *, use_cache: bool = True, save_cache: bool = True,
     save = statedir if save_cache else None
     for _attempt in range(MAX_ATTEMPTS):
         try:
-            return _read(remote, save, held, jobs=jobs, tmp_dir=tmp_dir, notes=notes)
+            rs = _read(remote, save, held, jobs=jobs, tmp_dir=tmp_dir, notes=notes)
         except _Moved:
             held = None
+            continue
+        if rs.pos is not None:
+            _against_head(remote, statedir, save, rs, jobs=jobs, tmp_dir=tmp_dir,
+                          notes=notes)
+        return rs
     raise RemoteError(f"could not read the remote state: {VERSIONS_KEY} keeps changing; "
                       f"run again")
 
 
-def unchanged(remote, token: str) -> bool:
+def unchanged(remote, token: str, head_etag: Optional[str] = None) -> bool:
     """Whether the remote state is still at version ``token``: a HEAD of the checkpoint
-    (when it changed, the full path downloads it once), and no log entry after the
-    position."""
+    (when it changed, the full path downloads it once), no log entry after the position,
+    and the state head as this clone last saw it (``head_etag``; None: it saw none)."""
     pos = statelog.Pos.parse(token)
     if pos is None:
         return False
     now = remote.head(VERSIONS_KEY)
-    return now is not None and now.etag == pos.etag and not _after(remote, pos)
+    if now is None or now.etag != pos.etag or _after(remote, pos):
+        return False
+    head = remote.head(layout.HEAD_KEY)
+    return (head.etag if head is not None else None) == head_etag
 
 
 def _after(remote, pos: Pos) -> list:
@@ -136,6 +147,86 @@ def _read(remote, save, held, *, jobs: int, tmp_dir, notes) -> RemoteState:
             save.save_remote_cache(data, etag, files)
     files, pos = _follow(remote, save, files, pos)
     return RemoteState(files, pos)
+
+
+def _sealed_into(remote, head: statehead.Head) -> Optional[str]:
+    """The log that the last entry of the head's log hands over to (None: none)."""
+    numbers = [n for n in (statelog.entry_number(o.key) for o in remote.list(
+        statelog.log_root(head.log) + "/")) if n is not None and n >= head.entry]
+    if not numbers:
+        return None
+    key = statelog.entry_key(head.log, max(numbers))
+    try:
+        return statelog.parse(remote.get_bytes(key)[0], remote.url(key))[1] or None
+    except (RemoteNotFound, StateError):
+        return None
+
+
+def _against_head(remote, statedir, save, rs: RemoteState, *, jobs: int, tmp_dir,
+                  notes) -> None:
+    """Hold the state read against the head (state/statehead.py); a state that lost a
+    piece is corrected from the objects themselves and said so in one line. ``save``:
+    the clone state to remember the head in (None: this run writes nothing)."""
+    rs.seen = statedir.seen_head()[0] if statedir is not None else None
+    head, etag, data = statehead.read(remote)
+    sealed_into = None
+    if head is not None and head.log != rs.pos.log and rs.pos.log not in head.logs:
+        sealed_into = _sealed_into(remote, head)
+    problem = statehead.loss(head, rs.pos, rs.seen, sealed_into)
+    if problem is None:
+        if head is not None and save is not None:
+            save.save_seen_head(data, etag)
+        return
+    fixed = heal(remote, rs, jobs=jobs, tmp_dir=tmp_dir)
+    rs.healed = problem
+    if notes is not None:
+        then = "this run records" if save is not None else "the next sync records"
+        notes.append(f"the remote state had lost a piece: {problem}. Checked it against "
+                     f"the remote's own files: {fixed} entr{'y' if fixed == 1 else 'ies'} "
+                     f"corrected; {then} the corrected state")
+
+
+def _same_object(st: Optional[FileState], obj) -> bool:
+    return st is not None and st.size == obj.size and \
+        (st.etag or "").strip('"') == (obj.etag or "").strip('"')
+
+
+def heal(remote, rs: RemoteState, *, jobs: int = 8, tmp_dir=None) -> int:
+    """Correct ``rs`` by the remote's own listing: an object the state does not show as
+    it is goes in as it is (its author and time from the history index when it holds
+    that version), an entry whose object is gone goes out (its deletion, if a member
+    made it, is in the deletion log and the archive). Returns how many were corrected."""
+    listed = {o.key: o for o in remote.list("")
+              if not layout.is_state_key(o.key) and unsafe_reason(o.key) is None}
+    todo = [o for k, o in listed.items() if not _same_object(rs.files.get(k), o)]
+    gone = sorted(p for p in rs.files if p not in listed)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        sums = list(pool.map(lambda o: o.sha256 or remote.checksum(o.key, tmp_dir), todo))
+    made = _authors(remote, jobs) if todo else {}
+    for o, digest in zip(todo, sums):
+        old = rs.files.get(o.key)
+        if old is not None and old.checksum == digest:
+            st = old._replace(etag=o.etag, size=o.size)  # the same version, re-stored
+        else:
+            st = FileState.listed(digest, o.size, o.modified, o.etag)
+            who = made.get((o.key, digest))
+            if who is not None:
+                st = st._replace(edited_by=who[0], time_edited=who[1] or st.time_edited)
+        rs.repaired(o.key, st)
+    for p in gone:
+        rs.repaired(p, None)
+    return len(todo) + len(gone)
+
+
+def _authors(remote, jobs: int) -> dict:
+    """{(path, SHA-256): (author, time)} of every version the history index lists."""
+    try:
+        rows = historyindex.read_all(remote, jobs=jobs)
+    except S3SyncMirrorError as exc:
+        log.info("history index not read while healing: %s", exc)
+        return {}
+    return {(r.path, r.checksum): (r.author, r.time) for r in
+            sorted(rows, key=lambda r: r.time) if r.event != "deleted"}
 
 
 def _follow(remote, save, files: dict, pos: Pos) -> tuple[dict, Pos]:
@@ -292,7 +383,8 @@ def commit(remote, statedir, read: RemoteState, outcomes, *, jobs: int = 8,
     for attempt in range(MAX_ATTEMPTS):
         new, rejected = merge_remote(current, seen, outcomes, repairs(read))
         try:
-            pos = _write(remote, statedir, current, new, pos, replaces)
+            pos = _write(remote, statedir, current, new, pos, replaces, bool(read.healed))
+            _advance_head(remote, statedir, pos, read.seen)
         except PreconditionFailed:
             log.info("another member committed first; reading what they changed")
             time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
@@ -307,8 +399,22 @@ def commit(remote, statedir, read: RemoteState, outcomes, *, jobs: int = 8,
                       f"other members keep writing it; run again")
 
 
+def _advance_head(remote, statedir, pos: Optional[Pos], seen) -> None:
+    """Move the state head to ``pos`` (best effort: a head that lags is normal); past
+    ``seen`` (the head this clone saw), so that a head put back is outgrown at once."""
+    if pos is None:
+        return
+    try:
+        _head, etag, data = statehead.advance(remote, pos,
+                                              seen.generation if seen is not None else 0)
+    except S3SyncMirrorError as exc:
+        log.info("the state head was not moved: %s", exc)
+        return
+    statedir.save_seen_head(data, etag)
+
+
 def _write(remote, statedir, current: dict, new: dict, pos: Optional[Pos],
-           replaces: Optional[str] = None) -> Optional[Pos]:
+           replaces: Optional[str] = None, fresh: bool = False) -> Optional[Pos]:
     """Commit ``new`` over ``current`` (at ``pos``). Raises PreconditionFailed when
     another member committed first, or when the checkpoint the entry follows was
     replaced or removed meanwhile (a `reset --remote`, a copy put back): then the caller
@@ -331,7 +437,9 @@ def _write(remote, statedir, current: dict, new: dict, pos: Optional[Pos],
     changes = statelog.diff(current, new)
     if not changes:
         return pos
-    nxt = statelog.new_log() if statelog.seals(pos, len(changes)) else ""
+    # A healing commit ends the log (``fresh``): every member then reads a new checkpoint,
+    # whatever position in the damaged log it held.
+    nxt = statelog.new_log() if fresh or statelog.seals(pos, len(changes)) else ""
     data = statelog.render(changes, current, nxt)
     n = pos.n + 1
     remote.put_bytes(statelog.entry_key(pos.log, n), data, if_none_match=True)
