@@ -202,6 +202,10 @@ def test_a_mirrors_output_is_stored_with_the_pin_and_the_commit(team, alice, tmp
                             "run": "20260101000000", "stage": "lift",
                             "output": "etl/lift/20260101000000/lift/out.csv"}
     assert pin[:12] in alice.run("artifact", "list", check_rc=0).stdout
+    assert row["files"] == 1, "the pin is a content id, no stored file"
+    out = tmp_path / "out"
+    alice.run("artifact", "get", h, "--to", str(out), check_rc=0)
+    assert {p.name: p.read_bytes() for p in out.rglob("*")} == {"out.csv": b"id,y\n1,5\n"}
 
 
 def test_prune_never_removes_an_artifact(team, alice, tmp_path):

@@ -149,7 +149,8 @@ def _list(args, api) -> int:
     if not rows:
         print("No artifacts: `artifact put FILE...` stores one.")
     for r in rows:
-        print(f"{r['hash'][:16]}  {r['class']:<14}  {r['files']:>3} files  {r['stored']}  "
+        files = f"{r['files']} file{'s' if r['files'] != 1 else ''}"
+        print(f"{r['hash'][:16]}  {r['class']:<14}  {files:>9}  {r['stored']}  "
               f"{r['by']}  pin {r['pin'][:12] or '-'}  commit {r['commit'][:10] or '-'}")
     return EXIT_OK
 

@@ -13,6 +13,9 @@ from typing import Iterable
 from ..core.errors import UsageError
 
 _SHA = re.compile(r"[0-9a-f]{64}")
+# Provenance fields of a manifest's value: a pin is the content id of the data (a SHA-256
+# too), never a stored object, so these never name files.
+PROVENANCE = ("pin", "commit")
 
 
 def class_name(cls) -> str:
@@ -155,14 +158,16 @@ def path_fields(name: str, value: dict, classes: Iterable) -> dict:
 
 
 def named_hashes(value, where: str = "") -> list[tuple[str, str]]:
-    """Every (name, SHA-256) a manifest's value names: a hash under a dict key is named by
-    that key (``files: {"a.csv": HASH}`` -> ``a.csv``), in a list by ``key/i``."""
+    """Every (name, SHA-256) of a file a manifest's value names: a hash under a dict key is
+    named by that key (``files: {"a.csv": HASH}`` -> ``a.csv``), in a list by ``key/i``;
+    the top-level ``pin`` and ``commit`` are provenance, not files."""
     out = []
     if isinstance(value, str) and _SHA.fullmatch(value):
         return [(where or value, value)]
     if isinstance(value, dict):
         for k, v in value.items():
-            out += named_hashes(v, f"{where}/{k}" if where else str(k))
+            if not (where == "" and k in PROVENANCE):
+                out += named_hashes(v, f"{where}/{k}" if where else str(k))
     elif isinstance(value, list):
         for i, v in enumerate(value):
             out += named_hashes(v, f"{where}/{i}" if where else str(i))
