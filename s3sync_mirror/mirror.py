@@ -409,7 +409,7 @@ def describe_object(spec: str, *, config: Optional[str] = None, mirror: Optional
     obj = resolve_object(spec, cfg.source.parent if cfg.source else Path.cwd())
     note = []
     if run_id is None and with_id:
-        run_id = _latest_run(FSMirror(cfg, mirror, run_id="*"), obj)
+        run_id = latest_run(FSMirror(cfg, mirror, run_id="*"), obj)
         if run_id is None:
             note = ["(no run of it here yet: a new run id; --run-id picks one)"]
     fm = FSMirror(cfg, mirror, run_id=run_id)
@@ -418,7 +418,7 @@ def describe_object(spec: str, *, config: Optional[str] = None, mirror: Optional
             f"remote:   {fm.remote_output(obj, with_id)}"]
 
 
-def _latest_run(fm: "FSMirror", obj) -> Optional[str]:
+def latest_run(fm: "FSMirror", obj) -> Optional[str]:
     """The newest run id with an artifact of ``obj`` in the local data folder, so that
     `mirror` finds what the last ETL run wrote (a new id each call would not)."""
     try:

@@ -27,7 +27,7 @@ sys.meta_path.insert(0, Absent())
 """
 
 COMMANDS = ("sync", "status", "reset", "init", "mirror", "log", "restore", "tag", "prune",
-            "tags", "files", "mark", "info", "meta", "sparse", "store")
+            "tags", "files", "mark", "info", "meta", "sparse", "store", "pin", "pins", "artifact")
 
 
 def _python(code: str, *args, cwd=None) -> subprocess.CompletedProcess:

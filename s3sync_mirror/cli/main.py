@@ -16,9 +16,11 @@ from .diff import VALUED as DIFF_VALUED
 from .meta import COMMANDS as META_COMMANDS
 from .pins import COMMANDS as PIN_COMMANDS
 from .meta import VALUED as META_VALUED
+from .artifacts import COMMANDS as ARTIFACT_COMMANDS
+from .artifacts import VALUED as ARTIFACT_VALUED
 
-COMMANDS = ("sync", "status", *HISTORY_COMMANDS, *DIFF_COMMANDS, *PIN_COMMANDS, *META_COMMANDS,
-            "reset", "init", "mirror")
+COMMANDS = ("sync", "status", *HISTORY_COMMANDS, *DIFF_COMMANDS, *PIN_COMMANDS, *ARTIFACT_COMMANDS,
+            *META_COMMANDS, "reset", "init", "mirror")
 
 DESCRIPTION = """\
 Share a data folder with your team through an S3 prefix or a shared folder, the way you
@@ -46,6 +48,7 @@ examples:
   s3sync-mirror sparse set raw/     hold only raw/ in this clone
   s3sync-mirror init                write a commented s3sync_mirror.yml
   s3sync-mirror mirror etl.jobs:lift  where an artifact of that code object lives
+  s3sync-mirror artifact put m.pkl   store a result by its SHA-256, with its provenance
 
 exit codes:
   0  in sync / everything done
@@ -122,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .pins import add_commands as add_pin_commands
 
     add_pin_commands(sub, common, fmt)
+    from .artifacts import add_commands as add_artifact_commands
+
+    add_artifact_commands(sub, common, fmt)
     _reset_command(sub, common)
     _init_command(sub)
     _mirror_command(sub, common)
@@ -231,7 +237,7 @@ def _unknown_arguments(args, extras: list[str]) -> UsageError:
 
 
 _VALUED = {"--config", "--user", "--conflict", "--max-delete", "-j", "--jobs", *HISTORY_VALUED,
-           *DIFF_VALUED, *META_VALUED}
+           *DIFF_VALUED, *META_VALUED, *ARTIFACT_VALUED}
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
@@ -323,6 +329,10 @@ def _dispatch(args) -> int:
         from .pins import dispatch as pin_dispatch
 
         return pin_dispatch(args)
+    if args.command in ARTIFACT_COMMANDS:
+        from .artifacts import dispatch as artifact_dispatch
+
+        return artifact_dispatch(args)
     if args.command in DIFF_COMMANDS:
         from .diff import dispatch as diff_dispatch
 

@@ -56,6 +56,8 @@ PROBE_KEY = f"{STATE_DIR}/conditional-write-probe"
 METADATA_KEY = f"{STATE_DIR}/metadata.json"  # the team's per-file metadata
 STORE_KEY = f"{STATE_DIR}/store.json"  # the team's small key-value store
 MEMBERS_ROOT = f"{STATE_DIR}/members"  # one small record per member (meta/members.py)
+CAS_ROOT = f"{STATE_DIR}/cas"  # the artifact store: hashfs's xx/rest layout (history/cas.py)
+ARTIFACTS_ROOT = f"{STATE_DIR}/artifacts"  # one small record per manifest, for `artifact list`
 
 
 def is_state_key(key: str) -> bool:
@@ -87,6 +89,17 @@ def archive_key(run: str, path: str) -> str:
 def content_key(checksum: str) -> str:
     """Where the archive keeps the content with this SHA-256: once, whoever archived it."""
     return f"{CONTENT_ROOT}/{checksum[:2]}/{checksum}"
+
+
+def cas_key(checksum: str) -> str:
+    """Where the artifact store keeps the content with this SHA-256: hashfs's
+    ``HashFS(root, depth=1, width=2)`` path (cas-manifest's S3HashFS layout), ``xx/rest``."""
+    return f"{CAS_ROOT}/{checksum[:2]}/{checksum[2:]}"
+
+
+def artifact_record_key(checksum: str) -> str:
+    """The listing record of the manifest with this SHA-256 (who stored it, when, what)."""
+    return f"{ARTIFACTS_ROOT}/{checksum}.json"
 
 
 def history_key(run: str) -> str:

@@ -91,6 +91,15 @@ def _git(repo_root: Path, *args: str) -> str:
     return done.stdout
 
 
+def head_commit(repo_root: Path) -> str:
+    """The commit the working tree is at, or "" when the repo is not under git (or has no
+    commit yet): what an artifact's provenance records."""
+    try:
+        return _git(repo_root, "rev-parse", "--verify", "-q", "HEAD").strip()
+    except UsageError:
+        return ""
+
+
 def at(repo_root: Path, rev: str) -> dict:
     """The lock as commit ``rev`` holds it."""
     try:

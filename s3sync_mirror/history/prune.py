@@ -1,6 +1,7 @@
 """``prune``: remove archived versions beyond the retention (docs/history.md#prune).
 
-Kept always: every live version, every version a tag names, the last version of every
+Kept always (and out of reach: prune removes only keys under ``.S3/archive/`` and
+``.S3/deleted/``, never an artifact of ``.S3/cas/``): every live version, every version a tag names, the last version of every
 deleted file, every archived object the history does not explain. Kept by the options:
 the ``keep_last`` newest replaced versions of each file, and the versions replaced within
 ``keep_within`` days.
@@ -134,10 +135,17 @@ def _record_pruned(remote, removed) -> None:
             continue
 
 
+def prunable(key: str) -> bool:
+    """Whether a key lies in the archive, the only place prune removes anything from (the
+    artifact store, .S3/cas/, and everything else are out of its reach)."""
+    return any(key.startswith(root + "/") for root in (layout.CONTENT_ROOT, layout.ARCHIVE_ROOT))
+
+
 def carry_out(s, p: Plan) -> int:
     """Record what is removed, remove it, and mark the rest; returns bytes removed."""
-    _record_pruned(s.remote, p.remove)
-    for key in p.remove:
+    remove = {k: n for k, n in p.remove.items() if prunable(k)}
+    _record_pruned(s.remote, remove)
+    for key in remove:
         s.remote.delete(key)
-    _write_pending(s.remote, p.mark)
-    return sum(p.remove.values())
+    _write_pending(s.remote, {k: n for k, n in p.mark.items() if prunable(k)})
+    return sum(remove.values())

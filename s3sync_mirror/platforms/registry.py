@@ -161,3 +161,28 @@ def connect(settings, jobs: int = 16):
 
         raise ConfigError(problem)
     return _CONNECT[provider.name](provider.connection_class(), settings, jobs)
+
+
+def connect_url(url: str, *, endpoint_url: "str | None" = None, jobs: int = 8):
+    """A connection to any folder or bucket prefix given as ``s3://bucket/prefix``,
+    ``gs://...``, ``az://...`` or a local folder (an existing hashfs store to read)."""
+    from types import SimpleNamespace
+
+    from ..core.errors import UsageError
+
+    text = str(url)
+    provider = next((p for p in PROVIDERS.values() if p.scheme and text.startswith(p.scheme)),
+                    PROVIDERS["local"])
+    if provider.scheme:
+        tenant, _, prefix = text[len(provider.scheme):].partition("/")
+        if not tenant:
+            raise UsageError(f"{url!r} names no bucket: write {provider.scheme}BUCKET/PREFIX")
+    else:
+        tenant, prefix = str(Path(text).expanduser().resolve()), ""
+        if not Path(tenant).is_dir():
+            raise UsageError(f"{url}: no such folder (give a hashfs folder, or "
+                             f"s3://BUCKET/PREFIX for an S3HashFS store)")
+    settings = SimpleNamespace(provider=provider.name, tenant=tenant, prefix=prefix.strip("/"),
+                               endpoint_url=endpoint_url, profile=None, region=None,
+                               user="", source=None)
+    return connect(settings, jobs=jobs)
