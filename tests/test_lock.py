@@ -211,22 +211,23 @@ def test_a_dead_holders_lock_is_broken_at_once_with_the_warning(tmp_path, holder
 def test_another_hosts_lock_expires_by_the_shares_clock(tmp_path, caplog, monkeypatch,
                                                          clock, lock_age, broken):
     conn = LocalConnection(tmp_path / "r", user="me", lock_stale=STALE, lock_wait=0.5)
+    etag = conn.put_bytes("x", b"0")  # unconditional: no lock taken
     lock = lock_path(conn)
-    lock.parent.mkdir(parents=True)
+    lock.parent.mkdir(parents=True, exist_ok=True)
     lock.write_text(json.dumps({"host": "other-host", "pid": 1, "user": "bob",
                                 "token": "bobs", "time": 0}))
     then = lock.stat().st_mtime_ns - lock_age * 1_000_000_000
     os.utime(lock, ns=(then, then))
     skew(monkeypatch, clock)
-    if broken:
-        conn.put_bytes("x", b"1")
+    if broken:  # a replace-if-unchanged takes the lock
+        conn.put_bytes("x", b"1", if_match=etag)
         assert "broke the remote folder's lock left by bob" in caplog.text
         assert not lock.exists() and conn.get_bytes("x")[0] == b"1"
     else:
         with pytest.raises(LockBusy) as exc:
-            conn.put_bytes("x", b"1")
+            conn.put_bytes("x", b"1", if_match=etag)
         assert "bob" in str(exc.value) and f"delete {lock}" in str(exc.value)
-        assert look(lock).token == "bobs" and conn.head("x") is None
+        assert look(lock).token == "bobs" and conn.get_bytes("x")[0] == b"0"
     assert leftovers(conn) == []
 
 
@@ -324,4 +325,47 @@ def test_two_processes_racing_200_conditional_writes_lose_no_update(tmp_path):
     assert lost > 0, "no write lost a race: the two did not overlap"
     assert sorted(final) == sorted(won), "an acknowledged write is missing (or extra)"
     assert len(final) == len(set(final)) == len(won)
+    assert not lock_path(conn).exists() and leftovers(conn) == []
+
+
+def _race_to_create(conn, key: str, n: int) -> list:
+    """``n`` threads create ``key`` if absent at once; what each got."""
+    start, got = threading.Barrier(n), []
+
+    def create(i: int):
+        start.wait()
+        try:
+            conn.put_bytes(key, f"writer {i}".encode(), if_none_match=True)
+            got.append(("won", i))
+        except PreconditionFailed:
+            got.append(("lost", i))
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return got
+
+
+@pytest.mark.parametrize("links", ["hard links", "a share without hard links"])
+def test_creating_a_key_if_absent_has_exactly_one_winner(tmp_path, monkeypatch, links):
+    """A create-if-absent takes no lock where the share has hard links (the link itself
+    fails when the name is taken); without them it takes the lock. Either way exactly one
+    of many writers racing for one new key wins, and its bytes are the key's."""
+    conn = LocalConnection(tmp_path / "r", user="me", lock_stale=STALE, lock_wait=30)
+    taken = []
+    real_acquire = FencedLock.acquire
+    monkeypatch.setattr(FencedLock, "acquire",
+                        lambda self: (taken.append(1), real_acquire(self))[1])
+    if links != "hard links":
+        def no_links(src, dst, *a, **kw):
+            raise PermissionError(1, "Operation not permitted", str(src))
+        monkeypatch.setattr(os, "link", no_links)
+    for round_ in range(5):
+        got = _race_to_create(conn, f"k{round_}", 8)
+        winners = [i for what, i in got if what == "won"]
+        assert len(got) == 8 and len(winners) == 1, got
+        assert conn.get_bytes(f"k{round_}")[0] == f"writer {winners[0]}".encode()
+    assert (len(taken) == 0) == (links == "hard links"), len(taken)
     assert not lock_path(conn).exists() and leftovers(conn) == []

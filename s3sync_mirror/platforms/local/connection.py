@@ -1,7 +1,10 @@
 """LocalConnection: a remote that is a plain folder (a network share, or a local folder).
 
-Conditional writes are emulated under an exclusive lock file (``layout.REMOTE_LOCK`` under
-the root), held only for the instant of a check-and-rename, and fenced: its token is
+A create-if-absent is a hard link of the staged file (atomic: it fails when the name is
+taken) and an unconditional write a rename, neither under a lock; a share without hard
+links, and every replace-if-unchanged, copy and delete, take an exclusive lock file
+(``layout.REMOTE_LOCK`` under the root), held only for the instant of a check-and-rename,
+and fenced: its token is
 checked right before each rename (``locallock.FencedLock``). A lock whose holder died (same
 host, dead pid) or that was not renewed for ``LOCK_STALE_SECONDS`` by the share's own clock
 is broken with a warning, so a killed run never blocks the team. ``list`` shows every
@@ -115,6 +118,9 @@ class LocalConnection(DataPlatformConnection):
         dest = self._path(key)
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
+            if if_match is None and self._place_unlocked(tmp, dest, key, if_none_match):
+                st = os.stat(dest)
+                return RemoteObject(key, st.st_size, _etag(st), modified=_iso(st.st_mtime_ns))
             with self.locked() as lock:
                 self._check(dest, key, if_match, if_none_match)
                 lock.fence(key)
@@ -125,6 +131,25 @@ class LocalConnection(DataPlatformConnection):
         finally:
             tmp.unlink(missing_ok=True)
         return RemoteObject(key, st.st_size, _etag(st), modified=_iso(st.st_mtime_ns))
+
+    def _place_unlocked(self, tmp: Path, dest: Path, key: str, if_none_match) -> bool:
+        """Put ``tmp`` at ``dest`` without the lock where the file system itself makes the
+        write atomic: create-if-absent is a hard link (it fails if ``dest`` exists), an
+        unconditional write a rename. False: a share without hard links (take the lock).
+        Only a replace-if-unchanged (``if_match``) needs the lock: it checks, then writes."""
+        if not if_none_match:
+            os.replace(tmp, dest)
+            return True
+        try:
+            os.link(tmp, dest)
+        except FileExistsError:
+            raise PreconditionFailed(f"{key} already exists on the remote") from None
+        except OSError as exc:
+            if exc.errno in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV,
+                             errno.EMLINK, errno.ENOSYS):
+                return False
+            raise
+        return True
 
     def honours_conditional_writes(self) -> bool:
         return True  # by construction: every conditional write runs under the lock
