@@ -158,8 +158,9 @@ def test_the_full_path_does_not_ask_the_remote_twice(settled, monkeypatch):
             monkeypatch.setattr(cls, name, lambda self, key, *a, __real=real, **kw:
                                 asked.append(key) or __real(self, key, *a, **kw))
     assert status(settled.alice) == [("a.csv", "upload")]
-    # the quick check's HEAD found the state unchanged: the full path does not read it
-    assert asked == [".S3/versions_remote.csv"]
+    # the quick check's HEADs (the checkpoint, the state head) found the state unchanged:
+    # the full path does not read it again
+    assert asked == [".S3/versions_remote.csv", ".S3/state_head.json"]
 
 
 def test_an_upload_only_run_records_its_walk_and_the_next_run_is_quick(settled, monkeypatch):
