@@ -3,9 +3,7 @@ deletions, moves, touches, ignore-pattern changes, ``reset`` (this clone's, or `
 too), a remote state that loses a piece (its log deleted or cut short, its checkpoint or
 head deleted, the whole state put back from a copy: promise 7), half of them with the log
 in use, and syncs against one folder remote (an older copy of the remote state put back is
-played in the fixed interleavings below: a put-back state can hide a newer object from a
-member whose baseline matches the stale row until its uploader syncs again, a known gap
-in docs/README.md),
+also played in the fixed interleavings below),
 in-process through ``s3sync_mirror.run`` (``yes=True, conflict="both", force=True``).
 
 After each interleaving every member syncs twice more, then once again, and:
