@@ -19,6 +19,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional
@@ -94,14 +95,30 @@ def set_ignore(member: Member, patterns: Iterable[str]) -> None:
     p.write_text("".join(f"{x}\n" for x in patterns))
 
 
+def sparse_outside(member: Member) -> Callable[[str], bool]:
+    """True for a path outside ``member``'s sparse selection (``.S3/sparse.json``, patterns
+    only); always False for a clone that holds everything."""
+    from s3sync_mirror.meta.selection import Rule, Selection
+
+    p = member.data / STATE / "sparse.json"
+    if not p.exists():
+        return lambda path: False
+    rules = tuple(Rule(tuple(r.get("patterns") or ()), tuple(r.get("where") or ()))
+                  for r in json.loads(p.read_text())["rules"])
+    return Selection(rules).outside() if rules else (lambda path: False)
+
+
 def hidden_for(member: Member) -> Callable[[str], bool]:
-    """What ``member``'s runs leave alone: its ignored paths, and everything at or under
-    one of its symlinks."""
+    """What ``member``'s runs leave alone: its ignored paths, the paths outside its sparse
+    selection, and everything at or under one of its symlinks."""
     ignored = ignore_matcher(ignore_patterns(member))
+    outside = sparse_outside(member)
     tops = symlinks(member.data)
 
     def hide(path: str) -> bool:
         if ignored is not None and ignored(path):
+            return True
+        if outside(path):
             return True
         parts = path.split("/")
         return any("/".join(parts[:i]) in tops for i in range(1, len(parts) + 1))
@@ -315,6 +332,28 @@ class Tracker:
     def note(self, member: Member) -> None:
         self.had[member.name] |= set(disk_files(member.data))
 
+    def copies(self, remote: Optional[dict] = None) -> Counter:
+        """Every content kept anywhere, with how many places hold it (``remote``: the
+        remote's objects, when the caller has them already)."""
+        found: Counter = Counter()
+        for m in self.members.values():
+            found.update(disk_files(m.data).values())
+            found.update(trash_files(m.data).values())
+        objects = self.team.remote_objects() if remote is None else remote
+        found.update(v for k, v in objects.items()
+                     if not k.startswith(".S3/") or k.startswith((".S3/deleted/", ".S3/archive/")))
+        return found
+
+    def overwriting(self, name: str, rel: str, remote: Optional[dict] = None) -> None:
+        """The member is about to overwrite or delete ``rel``: a version that exists
+        nowhere else never left their disk, and is theirs to destroy."""
+        p = self.members[name].data / rel
+        if not p.is_file() or p.is_symlink():
+            return
+        old = p.read_bytes()
+        if old in self.versions and self.copies(remote)[old] <= 1:
+            self.versions.pop(old, None)
+
     # -- runs ------------------------------------------------------------------------------
     def cli(self, member: Member, *args, rc=None) -> Run:
         run = cli(member, *args)
@@ -389,8 +428,9 @@ class Tracker:
         lost = self.lost_versions(live=True)
         assert not lost, f"versions lost (in no Data/, trash, archive or object): {lost}"
         for name, m in self.members.items():
+            outside = sparse_outside(m)  # a narrowed selection trashed them
             gone = sorted(p for p in self.had[name] - self.deleted
-                          if not os.path.lexists(m.data / p))
+                          if not os.path.lexists(m.data / p) and not outside(p))
             assert not gone, f"{name} lost files nobody deleted: {gone}"
         everyone_had = set().union(*self.had.values())
         for p in sorted(everyone_had - self.deleted):

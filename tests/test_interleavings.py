@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections import Counter
 from pathlib import Path
 
 from hypothesis import HealthCheck, Phase, given, settings
@@ -37,7 +36,7 @@ from s3sync_mirror.core.errors import SyncFailed
 from s3sync_mirror.state import remotelog as statelog
 
 from .conftest import RELIABILITY, Team
-from .evidence_helpers import (Run, Tracker, disk_files, set_ignore, trash_files)
+from .evidence_helpers import Run, Tracker, set_ignore
 
 MEMBERS = ("alice", "bob", "carol")
 PATHS = ("a.csv", "b.csv", "sub/d.txt", "raw/e.bin", "raw/keep.csv")
@@ -83,28 +82,6 @@ def api_sync(t: Tracker, name: str) -> Run:
     return run
 
 
-def copies(t: Tracker) -> Counter:
-    """Every content kept anywhere, with how many places hold it."""
-    found: Counter = Counter()
-    for m in t.members.values():
-        found.update(disk_files(m.data).values())
-        found.update(trash_files(m.data).values())
-    found.update(t.team.archive().values())
-    found.update(t.team.remote_files().values())
-    return found
-
-
-def overwriting(t: Tracker, name: str, rel: str) -> None:
-    """The member is about to overwrite or delete ``rel``: a version that exists nowhere
-    else never left their disk, and is theirs to destroy."""
-    p = t.members[name].data / rel
-    if not p.is_file():
-        return
-    old = p.read_bytes()
-    if copies(t)[old] <= 1:
-        t.versions.pop(old, None)
-
-
 def state_file(t: Tracker) -> Path:
     return t.team.remote_root / t.team.prefix / ".S3" / "versions_remote.csv"
 
@@ -131,7 +108,7 @@ def apply(t: Tracker, step: tuple, log: list, saved: dict) -> None:
         rel, old = step[2], step[3]
         if (m.data / rel).is_dir():
             return
-        overwriting(t, name, rel)
+        t.overwriting(name, rel)
         t.write(m, rel, size=SIZE)
         if old:  # an old mtime: the stat signature, not the clock, must tell the edit
             os.utime(m.data / rel, ns=(OLD_NS, OLD_NS))
@@ -139,13 +116,13 @@ def apply(t: Tracker, step: tuple, log: list, saved: dict) -> None:
         rel = step[2]
         if not (m.data / rel).is_file():
             return
-        overwriting(t, name, rel)
+        t.overwriting(name, rel)
         t.delete(m, rel)
     elif kind == "move":
         src, dst = step[2], step[3]
         if src == dst or not (m.data / src).is_file():
             return
-        overwriting(t, name, dst)
+        t.overwriting(name, dst)
         (m.data / dst).parent.mkdir(parents=True, exist_ok=True)
         os.replace(m.data / src, m.data / dst)
         t.deleted.add(src)
