@@ -86,6 +86,10 @@ def test_restore_of_a_deleted_file_and_to_another_folder(team, tmp_path):
     rows = log_rows(bob, "gone/old.csv")
     assert [r["event"] for r in rows] == ["deleted", "added"]
     assert rows[0]["author"] == "alice"
+    # v1 is the deletion: asked for, it is named with the version to ask for instead
+    r = bob.run("restore", "gone/old.csv", "--version", "1", check_rc=2)
+    assert "v1 is its deletion by alice" in r.stderr and \
+        "restore gone/old.csv --version 2" in r.stderr, r.stderr
     out = tmp_path / "elsewhere"
     bob.run("restore", "gone/old.csv", "--to", str(out), check_rc=0)
     assert (out / "gone" / "old.csv").read_bytes() == b"old content"

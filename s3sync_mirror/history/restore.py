@@ -76,12 +76,27 @@ def choose(s, all_versions, paths, *, version=None, at="", checksum="", tag="") 
                              f"what there is")
         v = versions.pick(all_versions, path, version=version, at=at, checksum=checksum)
         if v is None:
-            raise UsageError(f"{path}: no such version; `log {path}` lists them")
+            raise UsageError(_no_such(all_versions, path, version))
         if v.where == "live" and version is None and not (at or checksum):
             raise UsageError(f"{path} is not deleted: choose the version to bring back with "
                              f"--version N, --at TIME or --checksum HEX (`log {path}` lists them)")
         out.append(v)
     return out
+
+
+def _no_such(all_versions, path: str, version) -> str:
+    """Why ``--version N`` names nothing to bring back, with the fix: a deletion is a row
+    of the history, not content; the version it deleted is the one after it."""
+    mine = [v for v in all_versions if v.path == path]
+    gone = next((v for v in mine if v.version == version and v.event == "deleted"), None)
+    if gone is not None:
+        before = next((v for v in mine if v.version > version and v.event != "deleted"),
+                      None)
+        then = (f"; the content it deleted is v{before.version}: restore {path} --version "
+                f"{before.version}") if before is not None else ""
+        return (f"{path}: v{version} is its deletion{' by ' + gone.author if gone.author else ''}"
+                f", not a content to bring back{then}")
+    return f"{path}: no such version; `log {path}` lists them"
 
 
 def read(s, v: Version) -> bytes:
