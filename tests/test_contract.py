@@ -233,12 +233,13 @@ class TestLocalConnection(ConnectionContract):
         import json
         import socket
 
+        etag = conn.put_bytes("x", b"0")  # unconditional: takes no lock
         lock = conn.root.joinpath(*layout.REMOTE_LOCK.split("/"))
-        lock.parent.mkdir(parents=True)
+        lock.parent.mkdir(parents=True, exist_ok=True)
         lock.write_text(json.dumps({"host": socket.gethostname(), "pid": 2 ** 22 + 12345,
                                     "user": "ghost"}))
-        conn.put_bytes("x", b"1")
-        assert not lock.exists()
+        conn.put_bytes("x", b"1", if_match=etag)  # a replace-if-unchanged takes it
+        assert not lock.exists() and conn.get_bytes("x")[0] == b"1"
         assert "ghost" in caplog.text and "broke" in caplog.text
 
     def test_old_lock_expires_and_live_lock_waits(self, tmp_path):
@@ -247,14 +248,15 @@ class TestLocalConnection(ConnectionContract):
         from s3sync_mirror.core.errors import LockBusy
 
         conn = LocalConnection(tmp_path / "r", lock_stale=0.3, lock_wait=0.1)
+        etag = conn.put_bytes("x", b"0")
         lock = conn.root.joinpath(*layout.REMOTE_LOCK.split("/"))
-        lock.parent.mkdir(parents=True)
+        lock.parent.mkdir(parents=True, exist_ok=True)
         lock.write_text(json.dumps({"host": "other-host", "pid": 1, "user": "bob"}))
         with pytest.raises(LockBusy) as exc:
-            conn.put_bytes("x", b"1")
+            conn.put_bytes("x", b"1", if_match=etag)
         assert "bob" in str(exc.value) and str(lock) in str(exc.value)
         os.utime(lock, (0, 0))  # an hour-old lock: its holder is long gone
-        conn.put_bytes("x", b"1")
+        conn.put_bytes("x", b"1", if_match=etag)
         assert conn.get_bytes("x")[0] == b"1"
 
     def test_emptied_folders_are_pruned(self, conn, tmp_path):

@@ -285,13 +285,15 @@ def test_file_edited_while_uploading_is_not_recorded(team):
 def test_lock_left_by_a_killed_run_is_broken_with_a_message(local_team):
     alice = local_team.alice
     alice.write("a.csv", "1")
+    alice.sync()  # new files are created without the lock (a hard link): none taken yet
     lock = local_team.remote_root / local_team.prefix / ".S3" / "lock"
-    lock.parent.mkdir(parents=True)
+    lock.parent.mkdir(parents=True, exist_ok=True)
     lock.write_text(json.dumps({"host": socket.gethostname(), "pid": 2 ** 22 + 4321,
                                 "user": "bob"}))
+    alice.write("a.csv", "2")  # replacing it if unchanged takes the lock
     r = alice.sync()
     assert "broke the remote folder's lock left by bob" in r.stderr
-    assert local_team.remote_files() == {"a.csv": b"1"}
+    assert local_team.remote_files() == {"a.csv": b"2"}
     assert not lock.exists()
     counted("stale lock", local_team)
 
