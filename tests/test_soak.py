@@ -19,8 +19,8 @@ At the end every member syncs until quiet (at most 3 rounds), then the four inva
 4. all converge: each member's tree (on what its sparse selection holds) equals the
    remote's.
 
-``S3SYNC_SOAK_SECONDS`` is the budget per remote (default 15: with the settling and the
-checks the file takes about a minute on 2 CPUs, 61 s; CI's ``--dist loadfile`` runs both
+``S3SYNC_SOAK_SECONDS`` is the budget per remote (default 10: with the settling and the
+checks the file takes under a minute on 2 CPUs; CI's ``--dist loadfile`` runs both
 remotes on one worker); ``S3SYNC_SOAK_SEED`` the seed (default 22, S3 adds 1000); every
 failure names both, and the step
 it stopped at: ``S3SYNC_SOAK_SEED=<seed> S3SYNC_SOAK_STEPS=<steps>`` replays the same choices
@@ -46,7 +46,7 @@ PATHS = ("a.csv", "b.csv", "notes.txt", "raw/r1.csv", "raw/r2.bin", "raw/deep/r3
 SPARSE = (("set", "raw/"), ("set", "docs/", "*.csv"), ("set", "raw/deep/", "notes.txt"),
           ("add", "docs/"), ("add", "a.csv"), ("off",))
 CONFLICT = ("both", "both", "both", "local", "remote")
-SECONDS = float(os.environ.get("S3SYNC_SOAK_SECONDS", "15"))
+SECONDS = float(os.environ.get("S3SYNC_SOAK_SECONDS", "10"))
 SEED = int(os.environ.get("S3SYNC_SOAK_SEED", "22"))
 STEPS = int(os.environ.get("S3SYNC_SOAK_STEPS", "0"))  # >0: exactly this many, no budget
 SIZE = 64

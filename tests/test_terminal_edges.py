@@ -195,7 +195,11 @@ def test_3_ctrl_c_mid_sync_counts_what_was_left(tmp_path):
     assert r.returncode == 130, r.stdout + r.stderr
     m = re.search(r"left: (\d+) files: interrupted: run again to finish \(-v lists them\)",
                   r.stdout)
-    assert m and int(m.group(1)) >= 30, r.stdout
+    done = re.search(r"Done: (\d+) uploaded", r.stdout)
+    # the interrupt reaches the main thread while the worker goes on a little (how far
+    # depends on the machine): what is left is counted in one line, and adds up
+    assert m and int(m.group(1)) >= 1, r.stdout
+    assert int(m.group(1)) + (int(done.group(1)) if done else 0) == 40, r.stdout
     assert not re.search(r"left: f\d\d\.csv", r.stdout), "a count, not a line per file"
     alice.sync()
     assert len(alice.baseline()) == 40, "the next run finishes the work"
