@@ -174,11 +174,11 @@ class Soak:
         self.log(f"{m.name} sync --conflict {conflict} -> rc {r.rc}: "
                  f"{[(a['path'], a['action'], a['status']) for a in r.actions]}")
 
-    def kill(self, m) -> None:
+    def kill(self, m, inside_at: int | None = None) -> None:
         """A sync SIGKILLed mid-run: from outside after a random delay, or from inside
-        at a random event (tests/faultrunner.py)."""
+        at a random event (tests/faultrunner.py); ``inside_at`` forces the latter."""
         args = ("--yes", "--force", "--json", "--conflict", "both")
-        if self.rng.random() < 0.5:
+        if inside_at is None and self.rng.random() < 0.5:
             delay = self.rng.uniform(0.05, 0.8)
             proc = popen_sync(m, *args)
             deadline = time.monotonic() + delay
@@ -190,7 +190,7 @@ class Soak:
             _, err = proc.communicate(timeout=60)
             how = f"after {delay:.2f} s"
         else:
-            at = self.rng.randint(1, 2500)
+            at = inside_at or self.rng.randint(1, 2500)
             r = run_faulty(m, {"FAULT_CRASH_AT": str(at)}, *args)
             killed, err = r.returncode == -9, r.stderr
             how = f"at event {at}"
@@ -201,6 +201,22 @@ class Soak:
         self.changed_remote()
         self.log(f"{m.name} sync SIGKILLed {how}" if killed
                  else f"{m.name} sync (to be killed {how}) ended first")
+
+    def ensure_exercised(self) -> None:
+        """A short budget (a slow machine, or chance) can end with no sync killed: then
+        a member edits a file and a sync is killed early inside (the first few hundred
+        counted events of a run that has an upload to do), until one is; and one with no
+        sync has a member sync."""
+        for _ in range(5):
+            if self.kills:
+                break
+            self.steps += 1
+            m = self.member()
+            self.edit(m)
+            self.kill(m, inside_at=self.rng.randint(50, 400))
+        if not self.syncs:
+            self.steps += 1
+            self.sync(self.member())
 
     # -- the end ---------------------------------------------------------------------------
     def settle(self) -> dict:
@@ -272,6 +288,7 @@ def test_soak_five_members_random_steps_and_kills(make_team, remote_kind):
     try:
         while (soak.steps < STEPS) if STEPS else (time.monotonic() < deadline):
             soak.step()
+        soak.ensure_exercised()
         soak.check()
     except AssertionError as exc:
         if str(exc).startswith("soak seed"):
