@@ -452,3 +452,53 @@ def pytest_addoption(parser):
 @pytest.fixture
 def update_golden(request) -> bool:
     return bool(request.config.getoption("--update-golden"))
+
+
+# -- the CI sample of the two-remote stories -----------------------------------------------
+# These modules play the same stories on the folder remote and on S3 (the backends' own
+# differences are in tests/test_contract*.py). CI plays each story on one of the two,
+# alternating in name order so that both play about half; ``S3SYNC_BOTH_REMOTES=1`` (the
+# full run, README "Reliability") plays every story on both.
+BOTH_REMOTES = os.environ.get("S3SYNC_BOTH_REMOTES", "") not in ("", "0")
+SAMPLED_MODULES = {"test_golden.py", "test_evidence.py", "test_state_evidence.py",
+                   "test_keepboth.py", "test_statelog.py", "test_history.py", "test_pins.py"}
+KINDS = ("local", "s3")
+
+
+def _story(item) -> tuple:
+    """(module, the test's id without its remote) of a two-remote item; None otherwise."""
+    spec = getattr(item, "callspec", None)
+    if spec is None or spec.params.get("remote_kind") not in KINDS \
+            or item.path.name not in SAMPLED_MODULES:
+        return None
+    rest = "-".join(f"{k}={v!r}" for k, v in sorted(spec.params.items())
+                    if k != "remote_kind")
+    return item.path.name, item.originalname, rest
+
+
+def pytest_collection_modifyitems(config, items):
+    if BOTH_REMOTES:
+        return
+    stories: dict = {}
+    for item in items:
+        key = _story(item)
+        if key is not None:
+            stories.setdefault(key, set()).add(item.callspec.params["remote_kind"])
+    order: dict = {}
+    for key in sorted(stories):  # the same choice on every xdist worker
+        order.setdefault(key[0], []).append(key)
+    keep = {}
+    for keys in order.values():
+        for i, key in enumerate(keys):
+            kinds = stories[key]
+            keep[key] = KINDS[i % 2] if len(kinds) == 2 else next(iter(kinds))
+    chosen, dropped = [], []
+    for item in items:
+        key = _story(item)
+        if key is None or item.callspec.params["remote_kind"] == keep[key]:
+            chosen.append(item)
+        else:
+            dropped.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = chosen

@@ -154,15 +154,21 @@ def upload_under_way(team):
             return bool(ups) and bool(s3.list_parts(
                 Bucket=team.bucket, Key=ups[0]["Key"], UploadId=ups[0]["UploadId"]).get("Parts"))
         return seen
-    return lambda: any(p.stat().st_size >= 16 * MIB for p in remote_parts(team))
+    return lambda: any(_size(p) >= 16 * MIB for p in remote_parts(team))
+
+
+def _size(path) -> int:
+    """A part's size; 0 when it is gone (a small file's part is renamed into place
+    between the listing and the look)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def download_under_way(member):
-    def seen():
-        parts = local_parts(member)
-        # A ranged download sizes its part at once; a folder one grows it block by block.
-        return bool(parts) and parts[0].stat().st_size >= 16 * MIB
-    return seen
+    # A ranged download sizes its part at once; a folder one grows it block by block.
+    return lambda: any(_size(p) >= 16 * MIB for p in local_parts(member))
 
 
 # -- the tests -----------------------------------------------------------------------------
