@@ -158,9 +158,57 @@ def test_the_full_path_does_not_ask_the_remote_twice(settled, monkeypatch):
             monkeypatch.setattr(cls, name, lambda self, key, *a, __real=real, **kw:
                                 asked.append(key) or __real(self, key, *a, **kw))
     assert status(settled.alice) == [("a.csv", "upload")]
-    # the quick check's HEADs (the checkpoint, the state head) found the state unchanged:
-    # the full path does not read it again
-    assert asked == [".S3/versions_remote.csv", ".S3/state_head.json"]
+    # the quick check's HEADs (the checkpoint, the state head, sent together) found the
+    # state unchanged: the full path does not read it again
+    assert sorted(asked) == [".S3/state_head.json", ".S3/versions_remote.csv"]
+
+
+def _head_gets(monkeypatch) -> list:
+    """Where each GET of the state head comes from, from now on (on either remote)."""
+    import traceback
+    from s3sync_mirror.core import layout
+    from s3sync_mirror.platforms.local.connection import LocalConnection
+    from s3sync_mirror.platforms.s3.connection import S3Connection
+
+    got = []
+    for cls in (LocalConnection, S3Connection):
+        real = cls.get_bytes
+
+        def get(self, key, *a, __real=real, **kw):
+            if key == layout.HEAD_KEY:
+                got.append("".join(traceback.format_stack(limit=8)[:-1]))
+            return __real(self, key, *a, **kw)
+        monkeypatch.setattr(cls, "get_bytes", get)
+    return got
+
+
+def test_a_commit_moves_the_head_it_already_read(settled, monkeypatch):
+    """The state head is read once per run at most: a commit's compare-and-swap starts
+    from the head the quick check found as seen (no GET at all), or from the one the
+    fetch read (one GET), and the head still moves one generation per commit."""
+    from s3sync_mirror.state import statehead
+
+    alice, bob = settled.alice, settled.bob
+    gen = statehead.read(_remote(alice))[0].generation
+    alice.write("a.csv", "a.csv v2, longer\n")
+    got = _head_gets(monkeypatch)
+    assert s3sync_mirror.run(alice.repo, yes=True, quiet=True).ok
+    assert got == []  # the remote was as alice last saw it
+    assert statehead.read(_remote(alice))[0].generation == gen + 1
+    got.clear()
+    bob.write("b.csv", "b.csv v2, longer\n")  # and the remote changed: one GET
+    assert s3sync_mirror.run(bob.repo, yes=True, quiet=True).ok
+    assert len(got) == 1, "\n\n".join(got)
+    assert statehead.read(_remote(alice))[0].generation == gen + 2
+    assert StateDir(bob.data).seen_head()[0] == statehead.read(_remote(bob))[0]
+
+
+def _remote(member):
+    from s3sync_mirror.config import load_settings
+    from s3sync_mirror.session import open_session
+
+    with open_session(load_settings(member.repo), writes=False) as s:
+        return s.remote
 
 
 def test_an_upload_only_run_records_its_walk_and_the_next_run_is_quick(settled, monkeypatch):

@@ -273,9 +273,10 @@ class StateDir:
         except (KeyError, TypeError, ValueError, AttributeError, StateError):
             return None, None
 
-    def save_seen_head(self, data: bytes, etag: str) -> None:
-        """Remember the head this clone saw."""
-        if statehead.parse(data) is None:
+    def save_seen_head(self, data: bytes, etag: str, head=None) -> None:
+        """Remember the head this clone saw (``head``: ``data`` parsed, when the caller
+        has it; a head that does not parse is not remembered)."""
+        if (head if head is not None else statehead.parse(data)) is None:
             return
         doc = {"etag": etag, "head": data.decode("utf-8")}
         write_atomic(self.layout.remote_head, json.dumps(doc).encode("utf-8"))

@@ -48,6 +48,8 @@ class RemoteState:
     healed: str = ""  # the piece the state had lost (state/statehead.py): this run
     #                   corrected it from the objects, and its commit starts a checkpoint
     seen: Optional[object] = None  # the state head this clone last saw (statehead.Head)
+    head_read: Optional[tuple] = None  # (head, ETag, bytes) as this run read it: the
+    #                                    commit's first try at moving it (no second GET)
 
     @property
     def etag(self) -> Optional[str]:
@@ -91,7 +93,11 @@ def fetch(remote, statedir, *, use_cache: bool = True, save_cache: bool = True,
         except StateError:  # a damaged local copy: read the real thing
             held = None
     if held is not None and known_unchanged == held[1].token and not held[1].sealed:
-        return RemoteState(held[0], held[1])
+        rs = RemoteState(held[0], held[1])
+        if statedir is not None:  # the quick check found the head as this clone saw it
+            rs.seen, etag = statedir.seen_head()
+            rs.head_read = (rs.seen, etag, rs.seen.render() if rs.seen else None)
+        return rs
     save = statedir if save_cache else None
     for _attempt in range(MAX_ATTEMPTS):
         try:
@@ -114,10 +120,14 @@ def unchanged(remote, token: str, head_etag: Optional[str] = None) -> bool:
     pos = statelog.Pos.parse(token)
     if pos is None:
         return False
-    now = remote.head(VERSIONS_KEY)
-    if now is None or now.etag != pos.etag or _after(remote, pos):
+    # three independent requests, sent together: one round trip instead of three
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        later = pool.submit(_after, remote, pos)
+        head = pool.submit(remote.head, layout.HEAD_KEY)
+        now = remote.head(VERSIONS_KEY)
+        later, head = later.result(), head.result()
+    if now is None or now.etag != pos.etag or later:
         return False
-    head = remote.head(layout.HEAD_KEY)
     return (head.etag if head is not None else None) == head_etag
 
 
@@ -169,13 +179,14 @@ def _against_head(remote, statedir, save, rs: RemoteState, *, jobs: int, tmp_dir
     the clone state to remember the head in (None: this run writes nothing)."""
     rs.seen = statedir.seen_head()[0] if statedir is not None else None
     head, etag, data = statehead.read(remote)
+    rs.head_read = (head, etag, data)
     sealed_into = None
     if head is not None and head.log != rs.pos.log and rs.pos.log not in head.logs:
         sealed_into = _sealed_into(remote, head)
     problem = statehead.loss(head, rs.pos, rs.seen, sealed_into)
     if problem is None:
         if head is not None and save is not None:
-            save.save_seen_head(data, etag)
+            save.save_seen_head(data, etag, head)
         return
     fixed = heal(remote, rs, jobs=jobs, tmp_dir=tmp_dir)
     rs.healed = problem
@@ -384,7 +395,8 @@ def commit(remote, statedir, read: RemoteState, outcomes, *, jobs: int = 8,
         new, rejected = merge_remote(current, seen, outcomes, repairs(read))
         try:
             pos = _write(remote, statedir, current, new, pos, replaces, bool(read.healed))
-            _advance_head(remote, statedir, pos, read.seen)
+            _advance_head(remote, statedir, pos, read.seen,
+                          read.head_read if attempt == 0 else None)
         except PreconditionFailed:
             log.info("another member committed first; reading what they changed")
             time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
@@ -399,18 +411,19 @@ def commit(remote, statedir, read: RemoteState, outcomes, *, jobs: int = 8,
                       f"other members keep writing it; run again")
 
 
-def _advance_head(remote, statedir, pos: Optional[Pos], seen) -> None:
+def _advance_head(remote, statedir, pos: Optional[Pos], seen, known=None) -> None:
     """Move the state head to ``pos`` (best effort: a head that lags is normal); past
-    ``seen`` (the head this clone saw), so that a head put back is outgrown at once."""
+    ``seen`` (the head this clone saw), so that a head put back is outgrown at once.
+    ``known``: the head as this run's fetch read it (statehead.advance)."""
     if pos is None:
         return
     try:
-        _head, etag, data = statehead.advance(remote, pos,
-                                              seen.generation if seen is not None else 0)
+        head, etag, data = statehead.advance(
+            remote, pos, seen.generation if seen is not None else 0, known)
     except S3SyncMirrorError as exc:
         log.info("the state head was not moved: %s", exc)
         return
-    statedir.save_seen_head(data, etag)
+    statedir.save_seen_head(data, etag, head)
 
 
 def _write(remote, statedir, current: dict, new: dict, pos: Optional[Pos],

@@ -95,12 +95,17 @@ def next_head(cur: Optional[Head], pos: Pos, floor: int = 0) -> Head:
                 ((cur.id,) + cur.chain)[:KEEP_HEADS], nonce)
 
 
-def advance(remote, pos: Pos, floor: int = 0) -> tuple[Head, str, bytes]:
+def advance(remote, pos: Pos, floor: int = 0,
+            known: Optional[tuple] = None) -> tuple[Head, str, bytes]:
     """Move the head forward to ``pos`` (compare-and-swap); a head that already names a
-    later state is left as it is. Returns the head as it now stands, its ETag, bytes."""
-    for _attempt in range(MAX_ATTEMPTS):
-        cur, etag, data = read(remote)
+    later state is left as it is. Returns the head as it now stands, its ETag, bytes.
+    ``known``: (head, ETag, bytes) as this run read it moments ago, tried first instead
+    of a GET: when it is stale the swap fails and the head is read again."""
+    for attempt in range(MAX_ATTEMPTS):
+        cur, etag, data = known if attempt == 0 and known is not None else read(remote)
         if cur is not None and cur.covers(pos) and cur.generation > floor:
+            if attempt == 0 and known is not None:
+                continue  # the head as read earlier: see whether it still stands
             return cur, etag, data
         new = next_head(cur, pos, floor)
         out = new.render()
