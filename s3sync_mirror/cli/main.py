@@ -366,9 +366,6 @@ def _dispatch(args) -> int:
     return result.exit_code
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
-
 
 def run() -> None:
     """The console script and ``python -m s3sync_mirror``: :func:`main`, then the end of
@@ -395,3 +392,7 @@ def run() -> None:
             pass
     logging.shutdown()
     os._exit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

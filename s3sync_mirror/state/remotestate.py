@@ -48,7 +48,7 @@ class RemoteState:
     healed: str = ""  # the piece the state had lost (state/statehead.py): this run
     #                   corrected it from the objects, and its commit starts a checkpoint
     seen: Optional[object] = None  # the state head this clone last saw (statehead.Head)
-    head_read: Optional[tuple] = None  # (head, ETag, bytes) as this run read it: the
+    head_read: Optional[tuple] = None  # (head, ETag) as this run read it: the
     #                                    commit's first try at moving it (no second GET)
 
     @property
@@ -96,7 +96,7 @@ def fetch(remote, statedir, *, use_cache: bool = True, save_cache: bool = True,
         rs = RemoteState(held[0], held[1])
         if statedir is not None:  # the quick check found the head as this clone saw it
             rs.seen, etag = statedir.seen_head()
-            rs.head_read = (rs.seen, etag, rs.seen.render() if rs.seen else None)
+            rs.head_read = (rs.seen, etag)
         return rs
     save = statedir if save_cache else None
     for _attempt in range(MAX_ATTEMPTS):
@@ -179,7 +179,7 @@ def _against_head(remote, statedir, save, rs: RemoteState, *, jobs: int, tmp_dir
     the clone state to remember the head in (None: this run writes nothing)."""
     rs.seen = statedir.seen_head()[0] if statedir is not None else None
     head, etag, data = statehead.read(remote)
-    rs.head_read = (head, etag, data)
+    rs.head_read = (head, etag)
     sealed_into = None
     if head is not None and head.log != rs.pos.log and rs.pos.log not in head.logs:
         sealed_into = _sealed_into(remote, head)

@@ -99,14 +99,19 @@ def advance(remote, pos: Pos, floor: int = 0,
             known: Optional[tuple] = None) -> tuple[Head, str, bytes]:
     """Move the head forward to ``pos`` (compare-and-swap); a head that already names a
     later state is left as it is. Returns the head as it now stands, its ETag, bytes.
-    ``known``: (head, ETag, bytes) as this run read it moments ago, tried first instead
-    of a GET: when it is stale the swap fails and the head is read again."""
+    ``known``: (head, ETag) as this run read it moments ago, tried first instead of a
+    GET: when it is stale the swap fails and the head is read again."""
     for attempt in range(MAX_ATTEMPTS):
-        cur, etag, data = known if attempt == 0 and known is not None else read(remote)
+        read_now = False
+        if attempt == 0 and known is not None:
+            cur, etag = known
+        else:
+            cur, etag, data = read(remote)
+            read_now = True
         if cur is not None and cur.covers(pos) and cur.generation > floor:
-            if attempt == 0 and known is not None:
-                continue  # the head as read earlier: see whether it still stands
-            return cur, etag, data
+            if read_now:
+                return cur, etag, data
+            continue  # the head as read earlier names a later state: is it still so?
         new = next_head(cur, pos, floor)
         out = new.render()
         try:
