@@ -10,7 +10,7 @@ import time
 from contextlib import contextmanager
 from typing import NamedTuple
 
-from .pipeline import confirm, detect, evidence, quickcheck as insync
+from .pipeline import confirm, delta, detect, evidence, quickcheck as insync
 from .meta import members
 from .state import historyindex as history
 from .core import layout
@@ -27,6 +27,7 @@ from .pipeline.commit import announce_deletions, record
 from .ui.report import NO_TERMINAL, Reporter, dry_run_lines, not_as_recorded, show_plan
 from .ui.summary import say_summary
 from .session import open_session
+from .state import pathindex
 from .meta import selection as sparse
 
 REPLANS = 4  # how often a run re-plans paths that changed under it before giving up
@@ -88,12 +89,48 @@ def _sync(s, opts: Options):
             time.monotonic(), opts.mode == "sync"
     if s.writes:
         insync.forget(s.statedir)
-    base = s.load_baseline()
-    found = detect.detect(s, base, quick.walked, quick.remote_etag)
-    for w in found.warnings:
-        s.out.warn(w)
-    detect.check_scope(opts.must_match, found, base)
-    plan = detect.plan_for(s, base, found, opts.paths)
+    few = _few_paths(s, opts, quick)
+    if few is not None:
+        base, found, plan = few.base, few.found, few.plan
+    else:
+        base = s.load_baseline()
+        found = detect.detect(s, base, quick.walked, quick.remote_etag)
+        for w in found.warnings:
+            s.out.warn(w)
+        detect.check_scope(opts.must_match, found, base)
+        plan = detect.plan_for(s, base, found, opts.paths)
+    try:
+        return _planned(s, opts, quick, few, base, found, plan)
+    finally:
+        if few is not None:
+            few.index.close()
+
+
+class _Few(NamedTuple):
+    base: dict
+    found: object
+    plan: Plan
+    index: object
+    paths: frozenset
+
+
+def _few_paths(s, opts: Options, quick) -> "_Few | None":
+    """The plan from the paths that changed since the last in-sync run, when it can be
+    told from them alone (pipeline/delta.py); None: the full path."""
+    if opts.mode == "status" and pins.read(s.settings.repo_root) is not None:
+        return None  # status compares the whole folder with the lock
+    d = delta.detect(s, opts, quick)
+    if d is None:
+        return None
+    plan = detect.plan_for(s, d.base, d.found, opts.paths, first_sync=d.index.count == 0)
+    if not delta.plan_is_simple(plan):
+        d.index.close()
+        return None
+    return _Few(d.base, d.found, plan, d.index, d.paths)
+
+
+def _planned(s, opts: Options, quick, few, base, found, plan):
+    """_sync, from the plan on."""
     plan, back = _back_in_selection(s, plan)
     plan = _known_versions(s, plan)
     result = SyncResult(plan=plan, warnings=list(found.warnings), remote=s.remote.describe(),
@@ -123,7 +160,10 @@ def _sync(s, opts: Options):
     done = carry_out(s, base, found, plan, approved)
     result.transfer_seconds = time.monotonic() - started
     if not done.interrupted:
-        _remember_in_sync(s, opts, found, plan, done, quick.printed)
+        if few is not None:
+            _remember_few(s, opts, found, plan, done, quick, few)
+        else:
+            _remember_in_sync(s, opts, found, plan, done, quick.printed)
         if all(p in done.final and done.final[p].status == m.DONE for p in back):
             sparse.forget_before(s.layout)  # what the widening brought back is here
     order = {a.path: i for i, a in enumerate(plan.actions)}
@@ -178,8 +218,8 @@ def _interactive(opts: Options) -> bool:
 
 def _confirm(s, opts: Options, base, found, plan):
     """(approved actions, how many left unconfirmed, the policy)."""
-    confirm.guard_deletes(plan, len(found.scanned.files), len(found.remote.files),
-                          max_delete=opts.max_delete, force=opts.force)
+    confirm.guard_deletes(plan, *found.counts(), max_delete=opts.max_delete,
+                          force=opts.force)
     policy = confirm.Policy.of(yes=opts.yes, dry_run=opts.dry_run,
                                interactive=_interactive(opts), conflict=opts.conflict)
     answers = confirm.Answers()
@@ -256,8 +296,8 @@ def carry_out(s, base, found, plan, approved) -> Carried:
         warnings += done.warnings
         final.update((o.action.path, o) for o in done.outcomes)
         retry = {o.action.path: o.action for o in done.outcomes if o.retryable}
-        if not retry or interrupted or attempt == REPLANS:
-            break
+        if not retry or interrupted or attempt == REPLANS or found.totals is not None:
+            break  # a plan of some paths is not re-planned: the next run reads them
         # A teammate's upload lands before their commit: give it a moment.
         time.sleep(0.1 * 2 ** attempt * random.uniform(0.8, 1.2))
         found = detect.detect(s, base)
@@ -290,25 +330,82 @@ def _explain_vanished(s, final: dict) -> None:
             path, layout.VERSIONS_REMOTE, path in gone))
 
 
+def _clean(opts, found, plan, done: Carried) -> bool:
+    """Whether the run left every path the same here, in the baseline and on the remote."""
+    scanned = found.scanned
+    return done.after is not None and not opts.paths and not found.warnings \
+        and not plan.problems and not scanned.disk and not scanned.clashes \
+        and not scanned.unreadable and len(done.final) == len(plan.actions) \
+        and all(o.status == m.DONE and not o.action.conflict_path
+                for o in done.final.values())
+
+
+def _remote_after(found, done: Carried) -> dict:
+    """{path: remote row} this run changed, as committed."""
+    from .state.merges import remote_changes
+
+    return {p: st for o in done.final.values() for p, st in remote_changes(o)}
+
+
+def _remember_few(s, opts, found, plan, done: Carried, quick, few: _Few) -> None:
+    """_remember_in_sync for a run planned from some paths: the record's chunks that hold
+    them digested again, and their rows in the index."""
+    listing = insync.listing_after(
+        found.scanned.files, detect.visible(done.after[0], s.ignored()), done.final,
+        (m.DOWNLOAD, m.DELETE_LOCAL)) if _clean(opts, found, plan, done) else None
+    pos = s.statedir.last_pos
+    if listing is None or pos is None or pos.token != done.after[1]:
+        insync.forget(s.statedir)
+        return
+    own, remote = _remote_after(found, done), found.remote.files
+    pairs: dict = {p: None for p in few.paths}
+    for p, b in listing.items():
+        r = own[p] if p in own else remote.get(p)
+        if r is None:
+            insync.forget(s.statedir)
+            return
+        pairs[p] = (b, r)
+    entries = {p: None if v is None else (p, v[0].size, v[0].mtime_ns, tuple(v[0].node))
+               for p, v in pairs.items()}
+    printed = insync.refreshed(quick.printed, quick.sorted_walk, entries)
+    sig = s.statedir.baseline_signature()
+    few.index.update(pairs, sig, pos)
+    insync.record(s.statedir, listing=listing, remote_url=s.remote.describe(),
+                  remote_etag=done.after[1], patterns=s.ignore_patterns(),
+                  now_ns=time.time_ns(), printed=printed, part=True)
+
+
+def _index(s, listing, found, done: Carried) -> None:
+    """Index the in-sync state (state/pathindex.py) when it is big enough to be worth it."""
+    pos = s.statedir.last_pos
+    if len(listing) < pathindex.INDEX_FILES or pos is None or pos.token != done.after[1]:
+        pathindex.drop(s.statedir)
+        return
+    own, remote = _remote_after(found, done), found.remote.files
+    pairs = []
+    for p in sorted(listing):
+        r = own[p] if p in own else remote.get(p)
+        if r is None:
+            pathindex.drop(s.statedir)
+            return
+        pairs.append((p, listing[p], r))
+    pathindex.build(s.statedir, pairs, s.statedir.baseline_signature(), pos)
+
+
 def _remember_in_sync(s, opts, found, plan, done: Carried, printed) -> None:
     """Write the quick-check record when the run left every path the same here, in the
     baseline and on the remote; otherwise make sure there is none. ``printed``: the
     fingerprint of the walk the run planned from, if the quick check took it (the record's
     listing when the run changed nothing on disk)."""
-    scanned = found.scanned
-    clean = done.after is not None and not opts.paths and not found.warnings \
-        and not plan.problems and not scanned.disk and not scanned.clashes \
-        and not scanned.unreadable and len(done.final) == len(plan.actions) \
-        and all(o.status == m.DONE and not o.action.conflict_path
-                for o in done.final.values())
     listing = insync.listing_after(
-        scanned.files, detect.visible(done.after[0], s.ignored()), done.final,
-        (m.DOWNLOAD, m.DELETE_LOCAL)) if clean else None
+        found.scanned.files, detect.visible(done.after[0], s.ignored()), done.final,
+        (m.DOWNLOAD, m.DELETE_LOCAL)) if _clean(opts, found, plan, done) else None
     if listing is None:
         insync.forget(s.statedir)
         return
     on_disk = any(o.action.kind not in (m.UPLOAD, m.DELETE_REMOTE)
                   for o in done.final.values())
-    insync.record(s.statedir, listing=listing, remote_url=s.remote.describe(),
-                  remote_etag=done.after[1], patterns=s.ignore_patterns(),
-                  now_ns=time.time_ns(), printed=None if on_disk else printed)
+    if insync.record(s.statedir, listing=listing, remote_url=s.remote.describe(),
+                     remote_etag=done.after[1], patterns=s.ignore_patterns(),
+                     now_ns=time.time_ns(), printed=None if on_disk else printed):
+        _index(s, listing, found, done)

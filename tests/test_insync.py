@@ -221,12 +221,13 @@ def test_an_upload_only_run_records_its_walk_and_the_next_run_is_quick(settled, 
     age(alice)
     taken = []
     real = insync.fingerprint
-    monkeypatch.setattr(insync, "fingerprint", lambda found: taken.append(1) or real(found))
+    monkeypatch.setattr(insync, "fingerprint",
+                        lambda found, *a, **kw: taken.append(1) or real(found, *a, **kw))
     r = s3sync_mirror.run(alice.repo, yes=True, quiet=True)
     assert r.ok and [(a.path, a.kind) for a in r.plan.actions] == [("a.csv", "upload")]
     assert taken == [1]  # the quick check's, reused by the record
     rec = record_of(alice)
-    assert rec is not None and rec[4] == real(walk(alice.data)[0])
+    assert rec is not None and rec[4] == real(walk(alice.data)[0], rec[4].bounds)
     calls = full_path_only(monkeypatch)
     r = s3sync_mirror.run(alice.repo, yes=True, quiet=True)
     assert r.plan.empty and calls == []

@@ -11,6 +11,7 @@ from ..core import layout
 from ..ui import report
 from ..core import model as m
 from ..state.merges import changes_remote, new_baseline
+from ..state.remotelog import diff
 from ..core.clock import now_iso
 from ..core.errors import S3SyncMirrorError
 from ..core.model import Outcome
@@ -93,7 +94,10 @@ def record(s, journal, base: dict, found, plan, outcomes, rows=("", {})) -> Reco
     new_base = new_baseline(base, found.scanned.files, plan.records, outcomes, rejected,
                             time.time_ns(), remote_committed=committed)
     if new_base != base:
-        s.statedir.save_baseline(new_base, s.owner, before=base)
+        if found.totals is not None:  # only some paths' rows were read (pipeline/delta.py)
+            s.statedir.save_baseline_changes(diff(base, new_base), s.owner, found.totals[2])
+        else:
+            s.statedir.save_baseline(new_base, s.owner, before=base)
     if committed:
         journal.clear()
     _publish_history(s, rows, fixed)

@@ -20,13 +20,21 @@ class Quick(NamedTuple):
     in_sync: bool
     walked: Optional[tuple]  # the folder's walk, reused by the scan
     remote_etag: Optional[str]  # the remote state's ETag when a GET found it unchanged
-    printed: Optional[tuple] = None  # the walk's fingerprint, when it was taken
+    printed: Optional[tuple] = None  # the walk's fingerprint (insync.Printed), when taken
+    record: Optional[tuple] = None  # the quick-check record it was held against
+    sorted_walk: Optional[tuple] = None  # the walk in path order, cut at its bounds
 
 
 class Detected(NamedTuple):
     scanned: ScanResult
     remote: remote_state.RemoteState
     warnings: list
+    totals: Optional[tuple] = None  # (local files, remote files) when only some paths
+    #                                 were read (pipeline/delta.py); else the dicts' sizes
+
+    def counts(self) -> tuple:
+        return self.totals[:2] if self.totals is not None else \
+            (len(self.scanned.files), len(self.remote.files))
 
 
 def visible(states: dict, ignored) -> dict:
@@ -76,10 +84,13 @@ def quick_check(s, paths) -> Quick:
         walked = walk(s.data_dir, s.ignored())
         remote_same = fut.result()
     found, warnings, unreadable, skipped = walked
-    printed = insync.fingerprint(found) if remote_same and not warnings \
-        and not unreadable and not skipped else None
-    return Quick(printed is not None and printed == rec[4], walked,
-                 etag if remote_same else None, printed)
+    if warnings or unreadable or skipped:
+        return Quick(False, walked, etag if remote_same else None)
+    # cut where the record's chunks were, so that a difference shows where it is
+    ordered = insync.cut(found, rec[4].bounds)
+    printed = insync.fingerprint(found, rec[4].bounds, ordered)
+    return Quick(remote_same and printed.same(rec[4]), walked,
+                 etag if remote_same else None, printed, rec, ordered)
 
 
 def detect(s, base: dict, walked=None, remote_etag=None) -> Detected:
@@ -203,7 +214,7 @@ def blocked(scanned, base: dict, remote_files: dict, data_dir, deleted=frozenset
     return out
 
 
-def plan_for(s, base: dict, found: Detected, scope) -> Plan:
+def plan_for(s, base: dict, found: Detected, scope, first_sync=None) -> Plan:
     ignored = hidden(s.ignored(), found.scanned.skipped)
     seen_base = visible(base, ignored)
     seen_remote = visible(found.remote.files, ignored)
@@ -214,7 +225,7 @@ def plan_for(s, base: dict, found: Detected, scope) -> Plan:
                               f"remote, and this clone has no baseline to tell more: delete "
                               f"it here, or rename it to share it again")
     return make_plan(seen_base, found.scanned.files, seen_remote, scope=scope, blocked=stop,
-                     deleted_remote=found.remote.deleted)
+                     deleted_remote=found.remote.deleted, first_sync=first_sync)
 
 
 def check_scope(scope, found: Detected, base: dict) -> None:

@@ -109,16 +109,18 @@ def _action(path, base, loc, rem, blocked, gone: tuple,
 
 def make_plan(baseline: Mapping[str, FileState], local: Mapping[str, FileState],
               remote: Mapping[str, FileState], scope=None, blocked=None, *,
-              deleted_local=None, deleted_remote=None) -> Plan:
+              deleted_local=None, deleted_remote=None, first_sync=None) -> Plan:
     """Decide every path. ``scope`` limits the plan to some paths (the rest is left for a
     later run, baseline untouched); ``blocked`` maps paths that must not be acted on to
     ``(category, reason)``: "error" (e.g. an unreadable file: a failure) or "blocked" (e.g.
     a name clash on a case-insensitive disk): they become problems, reported, left alone.
     ``deleted_*``: the paths whose absence from that side is a recorded deletion (None:
     every absence is; a mapping may name who deleted each); any other absence is MISSING,
-    and nothing is deleted for it."""
+    and nothing is deleted for it. ``first_sync``: whether this clone has no baseline at
+    all (None: when ``baseline`` is empty; the caller says so when it passes only some
+    paths' baseline)."""
     gone = (deleted_local, deleted_remote)
-    first_sync = not baseline
+    first_sync = not baseline if first_sync is None else first_sync
     blocked = blocked or {}
     actions, records, problems = [], [], []
 

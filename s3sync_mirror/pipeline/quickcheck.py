@@ -10,34 +10,106 @@ listings with an mtime close to the time the record was made (an edit within the
 tick would not show), like the baseline does. The record is derived data in ``.S3/cache``:
 any doubt (missing, torn, another remote, another format) means the full path.
 
-The listing is recorded as its fingerprint: the count and a BLAKE2b digest of the entries
-(path, size, mtime_ns, node) in path order, so that neither the record nor its check holds
-a second copy of a million entries (the check costs one sort of the walk).
+The listing is recorded as its fingerprint: the count, and a BLAKE2b digest of the entries
+(path, size, mtime_ns, node) in path order for every chunk of about ``CHUNK`` entries
+(with the first path of each chunk after the first), so that neither the record nor its
+check holds a second copy of a million entries (the check costs one sort of the walk). A
+walk that differs shows in which chunks: pipeline/delta.py compares only those, path by
+path, against the index of the last in-sync run (state/pathindex.py).
 """
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left, bisect_right
 from operator import itemgetter
-from typing import Mapping, Optional
+from typing import Mapping, NamedTuple, Optional
 
 from ..state import snapshot as statecache
 from ..core.model import FileState
 from ..state.merges import RACY_NS
 
-FORMAT = 3  # 3: the listing as its fingerprint; 2: the listing itself
+FORMAT = 4  # 4: by chunks; 3: the listing as one fingerprint; 2: the listing itself
 NAME = "insync.marshal"
-_BATCH = 4096
+CHUNK = 4096
+_PATH = itemgetter(0)
 
 
-def fingerprint(found) -> tuple:
-    """(count, digest) of a walk's [(disk path, size, mtime_ns, node)], whatever its order:
-    the digest covers every field of every entry, in path order (repr is exact for
-    strings, ints and tuples of them)."""
-    entries = sorted(found, key=itemgetter(0))
-    h = hashlib.blake2b(digest_size=32)
-    for i in range(0, len(entries), _BATCH):
-        h.update(repr(entries[i:i + _BATCH]).encode("utf-8", "surrogatepass"))
-    return len(entries), h.hexdigest()
+class Printed(NamedTuple):
+    """A listing's fingerprint: ``count`` entries; ``digest`` covers them all (it is the
+    digest of ``digests``, one per chunk; chunk i holds the paths from ``bounds[i-1]``
+    up to, not including, ``bounds[i]``)."""
+
+    count: int
+    digest: str
+    bounds: tuple = ()
+    digests: tuple = ()
+
+    def same(self, other) -> bool:
+        return isinstance(other, tuple) and tuple(self[:2]) == tuple(other[:2])
+
+
+class Sorted(NamedTuple):
+    """A walk in path order, cut into the chunks of some bounds: entries[cuts[i]:cuts[i+1]]."""
+
+    entries: list
+    cuts: list
+
+
+def cut(found, bounds=None) -> Sorted:
+    """``found`` in path order, cut at ``bounds`` (None: a new chunk every CHUNK entries)."""
+    entries = sorted(found, key=_PATH)
+    if bounds is None:
+        bounds = [entries[i][0] for i in range(CHUNK, len(entries), CHUNK)]
+    return Sorted(entries, [0, *(bisect_left(entries, b, key=_PATH) for b in bounds),
+                            len(entries)])
+
+
+def _digest(chunk) -> str:
+    # repr is exact for strings, ints and tuples of them
+    return hashlib.blake2b(repr(chunk).encode("utf-8", "surrogatepass"),
+                           digest_size=16).hexdigest()
+
+
+def _print(bounds, digests, count: int) -> Printed:
+    whole = hashlib.blake2b("".join(digests).encode(), digest_size=32).hexdigest()
+    return Printed(count, whole, tuple(bounds), tuple(digests))
+
+
+def fingerprint(found, bounds=None, walk: Optional[Sorted] = None) -> Printed:
+    """The fingerprint of a walk's [(disk path, size, mtime_ns, node)], whatever its order,
+    cut at ``bounds`` (None: new ones); ``walk``: it, already sorted and cut there."""
+    if walk is None:
+        walk = cut(found, bounds)
+    e, c = walk.entries, walk.cuts
+    if bounds is None:
+        bounds = [e[i][0] for i in c[1:-1]]
+    return _print(bounds, [_digest(e[a:b]) for a, b in zip(c, c[1:])], len(e))
+
+
+def chunk_of(bounds, path: str) -> int:
+    """The chunk that holds ``path``."""
+    return bisect_right(bounds, path)
+
+
+def refreshed(old: Printed, walk: Sorted, entries: Mapping) -> Printed:
+    """``old`` (the fingerprint of ``walk``) after the paths of ``entries`` became their
+    entries ({path: entry, or None when it left}): only their chunks are digested again."""
+    digests, count = list(old.digests), old.count
+    touched: dict = {}
+    for p in entries:
+        touched.setdefault(chunk_of(old.bounds, p), []).append(p)
+    e, c = walk.entries, walk.cuts
+    for i, paths in touched.items():
+        chunk = {x[0]: x for x in e[c[i]:c[i + 1]]}
+        count -= len(chunk)
+        for p in paths:
+            if entries[p] is None:
+                chunk.pop(p, None)
+            else:
+                chunk[p] = entries[p]
+        count += len(chunk)
+        digests[i] = _digest(sorted(chunk.values(), key=_PATH))
+    return _print(old.bounds, digests, count)
 
 
 def _entries(listing: Mapping[str, FileState]) -> list:
@@ -45,10 +117,13 @@ def _entries(listing: Mapping[str, FileState]) -> list:
 
 
 def record(statedir, *, listing: Mapping[str, FileState], remote_url: str,
-           remote_etag: Optional[str], patterns, now_ns: int, printed=None) -> bool:
+           remote_etag: Optional[str], patterns, now_ns: int, printed=None,
+           part: bool = False) -> bool:
     """Write the record; False (and nothing written) when it could not be trusted.
     ``listing``: from :func:`listing_after`; ``printed``: its fingerprint when the caller
-    already has it (the run's walk, when the run changed nothing on disk)."""
+    already has it (the run's walk, when the run changed nothing on disk). ``part``: the
+    listing is only the paths this run planned (pipeline/delta.py), ``printed`` the
+    whole's fingerprint."""
     sig = statedir.baseline_signature()
     if sig is None or not remote_etag:
         forget(statedir)
@@ -57,10 +132,10 @@ def record(statedir, *, listing: Mapping[str, FileState], remote_url: str,
     if any(b.mtime_ns == -1 or b.mtime_ns > limit for b in listing.values()):
         forget(statedir)
         return False
-    if printed is None or printed[0] != len(listing):
+    if not part and (printed is None or printed[0] != len(listing)):
         printed = fingerprint(_entries(listing))
     statecache.write_blob(statedir.cache / NAME, (
-        FORMAT, remote_url, remote_etag, tuple(sig), list(patterns), printed))
+        FORMAT, remote_url, remote_etag, tuple(sig), list(patterns), tuple(printed)))
     return True
 
 
@@ -71,9 +146,9 @@ def load(statedir) -> Optional[tuple]:
         fmt, url, etag, sig, patterns, printed = statecache.read_blob(statedir.cache / NAME)
     except (TypeError, ValueError):
         return None
-    if fmt != FORMAT or not isinstance(printed, tuple):
+    if fmt != FORMAT or not isinstance(printed, tuple) or len(printed) != 4:
         return None
-    return url, etag, tuple(sig), list(patterns), printed
+    return url, etag, tuple(sig), list(patterns), Printed(*printed)
 
 
 def forget(statedir) -> None:

@@ -56,6 +56,8 @@ class StateDir:
         self.tmp, self.trash, self.cache = lay.tmp, lay.trash, lay.cache
         self.foreign_baseline = False  # set when the baseline found was another clone's
         self.legacy_baseline = False  # set when it was S3Synchrony 0.4's, adopted by MD5
+        self.last_pos = None  # the remote state's position (statelog.Pos) last read or
+        #                       committed by this run
 
     @property
     def state_files(self) -> list[Path]:
@@ -196,6 +198,22 @@ class StateDir:
                             state.render_versions(states, local=True, owner=owner), states,
                             {owner} if owner and states else ())
         self.layout.baseline_changes.unlink(missing_ok=True)
+
+    def save_baseline_changes(self, changes: Mapping[str, Optional[FileState]],
+                              owner: str, total: int) -> None:
+        """Record ``changes`` ({path: row, or None: gone}) to a baseline of about
+        ``total`` rows that this run did not load (pipeline/delta.py): as the changes
+        file while it stays small, else the whole baseline, loaded and written again."""
+        sig = statecache.signature(self.versions_local)
+        if sig is not None and total > statelog.CHECKPOINT_FILES:
+            merged = {**self._baseline_changes()[0], **changes}
+            if not baselinelog.too_many(len(merged), total):
+                write_atomic(self.layout.baseline_changes, baselinelog.render(
+                    merged, owner, baselinelog.of(sig)))
+                return
+        states = self.load_baseline(owner)
+        statelog.apply(states, changes)
+        self.save_baseline(states, owner)
 
     def _checkpoint(self) -> Optional[tuple[str, str]]:
         """(ETag, log id) of the cached checkpoint, when there is one."""

@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from collections import ChainMap
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
+from typing import Mapping, NamedTuple, Optional
 
 from ..core import layout
 from . import csvfiles as state, historyindex, legacy, remotelog as statelog, statehead
@@ -50,6 +50,8 @@ class RemoteState:
     seen: Optional[object] = None  # the state head this clone last saw (statehead.Head)
     head_read: Optional[tuple] = None  # (head, ETag) as this run read it: the
     #                                    commit's first try at moving it (no second GET)
+    partial: bool = False  # ``files`` holds only the paths this run plans
+    #                        (pipeline/delta.py); its commit never writes a checkpoint
 
     @property
     def etag(self) -> Optional[str]:
@@ -97,6 +99,7 @@ def fetch(remote, statedir, *, use_cache: bool = True, save_cache: bool = True,
         if statedir is not None:  # the quick check found the head as this clone saw it
             rs.seen, etag = statedir.seen_head()
             rs.head_read = (rs.seen, etag)
+            statedir.last_pos = rs.pos
         return rs
     save = statedir if save_cache else None
     for _attempt in range(MAX_ATTEMPTS):
@@ -108,9 +111,59 @@ def fetch(remote, statedir, *, use_cache: bool = True, save_cache: bool = True,
         if rs.pos is not None:
             _against_head(remote, statedir, save, rs, jobs=jobs, tmp_dir=tmp_dir,
                           notes=notes)
+        if statedir is not None:
+            statedir.last_pos = rs.pos
         return rs
     raise RemoteError(f"could not read the remote state: {VERSIONS_KEY} keeps changing; "
                       f"run again")
+
+
+class Delta(NamedTuple):
+    changes: dict  # {path: its state now, or None when it left} since the position given
+    pos: Pos  # the position after them
+    seen: Optional[object]  # the head this clone had seen
+    head_read: tuple  # (head, ETag) as read now
+
+
+def read_delta(remote, statedir, pos: Pos, save: bool) -> Optional[Delta]:
+    """What changed on the remote since ``pos`` (with its base_files and rows), read from
+    the log entries after it, or None when that cannot be told so (the checkpoint was
+    replaced, the log ends or is damaged, the head says the state lost a piece): then
+    the caller takes the full path. ``save``: keep the entries and the head in this
+    clone's cache, as the full path does."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        later = pool.submit(_after, remote, pos)
+        head_f = pool.submit(statehead.read, remote)
+        now = remote.head(VERSIONS_KEY)
+        later, (head, etag, data) = later.result(), head_f.result()
+    if now is None or now.etag != pos.etag:
+        return None
+    changes: dict = {}
+    for n in later:
+        key = statelog.entry_key(pos.log, n)
+        try:
+            raw, _etag = remote.get_bytes(key)
+            ch, nxt = statelog.parse(raw, remote.url(key))
+        except (RemoteNotFound, StateError):
+            return None
+        if nxt:  # a sealed log: the next checkpoint is due, which needs every row
+            return None
+        changes.update(ch)
+        pos = pos._replace(n=n, rows=pos.rows + len(ch))
+        if save:
+            statedir.save_log_entry(pos.log, n, raw)
+    seen = statedir.seen_head()[0]
+    if statehead.loss(head, pos, seen, None) is not None:
+        return None
+    if save and head is not None:
+        statedir.save_seen_head(data, etag, head)
+    statedir.last_pos = pos
+    return Delta(changes, pos, seen, (head, etag))
+
+
+class _NeedFull(Exception):
+    """A commit from some paths' state that needs all of them (a checkpoint is due, or
+    another member committed first)."""
 
 
 def unchanged(remote, token: str, head_etag: Optional[str] = None) -> bool:
@@ -394,10 +447,23 @@ def commit(remote, statedir, read: RemoteState, outcomes, *, jobs: int = 8,
     for attempt in range(MAX_ATTEMPTS):
         new, rejected = merge_remote(current, seen, outcomes, repairs(read))
         try:
-            pos = _write(remote, statedir, current, new, pos, replaces, bool(read.healed))
+            pos = _write(remote, statedir, current, new, pos, replaces, bool(read.healed),
+                         partial=read.partial)
             _advance_head(remote, statedir, pos, read.seen,
                           read.head_read if attempt == 0 else None)
+        except _NeedFull:
+            read = _widened(statedir, read)
+            seen = read.as_read
+            current = {p: st for p, st in seen.items() if st is not None}
+            pos = read.pos
+            continue
         except PreconditionFailed:
+            if read.partial:  # the entry was not written, or must be checked: read all
+                read = _widened(statedir, read)
+                seen = read.as_read
+                current = {p: st for p, st in seen.items() if st is not None}
+                pos = read.pos
+                continue
             log.info("another member committed first; reading what they changed")
             time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
             current, pos, replaces = _read_current(remote, statedir, current, pos, jobs,
@@ -406,9 +472,24 @@ def commit(remote, statedir, read: RemoteState, outcomes, *, jobs: int = 8,
         own = {p for o in outcomes for p, _st in remote_changes(o)}
         others = {p: st for p, st in current.items()
                   if seen.get(p) != st and not (p in own and new.get(p) == st)}
+        statedir.last_pos = pos
         return new, rejected, others
     raise RemoteError(f"could not record the remote state after {MAX_ATTEMPTS} attempts: "
                       f"other members keep writing it; run again")
+
+
+def _widened(statedir, read: RemoteState) -> RemoteState:
+    """``read`` (a partial state) as the whole state at the same position, from this
+    clone's cache (which the partial read kept up to date), with the same repairs."""
+    held = statedir.load_remote_cached()
+    if held is None or held[1].token != read.pos.token or held[1].sealed:
+        raise RemoteError("the remote state changed while this run recorded it, and this "
+                          "clone's copy of it is not at the position the run read; run "
+                          "again")
+    full = RemoteState(held[0], held[1], seen=read.seen)
+    for p in read.repairs:
+        full.repaired(p, read.files.get(p))
+    return full
 
 
 def _advance_head(remote, statedir, pos: Optional[Pos], seen, known=None) -> None:
@@ -427,11 +508,16 @@ def _advance_head(remote, statedir, pos: Optional[Pos], seen, known=None) -> Non
 
 
 def _write(remote, statedir, current: dict, new: dict, pos: Optional[Pos],
-           replaces: Optional[str] = None, fresh: bool = False) -> Optional[Pos]:
+           replaces: Optional[str] = None, fresh: bool = False,
+           partial: bool = False) -> Optional[Pos]:
     """Commit ``new`` over ``current`` (at ``pos``). Raises PreconditionFailed when
     another member committed first, or when the checkpoint the entry follows was
     replaced or removed meanwhile (a `reset --remote`, a copy put back): then the caller
-    reads the state again, where the change is found already made or is made again."""
+    reads the state again, where the change is found already made or is made again.
+    ``partial``: ``current`` and ``new`` hold only some paths (raises _NeedFull, before
+    writing, when the entry would end the log)."""
+    if partial and (pos is None or fresh or replaces is not None):
+        raise _NeedFull()
     if pos is None:  # no state file yet (or S3Synchrony's, ETag ``replaces``): create it
         data = state.render_versions(new, local=False, log=statelog.new_log())
         if replaces is not None:
@@ -453,6 +539,8 @@ def _write(remote, statedir, current: dict, new: dict, pos: Optional[Pos],
     # A healing commit ends the log (``fresh``): every member then reads a new checkpoint,
     # whatever position in the damaged log it held.
     nxt = statelog.new_log() if fresh or statelog.seals(pos, len(changes)) else ""
+    if nxt and partial:
+        raise _NeedFull()
     data = statelog.render(changes, current, nxt)
     n = pos.n + 1
     remote.put_bytes(statelog.entry_key(pos.log, n), data, if_none_match=True)
