@@ -28,6 +28,7 @@ from .ui.report import NO_TERMINAL, Reporter, dry_run_lines, not_as_recorded, sh
 from .ui.summary import say_summary
 from .session import open_session
 from .state import pathindex
+from .state.merges import RACY_NS
 from .meta import selection as sparse
 
 REPLANS = 4  # how often a run re-plans paths that changed under it before giving up
@@ -352,18 +353,22 @@ def _remember_few(s, opts, found, plan, done: Carried, quick, few: _Few) -> None
     them digested again, and their rows in the index."""
     listing = insync.listing_after(
         found.scanned.files, detect.visible(done.after[0], s.ignored()), done.final,
-        (m.DOWNLOAD, m.DELETE_LOCAL)) if _clean(opts, found, plan, done) else None
+        (m.DOWNLOAD, m.DELETE_LOCAL), unsure=True) if _clean(opts, found, plan, done) \
+        else None
     pos = s.statedir.last_pos
     if listing is None or pos is None or pos.token != done.after[1]:
         insync.forget(s.statedir)
         return
     own, remote = _remote_after(found, done), found.remote.files
     pairs: dict = {p: None for p in few.paths}
+    now = time.time_ns()
     for p, b in listing.items():
         r = own[p] if p in own else remote.get(p)
         if r is None:
             insync.forget(s.statedir)
             return
+        if b.mtime_ns > now - RACY_NS:  # written just now: the next run hashes it again
+            b = b._replace(mtime_ns=-1)
         pairs[p] = (b, r)
     entries = {p: None if v is None else (p, v[0].size, v[0].mtime_ns, tuple(v[0].node))
                for p, v in pairs.items()}
@@ -372,7 +377,7 @@ def _remember_few(s, opts, found, plan, done: Carried, quick, few: _Few) -> None
     few.index.update(pairs, sig, pos)
     insync.record(s.statedir, listing=listing, remote_url=s.remote.describe(),
                   remote_etag=done.after[1], patterns=s.ignore_patterns(),
-                  now_ns=time.time_ns(), printed=printed, part=True)
+                  now_ns=now, printed=printed, part=True)
 
 
 def _index(s, listing, found, done: Carried) -> None:

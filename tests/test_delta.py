@@ -267,3 +267,26 @@ def test_a_changes_file_grown_too_big_rewrites_the_baseline_whole(settled, monke
     settle(settled)
     same_everywhere(settled)
 
+
+
+def test_a_file_written_just_now_is_hashed_again_by_the_next_run(settled, monkeypatch):
+    """A file whose mtime is within the clock's reach of the record is recorded so that
+    the next run looks at it again (a same-tick edit would not show in its stat)."""
+    alice = settled.alice
+    alice.write("top.csv", "just now\n")
+    seen = Paths(monkeypatch)
+    assert plan_of(run(alice, yes=True)) == [("top.csv", "upload")]
+    rec = insync.load(StateDir(alice.data))
+    assert rec is not None
+    idx = pathindex.open_index(StateDir(alice.data))
+    assert idx.rows(["top.csv"])["top.csv"][0].mtime_ns == -1
+    idx.close()
+    # the same size, the same mtime: only a hash can tell
+    st = os.stat(alice.data / "top.csv")
+    alice.write("top.csv", "just new\n")
+    os.utime(alice.data / "top.csv", ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert plan_of(run(alice, yes=True)) == [("top.csv", "upload")]
+    assert (seen.few, seen.full) == (2, 0)
+    settle(settled)
+    same_everywhere(settled)
+    assert settled.bob.read("top.csv") == b"just new\n"

@@ -123,13 +123,14 @@ def record(statedir, *, listing: Mapping[str, FileState], remote_url: str,
     ``listing``: from :func:`listing_after`; ``printed``: its fingerprint when the caller
     already has it (the run's walk, when the run changed nothing on disk). ``part``: the
     listing is only the paths this run planned (pipeline/delta.py), ``printed`` the
-    whole's fingerprint."""
+    whole's fingerprint, in which the caller gave a recent file's mtime as -1 (so that
+    the next run looks at it again, as the baseline's own rule has it)."""
     sig = statedir.baseline_signature()
     if sig is None or not remote_etag:
         forget(statedir)
         return False
     limit = now_ns - RACY_NS
-    if any(b.mtime_ns == -1 or b.mtime_ns > limit for b in listing.values()):
+    if not part and any(b.mtime_ns == -1 or b.mtime_ns > limit for b in listing.values()):
         forget(statedir)
         return False
     if not part and (printed is None or printed[0] != len(listing)):
@@ -167,11 +168,12 @@ def matches(rec: tuple, *, remote_url: str, patterns, baseline_sig) -> bool:
 
 
 def listing_after(scanned_files: Mapping, new_base: Mapping, final: Mapping,
-                  kinds: tuple) -> Optional[Mapping]:
+                  kinds: tuple, unsure: bool = False) -> Optional[Mapping]:
     """PURE: the folder's listing after a run, as the record needs it: ``new_base`` (the
     visible paths of the new baseline) when it describes the folder exactly (every file
     with the size, mtime_ns and node it has on disk now, and no other path), else None.
-    ``final`` {path: outcome}; ``kinds`` = (download, delete_local)."""
+    ``final`` {path: outcome}; ``kinds`` = (download, delete_local). ``unsure``: a row
+    whose mtime the baseline does not trust (-1, written just now) also describes it."""
     download, delete_local = kinds
     fetched = {p for p, o in final.items() if o.action.kind == download}
     removed = {p for p, o in final.items() if o.action.kind == delete_local}
@@ -186,7 +188,8 @@ def listing_after(scanned_files: Mapping, new_base: Mapping, final: Mapping,
             if b is not None:
                 return None
             continue
-        if b is None or b.mtime_ns != st.mtime_ns or b.size != st.size or b.node != st.node:
+        if b is None or b.size != st.size or b.node != st.node or (
+                b.mtime_ns != st.mtime_ns and not (unsure and b.mtime_ns == -1)):
             return None
         matched += 1
     # every other path of the baseline must be one this run downloaded

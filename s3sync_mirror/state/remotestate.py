@@ -444,26 +444,22 @@ def commit(remote, statedir, read: RemoteState, outcomes, *, jobs: int = 8,
     seen = read.as_read
     current = {p: st for p, st in seen.items() if st is not None}
     pos, replaces = read.pos, read.legacy
+    known = read.head_read  # the head as read: the first try at moving it
     for attempt in range(MAX_ATTEMPTS):
         new, rejected = merge_remote(current, seen, outcomes, repairs(read))
         try:
             pos = _write(remote, statedir, current, new, pos, replaces, bool(read.healed),
                          partial=read.partial)
-            _advance_head(remote, statedir, pos, read.seen,
-                          read.head_read if attempt == 0 else None)
-        except _NeedFull:
-            read = _widened(statedir, read)
-            seen = read.as_read
-            current = {p: st for p, st in seen.items() if st is not None}
-            pos = read.pos
-            continue
-        except PreconditionFailed:
-            if read.partial:  # the entry was not written, or must be checked: read all
+            _advance_head(remote, statedir, pos, read.seen, known)
+        except (_NeedFull, PreconditionFailed) as exc:
+            if read.partial:  # a checkpoint is due, or another member was first: read all
                 read = _widened(statedir, read)
                 seen = read.as_read
                 current = {p: st for p, st in seen.items() if st is not None}
                 pos = read.pos
-                continue
+                if isinstance(exc, _NeedFull):
+                    continue
+            known = None
             log.info("another member committed first; reading what they changed")
             time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
             current, pos, replaces = _read_current(remote, statedir, current, pos, jobs,
@@ -486,7 +482,7 @@ def _widened(statedir, read: RemoteState) -> RemoteState:
         raise RemoteError("the remote state changed while this run recorded it, and this "
                           "clone's copy of it is not at the position the run read; run "
                           "again")
-    full = RemoteState(held[0], held[1], seen=read.seen)
+    full = RemoteState(held[0], held[1], seen=read.seen, head_read=read.head_read)
     for p in read.repairs:
         full.repaired(p, read.files.get(p))
     return full
