@@ -136,9 +136,15 @@ class Ours(Tool):
             (repo / "Data").symlink_to(local, target_is_directory=True)
         return repo
 
+    runs = 0
+
     def up(self, variant, local, prefix):
         repo = self.repo_for(local, prefix)
-        return measure([sys.executable, "-m", "s3sync_mirror", "--yes", "-q",
+        # S3SYNC_BENCH_WRAP: a profiler to run this tool under, e.g.
+        # "py-spy record -r 200 -f raw -o /tmp/prof-{n}.txt --" ({n} counts the runs)
+        Ours.runs += 1
+        wrap = os.environ.get("S3SYNC_BENCH_WRAP", "").replace("{n}", str(Ours.runs)).split()
+        return measure([*wrap, sys.executable, "-m", "s3sync_mirror", "--yes", "-q",
                         *self.variants[variant]], repo)
 
 

@@ -145,6 +145,9 @@ def test_a_teammates_changes_come_from_the_log(settled, monkeypatch):
     assert seen.full == 0 and seen.few == 1
     age(alice)
     assert run(alice, yes=True).plan.empty  # the downloads are in its record
+    idx = pathindex.open_index(StateDir(alice.data))
+    assert idx.count == len(alice.files()) == len(idx.between(None, None))
+    idx.close()
     same_everywhere(settled)
 
 

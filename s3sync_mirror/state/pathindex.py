@@ -96,13 +96,15 @@ class PathIndex:
     def update(self, pairs: Mapping[str, Optional[tuple]], sig: tuple, pos: Pos) -> None:
         """Set each path of ``pairs`` to (baseline row, remote row), or remove it (None),
         and move the index to ``sig`` and ``pos``, in one transaction."""
+        held = len(self.rows(pairs))
         with self.conn:
             gone = [(p,) for p, v in pairs.items() if v is None]
             self.conn.executemany("DELETE FROM rows WHERE path = ?", gone)
-            self.conn.executemany("INSERT OR REPLACE INTO rows VALUES (?, ?, ?)",
-                                  [_row(p, *v) for p, v in pairs.items() if v is not None])
-            self.count = self.conn.execute("SELECT COUNT(*) FROM rows").fetchone()[0]
-            _write_meta(self.conn, sig, pos, self.count)
+            rows = [_row(p, *v) for p, v in pairs.items() if v is not None]
+            self.conn.executemany("INSERT OR REPLACE INTO rows VALUES (?, ?, ?)", rows)
+            count = self.count - held + len(rows)
+            _write_meta(self.conn, sig, pos, count)
+        self.count = count
         self.sig, self.pos = sig, pos
 
 
