@@ -341,7 +341,7 @@ def _clean(opts, found, plan, done: Carried) -> bool:
                 for o in done.final.values())
 
 
-def _remote_after(found, done: Carried) -> dict:
+def _remote_after(done: Carried) -> dict:
     """{path: remote row} this run changed, as committed."""
     from .state.merges import remote_changes
 
@@ -359,7 +359,7 @@ def _remember_few(s, opts, found, plan, done: Carried, quick, few: _Few) -> None
     if listing is None or pos is None or pos.token != done.after[1]:
         insync.forget(s.statedir)
         return
-    own, remote = _remote_after(found, done), found.remote.files
+    own, remote = _remote_after(done), found.remote.files
     pairs: dict = {p: None for p in few.paths}
     now = time.time_ns()
     for p, b in listing.items():
@@ -386,7 +386,7 @@ def _index(s, listing, found, done: Carried) -> None:
     if len(listing) < pathindex.INDEX_FILES or pos is None or pos.token != done.after[1]:
         pathindex.drop(s.statedir)
         return
-    own, remote = _remote_after(found, done), found.remote.files
+    own, remote = _remote_after(done), found.remote.files
     pairs = []
     for p in sorted(listing):
         r = own[p] if p in own else remote.get(p)

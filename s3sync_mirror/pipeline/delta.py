@@ -20,7 +20,7 @@ from typing import NamedTuple, Optional
 
 from . import evidence
 from .detect import Detected, Quick
-from .scan import ScanResult, case_insensitive, scan
+from .scan import case_insensitive, scan
 from .schedule import folders_of
 from ..core import model as m
 from ..core.paths import nfc
