@@ -12,7 +12,7 @@ Workloads (each run --repeat times, the tools alternating; medians and min-max):
   W3 no-change sync of 100,000 small files (plus the peak memory of each tool)
   W4 one file changed among those 100,000
   W5 a fresh clone downloading W1
-  W6 one 1 GiB file up, then down
+  W6 one 256 MiB file up, then down (--w6-mib)
   and `python -m s3sync_mirror --help` start-up time.
 With --scale (scale.py, whose docstring says how a million files are seeded: hard links into
 `rclone serve s3`'s folder, this tool's .S3 state written with its own state module):
@@ -57,7 +57,7 @@ class Bench:
         q = args.quick
         self.w1 = (200 if q else 2000, 4096, 1 if q else 5, 2 if q else 20)
         self.w3_files = 5000 if q else 100_000
-        self.w6_mib = 64 if q else 1024
+        self.w6_mib = 64 if q else args.w6_mib
 
     def record(self, workload, tool, variant, wall, rss=0):
         row = self.results.setdefault(workload, {}).setdefault(f"{tool}|{variant}",
@@ -165,6 +165,7 @@ def arguments():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     ap.add_argument("--repeat", type=int, default=3, help="runs per tool and workload")
+    ap.add_argument("--w6-mib", type=int, default=256, help="W6's file size in MiB")
     ap.add_argument("--server", choices=("rclone", "moto"), default="rclone")
     ap.add_argument("--only", nargs="*", choices=("W1", "W3", "W6", "help", "scale"),
                     help="run only these workload groups (W1 = W1, W2, W5; W3 = W3, W4)")

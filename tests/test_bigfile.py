@@ -1,6 +1,6 @@
-"""A big file up and down through multipart, its SHA-256 verified, with the peak memory
-of the syncing process measured. ``S3SYNC_BIG_MIB`` sets the size (CI: 96 MiB; the
-README's figure: 2048 MiB)."""
+"""A big file up and down (in one streamed PUT up to 512 MiB, in parts above), its SHA-256
+verified, with the peak memory of the syncing process measured. ``S3SYNC_BIG_MIB`` sets the
+size (CI: 96 MiB; the README's figure: 2048 MiB, in parts)."""
 from __future__ import annotations
 
 import hashlib

@@ -1,7 +1,7 @@
 """A plain bucket (SPEC promise 6): every object the tool leaves on S3 reads back through a
 stock ``boto3`` client with its default integrity check (boto3 >= 1.36 validates the
 stored x-amz-checksum-sha256), byte-identical, after the real command line sent a file in
-parts and then renamed and copied it (server-side copies, the archive included), sent a
+parts (or in one streamed PUT) and then renamed and copied it (server-side copies, the archive included), sent a
 small file whole, replaced it (archived) and restored its first version, against moto as
 shipped and as taught to keep checksums as AWS does; and every object of the prefix, the
 state files included, comes down through the stock ``aws s3 cp --recursive`` the same."""
@@ -32,10 +32,14 @@ def s3_team(request, make_team, monkeypatch):
     return make_team()
 
 
-def test_multipart_file_moved_and_copied_reads_back_with_stock_boto3(s3_team):
+@pytest.mark.parametrize("way", ["in parts", "in one PUT"])
+def test_multipart_file_moved_and_copied_reads_back_with_stock_boto3(s3_team, monkeypatch,
+                                                                     way):
     team = s3_team
     alice, bob = team.alice, team.bob
-    big = os.urandom(20 * MIB + 12345)  # over the 8 MiB threshold: sent in parts
+    if way == "in parts":  # as a file above S3SYNC_MIRROR_SINGLE_PUT_MAX (512 MiB) goes
+        monkeypatch.setenv("S3SYNC_MIRROR_SINGLE_PUT_MAX", "0")
+    big = os.urandom(20 * MIB + 12345)  # over the 8 MiB threshold: in parts or streamed
     alice.write("big.bin", big)
     alice.sync()
     alice.data.joinpath("big.bin").rename(alice.data / "moved.bin")  # a move: one copy

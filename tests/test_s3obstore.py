@@ -23,6 +23,7 @@ def sha(data: bytes) -> str:
 @pytest.fixture
 def conn(bucket, aws_env):
     c = s3_connection(bucket, aws_env, "obstore")
+    c.single_put_max = 0  # big files in parts (tests/test_streamed.py: in one PUT)
     yield c
     c.close()
 
@@ -266,23 +267,34 @@ def test_a_big_download_in_ranges_is_one_version_verified(conn, bucket, tmp_path
         conn.download("big.bin", dest, size_hint=len(data), if_match=etag)
 
 
-def test_a_server_answering_ranges_with_200_gets_one_streamed_get(conn, tmp_path,
-                                                                  monkeypatch):
+@pytest.mark.parametrize("server", ["ranges labelled 200", "ranges ignored"])
+def test_a_server_answering_ranges_with_200(conn, tmp_path, monkeypatch, server):
     """rclone serve s3 answers a ranged GET with 200 and Content-Range, which obstore
-    refuses ("non-partial"): the download is then one streamed GET, verified, still
-    conditional, and the connection does not try obstore's ranges again."""
+    refuses ("non-partial"): the download is then botocore's ranges, which take such an
+    answer when it holds just the range. A server that sends the whole object instead
+    gets one streamed GET. Either way verified, still conditional, and what failed is
+    not tried again on the connection."""
+    from s3sync_mirror.platforms.parts import NotPartial
     from s3sync_mirror.platforms.s3 import multipart as s3multipart
 
     data = bytes(range(256)) * (80 << 12)
     etag = conn.put_bytes("big.bin", data)
-    tried, streamed = [], []
+    tried, ranged, streamed = [], [], []
 
     async def refused(*a, **kw):
         tried.append(a)
         raise RuntimeError("Generic S3 error: Got non-partial response for range request")
 
     monkeypatch.setattr(conn.objects, "get_async_raw", refused)
-    monkeypatch.setattr(s3multipart, "download", lambda *a, **kw: pytest.fail("botocore"))
+    real_ranges = s3multipart.download
+
+    def ranges(*a, **kw):
+        ranged.append(a[1])
+        if server == "ranges ignored":
+            raise NotPartial()
+        return real_ranges(*a, **kw)
+
+    monkeypatch.setattr(s3multipart, "download", ranges)
     real_get = conn.objects.get
     monkeypatch.setattr(conn.objects, "get",
                         lambda key, *a, **kw: streamed.append(key) or real_get(key, *a, **kw))
@@ -290,10 +302,27 @@ def test_a_server_answering_ranges_with_200_gets_one_streamed_get(conn, tmp_path
         dest = tmp_path / name
         assert conn.download("big.bin", dest, size_hint=len(data), if_match=etag) == sha(data)
         assert dest.read_bytes() == data
-        assert tried, "obstore's ranges were not tried first"
-        tried_first = tried_first if name == "b.bin" else len(tried)
-    assert len(streamed) == 2 and all(k.endswith("big.bin") for k in streamed)
-    assert len(tried) == tried_first, "obstore's ranges were tried again"
+    assert len(tried) == 1, "obstore's ranges were tried again"
+    if server == "ranges ignored":
+        assert len(ranged) == 1 and len(streamed) == 2
+    else:
+        assert len(ranged) == 2 and streamed == []
     conn.put_bytes("big.bin", data[::-1])  # another version: the condition still holds
     with pytest.raises(PreconditionFailed):
         conn.download("big.bin", tmp_path / "c.bin", size_hint=len(data), if_match=etag)
+
+
+def test_botocore_ranges_refuse_a_whole_object_for_a_range(conn, tmp_path, monkeypatch):
+    """A server that ignores Range sends the whole object: botocore's ranges write none of
+    it (NotPartial), rather than the whole object at each range's offset."""
+    from s3sync_mirror.platforms.parts import NotPartial
+    from s3sync_mirror.platforms.s3 import multipart as s3multipart
+
+    data = bytes(range(256)) * (80 << 12)
+    conn.put_bytes("big.bin", data)
+    client = conn.client
+    real = client.get_object
+    monkeypatch.setattr(client, "get_object",
+                        lambda **kw: real(**{k: v for k, v in kw.items() if k != "Range"}))
+    with conn.transfers.track(None) as transfer, pytest.raises(NotPartial):
+        s3multipart.download(conn, "big.bin", tmp_path / "x", len(data), transfer, None)

@@ -33,6 +33,14 @@ def unquoted(etag: Optional[str]) -> str:
     return (etag or "").strip('"')
 
 
+class NotPartial(Exception):
+    """The server answered a ranged GET with 200: with the whole object (it ignores
+    ranges), or with the range labelled 200 (``rclone serve s3``, which obstore refuses)."""
+
+
+SEND_BLOCK = 1 << 20  # bytes handed to the socket per read of a part
+
+
 class CancellableBody(io.BytesIO):
     """A part's bytes as an HTTP client sends them: every read first checks the transfer,
     so a cancelled upload stops within a few KiB instead of sending the rest of the part."""
@@ -43,7 +51,8 @@ class CancellableBody(io.BytesIO):
 
     def read(self, size=-1):
         self._transfer.check()
-        return super().read(size)
+        # http.client asks for 8 KiB at a time: one send of up to SEND_BLOCK instead
+        return super().read(size if size is None or size < 0 else max(size, SEND_BLOCK))
 
 
 class Parts:

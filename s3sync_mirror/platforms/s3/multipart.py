@@ -21,7 +21,8 @@ from typing import Optional
 from ...core.errors import ChecksumMismatch, PreconditionFailed, RemoteError
 from ...core.hashing import CHUNK, hex_to_b64
 from ..base import Cancelled, RemoteObject
-from ..parts import CancellableBody, Parts, download_ranges, quoted, read_parts, unquoted
+from ..parts import (CancellableBody, NotPartial, Parts, download_ranges, quoted, read_parts,
+                     unquoted)
 
 log = logging.getLogger("s3sync_mirror")
 
@@ -77,17 +78,27 @@ def no_retry_when_cancelled(caught_exception=None, response=None, **_kw) -> None
     cancelled (botocore wraps the body's Cancelled in an HTTPClientError), or that failed
     for a transfer cancelled meanwhile, is not retried after a back-off: Cancelled goes
     straight to the caller."""
-    if isinstance(caught_exception, Cancelled):
+    if isinstance(caught_exception, (Cancelled, ChecksumMismatch)):
         raise caught_exception
     inner = (getattr(caught_exception, "kwargs", None) or {}).get("error")
-    if isinstance(inner, Cancelled):
-        raise inner
+    if isinstance(inner, (Cancelled, ChecksumMismatch)):
+        raise inner  # a body that refused to go on (``s3streamed.CheckedBody``)
     transfer = getattr(_acting, "transfer", None)
     if transfer is None or not transfer.cancelled:
         return
     status = getattr(response[0], "status_code", 0) if response else 0
     if caught_exception is not None or status >= 400:
         raise Cancelled()
+
+
+def no_expect(model=None, params=None, **_kw) -> None:
+    """botocore's ``before-call`` hook (after its own, which adds ``Expect: 100-continue``
+    to every body it can read): none on an UploadPart. A part carries no condition for the server to
+    refuse before its bytes come, and a server that answers the header late (``rclone
+    serve s3`` under parallel parts) holds the part for botocore's 1 s wait: measured,
+    one part of 32 in each 256 MiB upload took 1.06 s instead of 0.03-0.15 s."""
+    if params is not None and getattr(model, "name", "") == "UploadPart":
+        params.get("headers", {}).pop("Expect", None)
 
 
 # -- upload ----------------------------------------------------------------------------------
@@ -165,6 +176,9 @@ def _fetch_range(conn, key, full, etag, transfer, fd, start: int, end: int) -> N
         r = conn.client.get_object(Bucket=conn.bucket, Key=full, IfMatch=etag,
                                    Range=f"bytes={start}-{end}")
         body, offset = r["Body"], start
+        if r.get("ContentLength") != end + 1 - start:
+            body.close()  # the whole object, not its range: nothing written
+            raise NotPartial()
         try:
             for block in body.iter_chunks(CHUNK):
                 os.pwrite(fd, block, offset)

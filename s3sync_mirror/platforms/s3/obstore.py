@@ -30,6 +30,8 @@ from ..parts import quoted, unquoted
 from .errors import THROTTLED, classify
 
 CONCURRENCY = 64  # requests in flight in one batch
+TIMEOUT = 120  # seconds for one request, its body included (object_store has no read timeout)
+TIMED = 64 << 20  # a body above this gets a deadline grown with its size: at least 0.5 MiB/s
 _STATUS = re.compile(r"\bstatus(?: code)?:? (\d{3})\b")
 _CODE = re.compile(r"<Code>([^<]+)</Code>")
 _MESSAGE = re.compile(r"<Message>([^<]*)</Message>")
@@ -98,6 +100,7 @@ class ObstoreTransport:
         self._max = max_connections
         self._attempts = max(1, max_attempts)
         self.store = self._make(region)
+        self._stores = {TIMEOUT: self.store}  # by their deadline in seconds
         self._loop_made: Optional[_Loop] = None
         self._writer: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self.part = part_size  # the first range of a big download
@@ -119,7 +122,20 @@ class ObstoreTransport:
                 "token": c.token, "expires_at": datetime.now(timezone.utc)
                 + timedelta(minutes=5)}
 
-    def _make(self, region: str):
+    def store_for(self, size: int):
+        """The store whose deadline a request with a body of ``size`` bytes can keep:
+        TIMEOUT up to TIMED bytes, doubled with each doubling of the size above it (256
+        MiB: 480 s), so a big file on a slow link is not cut off while its bytes flow."""
+        seconds = TIMEOUT
+        while size > TIMED * seconds // TIMEOUT:
+            seconds *= 2
+        if seconds not in self._stores:
+            with self._loop_lock:
+                if seconds not in self._stores:
+                    self._stores[seconds] = self._make(self.region, seconds)
+        return self._stores[seconds]
+
+    def _make(self, region: str, timeout: int = TIMEOUT):
         from obstore.store import S3Store
 
         self.region = region
@@ -132,7 +148,7 @@ class ObstoreTransport:
             config["endpoint"] = self._endpoint_url
         client = {"allow_http": self._endpoint_url.startswith("http://"),
                   "pool_max_idle_per_host": str(self._max), "connect_timeout": "10s",
-                  "timeout": "120s"}
+                  "timeout": f"{timeout}s"}
         retry = {"max_retries": self._attempts - 1, "retry_timeout": timedelta(seconds=60),
                  "backoff": {"init_backoff": timedelta(milliseconds=100),
                              "max_backoff": timedelta(seconds=5), "base": 2}}
@@ -196,17 +212,17 @@ class ObstoreTransport:
         mode = {"e_tag": quoted(if_match)} if if_match is not None \
             else ("create" if if_none_match else "overwrite")
         r = await self.call(lambda: obstore.put_async(
-            self.store, key, data, mode=mode, attributes={"sha256": sha256},
+            self.store_for(len(data)), key, data, mode=mode, attributes={"sha256": sha256},
             use_multipart=False), "PUT", if_match is not None or if_none_match, label or key)
         return unquoted(r.get("e_tag"))
 
     async def get_async(self, key: str, dest, *, if_match, transfer: Transfer,
-                        label: str = "") -> str:
+                        label: str = "", size: int = 0) -> str:
         import obstore
 
         options = {"if_match": quoted(if_match)} if if_match is not None else None
-        h, what = hashlib.sha256(), label or key
-        r = await self.call(lambda: obstore.get_async(self.store, key, options=options),
+        h, what, store = hashlib.sha256(), label or key, self.store_for(size)
+        r = await self.call(lambda: obstore.get_async(store, key, options=options),
                             "GET", if_match is not None, what)
         try:
             # A stream holds a buffer of min_chunk_size: a small object comes in one piece.
@@ -277,11 +293,12 @@ class ObstoreTransport:
                                         if_none_match=if_none_match, label=label), transfer)
 
     def get(self, key: str, dest, *, if_match: Optional[str], advance, label: str = "",
-            transfer=None) -> str:
-        """GET the object into ``dest``; returns the SHA-256 hex of the bytes written."""
+            transfer=None, size: int = 0) -> str:
+        """GET the object (of about ``size`` bytes, for its deadline) into ``dest``;
+        returns the SHA-256 hex of the bytes written."""
         own = transfer if transfer is not None else Transfer(advance)
         return self._run(self.get_async(key, dest, if_match=if_match, transfer=own,
-                                        label=label), own)
+                                        label=label, size=size), own)
 
     def get_big(self, key: str, dest, *, step: int, if_match: Optional[str], label: str,
                 transfer: Transfer) -> str:

@@ -20,15 +20,11 @@ from collections import deque
 from typing import Optional
 
 from ...core.errors import RemoteError
-from ..parts import quoted, unquoted
+from ..parts import NotPartial, quoted, unquoted
 
 MIB = 1 << 20
 RANGE_MEMORY = 64 * MIB  # range buffers held, all big downloads of a connection together
 WINDOW = 8  # ranges in flight per file, at most
-
-
-class NotPartial(Exception):
-    """The server answered a ranged GET with 200 (``rclone serve s3`` does)."""
 
 
 class Ranges:
