@@ -56,7 +56,7 @@ ONE_PUT = {"botocore": 0}
 def s3_connection(bucket, endpoint, transport, prefix="repo/Data"):
     c = S3Connection(bucket, prefix, endpoint_url=endpoint, jobs=4,
                      multipart_threshold=5 * MIB, part_size=5 * MIB, transport=transport,
-                     single_put_max=ONE_PUT.get(transport, 64 * MIB))
+                     single_put_max=ONE_PUT.get(transport, 64 * MIB), ranged_min=5 * MIB)
     expected = S3_TRANSPORTS[transport]
     assert type(c.objects) is expected, f"{transport}: whole objects go through {expected}"
     return c

@@ -371,7 +371,7 @@ def test_interrupt_stops_an_s3_request_on_the_wire(aws_env, bucket, tmp_path, ca
     proxy = SlowProxy(aws_env, 2 * MIB)
     conn = S3Connection(bucket, "p", endpoint_url=proxy.url, use_crt=crt, jobs=2,
                         multipart_threshold=8 * MIB, part_size=5 * MIB,
-                        single_put_max=16 * MIB)
+                        single_put_max=16 * MIB, ranged_min=8 * MIB)
     import boto3
 
     s3 = boto3.client("s3", endpoint_url=aws_env, region_name="us-east-1")

@@ -30,6 +30,7 @@ class Replica:
         self.disk = disk or {}
         self._root_real = os.path.realpath(self.root)
         self._safe_dirs: set = set()
+        self._made_dirs: set = set()  # folders this run made or found (not made again)
         self._tmp_ids = itertools.count()
 
     def path(self, path: str) -> Path:
@@ -84,14 +85,23 @@ class Replica:
         trashed = ""
         try:
             self.expect(dest, expected, path)
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            parent = dest.parent
+            if parent not in self._made_dirs:
+                parent.mkdir(parents=True, exist_ok=True)
+                self._made_dirs.add(parent)
             if expected is not None:
                 target = self._trash_target(path)
                 link_or_copy(dest, target)
                 trashed = self._shown(target)
-            os.replace(tmp, dest)
-        finally:
+            try:
+                os.replace(tmp, dest)
+            except FileNotFoundError:  # its folder was pruned meanwhile: made again
+                self._made_dirs.discard(parent)
+                parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, dest)
+        except BaseException:
             tmp.unlink(missing_ok=True)
+            raise
         return os.stat(dest), trashed
 
     def copy_to(self, path: str, expected: FileState, new_path: str) -> Path:
