@@ -1,12 +1,13 @@
 """Many small transfers as one batch, on a connection that offers it (``batch_limit``,
-``upload_many``, ``download_many``: S3 on obstore). The network part of every batched
+``upload_many``, ``download_batch_limit``, ``download_many``: S3 on obstore, and the
+downloads of GCS and Azure Blob). The network part of every batched
 action runs in one event loop run, not in a thread of its own; each action then completes
 through the executor's usual code (``Executor.attempt``: the same checks, adoption of a
 lost race, errors and outcomes), which finds its transfer done (``take``).
 
 Only actions whose usual path would go straight to the transfer are batched: a new remote
 file with no predecessor's upload to adopt and no copy of its content to reuse, and a
-download with no local copy to reuse, each below the connection's ``batch_limit``."""
+download with no local copy to reuse, each below the connection's limit for its kind."""
 from __future__ import annotations
 
 import logging
@@ -42,6 +43,8 @@ def scanned(remote, loc) -> dict:
 
 
 def _batchable(ex, a: Action, limit: int) -> bool:
+    if not limit:
+        return False
     ctx = ex.ctx
     if a.kind == m.UPLOAD:
         loc, live = a.local, ctx.remote_copies.get(a.local.checksum)
@@ -61,10 +64,12 @@ def _batchable(ex, a: Action, limit: int) -> bool:
 
 def split(ex, batch: list) -> tuple[list, list]:
     """(the actions of ``batch`` to run as one batch, the others)."""
-    limit = ex.ctx.remote.batch_limit
-    if not limit or ex.stop.is_set():
+    remote = ex.ctx.remote
+    up, down = remote.batch_limit, remote.download_batch_limit
+    if not (up or down) or ex.stop.is_set():
         return [], batch
-    mine = [a for a in batch if _batchable(ex, a, limit)]
+    mine = [a for a in batch
+            if _batchable(ex, a, up if a.kind == m.UPLOAD else down)]
     if not mine:
         return [], batch
     chosen = {id(a) for a in mine}

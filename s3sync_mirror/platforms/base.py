@@ -195,7 +195,8 @@ class DataPlatformConnection(ABC):
 
     Optional features, declared here with the default a backend without them has:
     ``hashes_once`` (``upload`` takes the scan's hash as ``scanned=``), ``batch_limit``
-    with ``upload_many``/``download_many`` (small files in one batch), ``jobs`` (threads
+    with ``upload_many`` and ``download_batch_limit`` with ``download_many`` (small files
+    in one batch), ``jobs`` (threads
     for the parts of big transfers), ``interrupt`` and ``clean_tmp``."""
 
     platform = ""
@@ -208,14 +209,19 @@ class DataPlatformConnection(ABC):
         0: this remote has no batches."""
         return 0
 
+    @property
+    def download_batch_limit(self) -> int:
+        """Downloads below this size may go in one batch (``download_many``); 0: none."""
+        return self.batch_limit
+
     def upload_many(self, items, advance=None) -> Iterator[tuple]:
         """Upload each (key, source, sha256, size, if_match, if_none_match) below
         ``batch_limit`` in one batch; yields (index, RemoteObject or the exception)."""
         raise NotImplementedError(f"{type(self).__name__} has no batches (batch_limit 0)")
 
     def download_many(self, items, advance=None) -> Iterator[tuple]:
-        """Download each (key, dest, if_match) below ``batch_limit`` in one batch; yields
-        (index, RemoteObject or the exception)."""
+        """Download each (key, dest, if_match) below ``download_batch_limit`` in one
+        batch; yields (index, the SHA-256 hex written, or the exception)."""
         raise NotImplementedError(f"{type(self).__name__} has no batches (batch_limit 0)")
 
     @abstractmethod

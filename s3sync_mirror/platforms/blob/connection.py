@@ -16,6 +16,7 @@ Every failure is translated by the one table, ``bloberrors.classify``.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -38,6 +39,7 @@ MIB = 1 << 20
 BLOCK_SIZE = 8 * MIB
 THRESHOLD = 8 * MIB  # from this size on, uploads go in blocks and downloads in ranges
 BLOCK_MEMORY = 64 * MIB  # block buffers in flight, all uploads of a connection together
+BATCH_MAX = 1 * MIB  # downloads below this go in batches (read whole into memory)
 GET_CHUNK = 4 * MIB  # a read's chunk: what one range holds in memory at a time
 RETRIES = 5  # throttling (503) and server errors; refused connections: 2
 
@@ -104,6 +106,7 @@ class BlobConnection(PrefixedKeys, DataPlatformConnection):
             max(2, min(self.jobs, BLOCK_MEMORY // self.block_size)))
         self._lock = threading.Lock()
         self._credential = None
+        self._reader = None  # blobreader.BlobReader once made; False: obstore cannot
         self.service = self._make_service(retries)
         self.where = self.service.url.split("?")[0].rstrip("/")  # never a SAS token
         self.client = self.service.get_container_client(container)
@@ -150,8 +153,36 @@ class BlobConnection(PrefixedKeys, DataPlatformConnection):
     def _blob(self, key: str):
         return self.client.get_blob_client(self._key(key))
 
+    @property
+    def reader(self):
+        """The batches' downloads on obstore (``blobreader``), or None."""
+        if self._reader is None:
+            with self._lock:
+                if self._reader is None:
+                    from . import reader as blobreader
+
+                    self._reader = blobreader.make(self) or False
+        return self._reader or None
+
+    @property
+    def download_batch_limit(self) -> int:
+        return BATCH_MAX if self.reader is not None else 0
+
+    def download_many(self, items, advance: Advance = None) -> Iterator[tuple]:
+        """``download`` of each (key, dest, if_match) below ``download_batch_limit`` in
+        one event loop run (``blobreader``); yields (index, the SHA-256 hex, or the
+        exception ``download`` would raise) as each ends."""
+        reader = self.reader
+        with self.transfers.track(advance) as transfer:
+            jobs = [functools.partial(reader.get_async, self._key(key), dest,
+                                      if_match=if_match, transfer=transfer, label=key)
+                    for key, dest, if_match in items]
+            yield from reader.download_many(jobs, [d for _k, d, _m in items], transfer)
+
     def close(self) -> None:
         self._close_pool()
+        if self._reader:
+            self._reader.close()
         self.service.close()
         if self._credential is not None:
             self._credential.close()

@@ -24,6 +24,7 @@ Every failure is translated by ``gcserrors``.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
@@ -41,6 +42,7 @@ from .errors import NO_BUCKET, classify, gcs_errors, no_credentials
 MIB = 1 << 20
 THRESHOLD = 8 * MIB  # from this size on, files go in a resumable upload, chunk by chunk
 CHUNK_SIZE = 8 * MIB  # a chunk of a resumable upload, or a range of a parallel download
+BATCH_MAX = 1 * MIB  # downloads below this go in batches (read whole into memory)
 RETRY_DEADLINE = 60.0  # seconds of retries (backoff) for throttling and transient failures
 TIMEOUT = gcstransfer.TIMEOUT
 
@@ -69,6 +71,7 @@ class GCSConnection(LazyClient, PrefixedKeys, DataPlatformConnection):
         self.retry_deadline = max(0.0, float(retry_deadline))
         self._client, self._own_client = client, client is None
         self._client_lock = threading.Lock()
+        self._reader = None  # gcsreader.GCSReader once made; False: obstore cannot
 
     # -- plumbing ------------------------------------------------------------------------
     def _make_client(self):
@@ -132,8 +135,46 @@ class GCSConnection(LazyClient, PrefixedKeys, DataPlatformConnection):
             return True
         return True
 
+    @property
+    def reader(self):
+        """The batches' downloads on obstore (``gcsreader``), or None."""
+        if self._reader is None:
+            with self._client_lock:
+                if self._reader is None:
+                    from . import reader as gcsreader
+
+                    self._reader = gcsreader.make(self) or False
+        return self._reader or None
+
+    @property
+    def download_batch_limit(self) -> int:
+        return BATCH_MAX if self.reader is not None else 0
+
+    def download_many(self, items, advance: Advance = None) -> Iterator[tuple]:
+        """``download`` of each (key, dest, if_match) below ``download_batch_limit`` in
+        one event loop run (``gcsreader``); yields (index, the SHA-256 hex, or the
+        exception ``download`` would raise) as each ends."""
+        reader = self.reader
+        with self.transfers.track(advance) as transfer:
+            jobs = [functools.partial(self._pinned_get, reader, key, dest, if_match,
+                                      transfer) for key, dest, if_match in items]
+            for i, got in reader.download_many(jobs, [d for _k, d, _m in items], transfer):
+                key, _dest, if_match = items[i]
+                if isinstance(got, RemoteNotFound):
+                    got = self.gone(key, if_match, got) if if_match is not None \
+                        else self.missing(key)
+                yield i, got
+
+    async def _pinned_get(self, reader, key, dest, if_match, transfer):
+        if if_match is not None:
+            self._generation(key, if_match)
+        return await reader.get_async(self._key(key), dest, generation=if_match,
+                                      transfer=transfer, label=key)
+
     def close(self) -> None:
         self._close_pool()
+        if self._reader:
+            self._reader.close()
         if self._own_client and self._client is not None:
             self._client.close()
             self._client = None

@@ -41,7 +41,7 @@ from ..base import Advance, DataPlatformConnection, LazyClient, PrefixedKeys, Re
 from .errors import botocore_errors, no_credentials
 from .multipart import COPY_LIMIT, MIB, MULTIPART_THRESHOLD, PART_MEMORY, PART_SIZE
 
-BATCH_MAX = MIB  # read whole into memory in a batch: s3obstore.CONCURRENCY of them at most
+BATCH_MAX = MIB  # read whole into memory in a batch: obloop.CONCURRENCY of them at most
 
 __all__ = ["S3Connection", "BotocoreObjects", "MIB", "MULTIPART_THRESHOLD", "PART_SIZE"]
 
@@ -395,15 +395,7 @@ class S3Connection(LazyClient, PrefixedKeys, DataPlatformConnection):
                                       if_match=if_match, transfer=transfer, label=key,
                                       fetched=True)
                     for key, dest, if_match in items]
-            for i, digest in objects.many(jobs, transfer):
-                if isinstance(digest, s3obstore.Fetched):
-                    try:
-                        digest = digest.write(items[i][1])
-                    except OSError as exc:  # as the transport raises it
-                        digest = exc
-                if isinstance(digest, BaseException):
-                    Path(items[i][1]).unlink(missing_ok=True)
-                yield i, digest
+            yield from objects.download_many(jobs, [dest for _k, dest, _m in items], transfer)
 
     def copy(self, src: str, dst: str, *, if_match: Optional[str] = None,
              size_hint: int = -1) -> str:

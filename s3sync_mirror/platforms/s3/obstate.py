@@ -54,14 +54,14 @@ def blocking(fn: Callable):
 def call(objects, request: Callable, method: str, conditional: bool, what: str):
     """``request()`` (blocking), again after a back-off while the server throttles; any
     failure as the project's exception."""
-    for attempt in range(objects._attempts):
+    for attempt in range(objects.attempts):
         try:
             return blocking(request)
         except Unlistable:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure goes through the table
             _status, code, _ = objects.answer(exc)
-            if attempt + 1 >= objects._attempts or code not in THROTTLED:
+            if attempt + 1 >= objects.attempts or code not in THROTTLED:
                 raise objects.failure(exc, method, conditional, what) from None
         time.sleep(min(5.0, 0.1 * 2 ** attempt) * random.uniform(0.5, 1.0))
 

@@ -1,0 +1,85 @@
+"""The small downloads of a GCSConnection's batches on obstore (``obloop``): each a GET of
+the generation the sync read (``version``), hashed as it comes, thousands in one event loop
+run instead of a Python thread per object through google-resumable-media.
+
+The store is made only where obstore can speak for the connection: an emulator
+(``STORAGE_EMULATOR_HOST`` or an http ``endpoint_url``: no OAuth, as the connection's own
+client sends none) or Google itself with the credentials the connection's client already
+resolved (application default credentials), handed over as tokens it refreshes. Anywhere
+else (a sovereign cloud's https endpoint) ``make`` gives None and the connection keeps its
+own path. Failures go through the one table, ``gcserrors.classify``.
+"""
+from __future__ import annotations
+
+import json
+from datetime import timezone
+from typing import Optional
+
+from ..obloop import LoopClient, answer
+from .errors import classify
+
+def _google_tokens(credentials):
+    """obstore's credential provider: the access token of google-auth ``credentials``,
+    refreshed when it is no longer valid."""
+    def provider() -> dict:
+        from google.auth.transport.requests import Request
+
+        if not credentials.valid:
+            credentials.refresh(Request())
+        expiry = credentials.expiry
+        return {"token": credentials.token,
+                "expires_at": expiry.replace(tzinfo=timezone.utc) if expiry else None}
+    return provider
+
+
+def make(conn) -> Optional["GCSReader"]:
+    """The reader of ``conn`` (a GCSConnection), or None where obstore cannot stand in."""
+    import importlib.util
+
+    if importlib.util.find_spec("obstore") is None:
+        return None
+    endpoint = conn.endpoint
+    if endpoint and "://" not in endpoint:
+        endpoint = f"http://{endpoint}"  # STORAGE_EMULATOR_HOST may be host:port
+    from obstore.store import GCSStore
+
+    options = {"timeout": "120s", "connect_timeout": "10s", "pool_max_idle_per_host": "64"}
+    if endpoint and endpoint.startswith("http://"):
+        # an emulator: no OAuth (object_store's switch for it lives in a key file's fields)
+        key = json.dumps({"disable_oauth": True, "gcs_base_url": endpoint.rstrip("/"),
+                          "client_email": "", "private_key": "", "private_key_id": ""})
+        store = GCSStore(conn.bucket, service_account_key=key,
+                         client_options={**options, "allow_http": True})
+    elif endpoint:
+        return None  # another https endpoint: the connection's own client knows it
+    else:
+        credentials = getattr(conn.client, "_credentials", None)
+        if credentials is None or not hasattr(credentials, "refresh"):
+            return None
+        store = GCSStore(conn.bucket, client_options=options,
+                         credential_provider=_google_tokens(credentials))
+    return GCSReader(store, conn)
+
+
+class GCSReader(LoopClient):
+    name = "gcs-obstore"
+
+    def __init__(self, store, conn):
+        super().__init__()
+        self.store, self.bucket, self.endpoint = store, conn.bucket, conn.endpoint
+
+    def failure(self, exc, method, conditional, what):
+        status, code, message = answer(exc)
+        return classify(status, code, False, what, bucket=self.bucket,
+                        endpoint=self.endpoint, message=message)
+
+    async def get_async(self, full: str, dest, *, generation: Optional[str], transfer,
+                        label: str, fetched: bool = True):
+        """GET ``full`` (of ``generation`` when given) into ``dest`` (``read_into``)."""
+        import obstore
+
+        options = {"version": generation} if generation else None
+        r = await self.call(lambda: obstore.get_async(self.store, full, options=options),
+                            "GET", False, label)
+        return await self.read_into(r, dest, transfer=transfer, what=label,
+                                    conditional=False, fetched=fetched)

@@ -1,0 +1,262 @@
+"""Requests of an obstore store (Rust ``object_store``, any provider) driven from one asyncio
+event loop in one daemon thread, so that a batch of thousands of small files is one loop
+run (``many``) instead of a Python thread per file handing each request to native code.
+
+``LoopClient`` is what the S3, GCS and Azure Blob transports on obstore share: the loop
+(started on first use: a run that only reads the state needs none), the threads that write
+big downloads to disk, one request from a thread (``run``), a batch (``many``), and the
+reading of a GET's body (``read_into``): hashed as it comes, a small object returned whole
+(``Fetched``) for the batch's own thread to write. Each subclass says what a failure means
+(``failure``: its provider's one table) and may retry what its provider throttles
+(``call``)."""
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import queue
+import re
+import threading
+from typing import Iterator, NamedTuple, Optional
+
+from ..core.errors import S3SyncMirrorError
+from ..core.hashing import CHUNK
+from .base import Cancelled, Transfer
+
+CONCURRENCY = 64  # requests in flight in one batch
+_STATUS = re.compile(r"\bstatus(?: code)?:? (\d{3})\b")
+_CODE = re.compile(r"<Code>([^<]+)</Code>")
+_MESSAGE = re.compile(r"<Message>([^<]*)</Message>")
+_NETWORK = ("error sending request", "connection refused", "connection reset", "dns error",
+            "timed out", "operation timed out", "connection closed", "broken pipe", "tcp connect")
+
+
+def answer(exc: BaseException) -> tuple:
+    """(HTTP status or 0, the service's error code or the failure's name, the server's
+    message) of an obstore failure: what each provider's table is asked."""
+    from obstore import exceptions as ox
+
+    text = str(exc)
+    found = _STATUS.search(text)
+    status = int(found.group(1)) if found else 0
+    code = _CODE.search(text)
+    name = code.group(1) if code else ""
+    if isinstance(exc, (ox.PreconditionError, ox.AlreadyExistsError)):
+        status, name = 412, name or "PreconditionFailed"
+    elif isinstance(exc, (ox.NotFoundError, FileNotFoundError)):
+        status, name = 404, name or "NoSuchKey"
+    elif isinstance(exc, (ox.PermissionDeniedError, ox.UnauthenticatedError)):
+        status, name = status or 403, name or "AccessDenied"
+    elif not status and not name:
+        lower = text.lower()
+        name = "ConnectionError" if any(w in lower for w in _NETWORK) \
+            else type(exc).__name__
+    msg = _MESSAGE.search(text)
+    return status, name or str(status), msg.group(1) if msg else text.splitlines()[0][:300]
+
+
+def write_file(dest, data: bytes) -> None:
+    with open(dest, "wb") as fo:  # local failures are OSError, as on every transport
+        fo.write(data)
+
+
+class Fetched(NamedTuple):
+    """A small object's bytes, fetched and hashed, for the caller to write to disk."""
+
+    digest: str
+    data: bytes
+
+    def write(self, dest) -> str:
+        write_file(dest, self.data)
+        return self.digest
+
+
+class Loop:
+    """One asyncio event loop running in a daemon thread."""
+
+    def __init__(self, name: str):
+        import asyncio
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True, name=name)
+        self.thread.start()
+
+    def submit(self, coro) -> concurrent.futures.Future:
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
+
+class LoopClient:
+    """The loop, the writer threads and the batches of one store (see the module)."""
+
+    name = "obstore"
+
+    def __init__(self):
+        self._loop_made: Optional[Loop] = None
+        self._writer: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self._loop_lock = threading.Lock()
+
+    # -- what a provider says ----------------------------------------------------------------
+    def failure(self, exc: BaseException, method: str, conditional: bool,
+                what: str) -> S3SyncMirrorError:
+        """The project's exception for an obstore failure (the provider's table)."""
+        raise NotImplementedError
+
+    attempts = 5
+
+    def throttled(self, status: int, code: str) -> bool:
+        """Whether the answer says the service is throttling: asked again after a back-off
+        (object_store retries 5xx and network failures itself)."""
+        return status == 429
+
+    async def call(self, request, method: str, conditional: bool, what: str):
+        """``await request()``, again after a back-off while the service is throttling;
+        any failure as the project's exception."""
+        import asyncio
+        import random
+
+        for attempt in range(self.attempts):
+            try:
+                return await request()
+            except Exception as exc:  # noqa: BLE001 - every failure goes through the table
+                status, code, _ = answer(exc)
+                if attempt + 1 >= self.attempts or not self.throttled(status, code):
+                    raise self.failure(exc, method, conditional, what) from None
+            await asyncio.sleep(min(5.0, 0.1 * 2 ** attempt) * random.uniform(0.5, 1.0))
+
+    # -- plumbing ------------------------------------------------------------------------
+    @property
+    def _loop(self) -> Loop:
+        if self._loop_made is None:
+            with self._loop_lock:
+                if self._loop_made is None:
+                    self._loop_made = Loop(self.name)
+        return self._loop_made
+
+    def writers(self) -> concurrent.futures.ThreadPoolExecutor:
+        """The threads that write downloaded bytes to disk, started on first use."""
+        if self._writer is None:
+            with self._loop_lock:
+                if self._writer is None:
+                    self._writer = concurrent.futures.ThreadPoolExecutor(
+                        max_workers=4, thread_name_prefix=f"{self.name}-write")
+        return self._writer
+
+    def run(self, coro, transfer: Optional[Transfer]):
+        """``coro`` on the loop, from a thread; cancelling ``transfer`` cancels it."""
+        fut = self._loop.submit(coro)
+        if transfer is not None:
+            transfer.on_cancel(fut.cancel)
+        try:
+            return fut.result()
+        except concurrent.futures.CancelledError:
+            raise Cancelled() from None
+
+    async def read_into(self, r, dest, *, transfer: Transfer, what: str, conditional: bool,
+                        fetched: bool = False):
+        """The body of the GET ``r`` into ``dest``; the SHA-256 hex of the bytes written.
+        An object that comes in one piece is written by a writer thread (disks block),
+        or, with ``fetched``, returned as ``Fetched`` for the caller to write: a batch
+        writes it in the thread that takes its results (``many``), so that a small file
+        costs no hand-over to a writer thread and back (measured on S3 at 2,000 files:
+        178,000 futex calls, most of the run's system time, then 87,000)."""
+        import asyncio
+
+        h = hashlib.sha256()
+        try:
+            # A stream holds a buffer of min_chunk_size: a small object comes in one piece.
+            stream = r.stream(min_chunk_size=CHUNK) if r.meta["size"] > CHUNK else None
+            whole = await r.bytes_async() if stream is None else b""
+        except Exception as exc:  # noqa: BLE001 - every failure goes through the table
+            raise self.failure(exc, "GET", conditional, what) from None
+        if stream is None:
+            h.update(whole)
+            transfer.advance(len(whole))
+            if fetched:
+                return Fetched(h.hexdigest(), whole)
+            await asyncio.get_running_loop().run_in_executor(self.writers(), write_file,
+                                                             dest, whole)
+            return h.hexdigest()
+        with open(dest, "wb") as fo:  # local failures are OSError, as on every transport
+            while True:
+                try:
+                    chunk = await stream.__anext__()
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:  # noqa: BLE001 - the connection failed
+                    raise self.failure(exc, "GET", conditional, what) from None
+                h.update(chunk)
+                fo.write(chunk)
+                transfer.advance(len(chunk))
+        return h.hexdigest()
+
+    def many(self, jobs: list, transfer: Transfer) -> Iterator[tuple]:
+        """Run the coroutine functions ``jobs`` (each called with no argument) in one loop
+        run, ``CONCURRENCY`` at a time; yield (index, result or exception) as each ends.
+        Cancelling ``transfer`` cancels those in flight and those not started: each then
+        yields Cancelled."""
+        import asyncio
+
+        out: queue.SimpleQueue = queue.SimpleQueue()
+
+        async def one(i: int, sem) -> None:
+            try:
+                async with sem:
+                    transfer.check()
+                    result = await jobs[i]()
+            except asyncio.CancelledError:
+                result = Cancelled()
+            except Exception as exc:  # noqa: BLE001 - handed to the caller
+                result = exc
+            out.put((i, result))
+
+        async def main() -> None:
+            sem = asyncio.Semaphore(CONCURRENCY)
+            await asyncio.gather(*(one(i, sem) for i in range(len(jobs))))
+
+        fut = self._loop.submit(main())
+        transfer.on_cancel(fut.cancel)
+        left = set(range(len(jobs)))
+        try:
+            while left:
+                try:
+                    i, result = out.get(timeout=0.1)
+                except queue.Empty:
+                    if fut.done() and out.empty():
+                        break  # cancelled before they started
+                    continue
+                left.discard(i)
+                yield i, result
+            for i in sorted(left):
+                yield i, Cancelled()
+        finally:
+            fut.cancel()
+
+    def download_many(self, jobs: list, dests: list, transfer: Transfer) -> Iterator[tuple]:
+        """``many`` of GETs made with ``fetched``: each small object written to its
+        ``dests[i]`` here; yields (index, the SHA-256 hex, or the exception); a failed
+        one's file is removed."""
+        import os
+
+        for i, got in self.many(jobs, transfer):
+            if isinstance(got, Fetched):
+                try:
+                    got = got.write(dests[i])
+                except OSError as exc:  # as a transfer raises it
+                    got = exc
+            if isinstance(got, BaseException):
+                try:
+                    os.unlink(dests[i])
+                except FileNotFoundError:
+                    pass
+            yield i, got
+
+    def close(self) -> None:
+        if self._loop_made is not None:
+            self._loop_made.close()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
