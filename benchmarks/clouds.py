@@ -39,6 +39,7 @@ for _path in (str(ROOT), str(HERE)):  # tests/emu_*.py; run.py's helpers
         sys.path.insert(0, _path)
 
 from run import link_copy, make_big, make_files, measure, tool_path  # noqa: E402
+from tools import wrapped  # noqa: E402
 
 PREFIX = "bench"
 # The credentials a member of this machine may have are not the emulator's: left out.
@@ -129,7 +130,7 @@ class Ours:
         (repo / "s3sync_mirror.yml").write_text(self.cloud.config(prefix))
         local.mkdir(parents=True, exist_ok=True)
         (repo / "Data").symlink_to(local, target_is_directory=True)
-        return measure([sys.executable, "-m", "s3sync_mirror", "--yes", "-q",
+        return measure([*wrapped(), sys.executable, "-m", "s3sync_mirror", "--yes", "-q",
                         *self.variants[variant]], repo, self.cloud.env())
 
     up = sync

@@ -118,6 +118,16 @@ class Tool(ABC):
         return self.up(variant, local, prefix)
 
 
+RUNS = [0]
+
+
+def wrapped() -> list:
+    """S3SYNC_BENCH_WRAP: a profiler to run this tool under, e.g. "py-spy record -r 200 -f
+    raw -o /tmp/prof-{n}.txt --" ({n} counts this tool's runs); [] when unset."""
+    RUNS[0] += 1
+    return os.environ.get("S3SYNC_BENCH_WRAP", "").replace("{n}", str(RUNS[0])).split()
+
+
 class Ours(Tool):
     """This tool: a repo whose data folder is the dataset; --yes, no prompts."""
 
@@ -136,15 +146,9 @@ class Ours(Tool):
             (repo / "Data").symlink_to(local, target_is_directory=True)
         return repo
 
-    runs = 0
-
     def up(self, variant, local, prefix):
         repo = self.repo_for(local, prefix)
-        # S3SYNC_BENCH_WRAP: a profiler to run this tool under, e.g.
-        # "py-spy record -r 200 -f raw -o /tmp/prof-{n}.txt --" ({n} counts the runs)
-        Ours.runs += 1
-        wrap = os.environ.get("S3SYNC_BENCH_WRAP", "").replace("{n}", str(Ours.runs)).split()
-        return measure([*wrap, sys.executable, "-m", "s3sync_mirror", "--yes", "-q",
+        return measure([*wrapped(), sys.executable, "-m", "s3sync_mirror", "--yes", "-q",
                         *self.variants[variant]], repo)
 
 

@@ -59,6 +59,18 @@ def write_file(dest, data: bytes) -> None:
         fo.write(data)
 
 
+def retry_config(retries: int, deadline: float = 60.0) -> dict:
+    """object_store's retries (5xx, no answer) as a connection's own are set: at most
+    ``retries`` (0: none), for at most ``deadline`` seconds, with a growing back-off."""
+    from datetime import timedelta
+
+    if not retries or not deadline:
+        return {"max_retries": 0, "retry_timeout": timedelta(seconds=1)}
+    return {"max_retries": retries, "retry_timeout": timedelta(seconds=deadline),
+            "backoff": {"init_backoff": timedelta(milliseconds=100),
+                        "max_backoff": timedelta(seconds=5), "base": 2}}
+
+
 class Fetched(NamedTuple):
     """A small object's bytes, fetched and hashed, for the caller to write to disk."""
 

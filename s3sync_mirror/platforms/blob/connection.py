@@ -40,6 +40,7 @@ BLOCK_SIZE = 8 * MIB
 THRESHOLD = 8 * MIB  # from this size on, uploads go in blocks and downloads in ranges
 BLOCK_MEMORY = 64 * MIB  # block buffers in flight, all uploads of a connection together
 BATCH_MAX = 1 * MIB  # downloads below this go in batches (read whole into memory)
+RANGED_MIN = 64 * MIB  # on obstore, downloads below this are one GET (above: ranges)
 GET_CHUNK = 4 * MIB  # a read's chunk: what one range holds in memory at a time
 RETRIES = 5  # throttling (503) and server errors; refused connections: 2
 
@@ -107,6 +108,7 @@ class BlobConnection(PrefixedKeys, DataPlatformConnection):
         self._lock = threading.Lock()
         self._credential = None
         self._reader = None  # blobreader.BlobReader once made; False: obstore cannot
+        self.retries = retries
         self.service = self._make_service(retries)
         self.where = self.service.url.split("?")[0].rstrip("/")  # never a SAS token
         self.client = self.service.get_container_client(container)
@@ -258,6 +260,11 @@ class BlobConnection(PrefixedKeys, DataPlatformConnection):
     def download(self, key: str, dest: Path, *, advance: Advance = None,
                  size_hint: int = -1, if_match: Optional[str] = None) -> str:
         with self.transfers.track(advance) as transfer:
+            reader = self.reader if size_hint < RANGED_MIN else None
+            if reader is not None:  # one GET on obstore's loop, hashed as it comes
+                return reader.run(reader.get_async(self._key(key), dest, if_match=if_match,
+                                                   transfer=transfer, label=key,
+                                                   fetched=False), transfer)
             if size_hint >= self.threshold:
                 return blobblocks.download(self, key, dest, transfer, if_match)
             h = hashlib.sha256()

@@ -14,7 +14,7 @@ import importlib.util
 from datetime import datetime, timezone
 from typing import Optional
 
-from ..obloop import LoopClient, answer
+from ..obloop import LoopClient, answer, retry_config
 from ..parts import quoted
 from .errors import classify
 
@@ -52,7 +52,7 @@ def make(conn) -> Optional["BlobReader"]:
     else:
         return None
     store = AzureStore(conn.container, config=config, client_options=options,
-                       credential_provider=provider)
+                       credential_provider=provider, retry_config=retry_config(conn.retries))
     return BlobReader(store, conn)
 
 
@@ -68,6 +68,8 @@ class BlobReader(LoopClient):
 
     def failure(self, exc, method, conditional, what):
         status, code, message = answer(exc)
+        if code == "ConnectionError":
+            code = "ServiceRequestError"  # as azure-core names no answer: the same message
         return classify(status, code, conditional=conditional, what=what,
                         container=self.container, where=self.where, message=message)
 

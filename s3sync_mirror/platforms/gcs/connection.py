@@ -43,6 +43,7 @@ MIB = 1 << 20
 THRESHOLD = 8 * MIB  # from this size on, files go in a resumable upload, chunk by chunk
 CHUNK_SIZE = 8 * MIB  # a chunk of a resumable upload, or a range of a parallel download
 BATCH_MAX = 1 * MIB  # downloads below this go in batches (read whole into memory)
+RANGED_MIN = 64 * MIB  # on obstore, downloads below this are one GET (above: ranges)
 RETRY_DEADLINE = 60.0  # seconds of retries (backoff) for throttling and transient failures
 TIMEOUT = gcstransfer.TIMEOUT
 
@@ -165,11 +166,11 @@ class GCSConnection(LazyClient, PrefixedKeys, DataPlatformConnection):
                         else self.missing(key)
                 yield i, got
 
-    async def _pinned_get(self, reader, key, dest, if_match, transfer):
+    async def _pinned_get(self, reader, key, dest, if_match, transfer, fetched=True):
         if if_match is not None:
             self._generation(key, if_match)
         return await reader.get_async(self._key(key), dest, generation=if_match,
-                                      transfer=transfer, label=key)
+                                      transfer=transfer, label=key, fetched=fetched)
 
     def close(self) -> None:
         self._close_pool()
@@ -295,6 +296,14 @@ class GCSConnection(LazyClient, PrefixedKeys, DataPlatformConnection):
         if if_match is not None:
             self._generation(key, if_match)
         with self.transfers.track(advance) as transfer:
+            reader = self.reader if size_hint < RANGED_MIN else None
+            if reader is not None:  # one GET on obstore's loop, hashed as it comes
+                try:
+                    return reader.run(self._pinned_get(reader, key, dest, if_match,
+                                                       transfer, fetched=False), transfer)
+                except RemoteNotFound as exc:
+                    raise (self.gone(key, if_match, exc) if if_match is not None
+                           else self.missing(key)) from None
             if size_hint >= self.threshold:
                 return gcstransfer.download_ranges(self, key, dest, transfer, if_match)
             return gcstransfer.download_whole(self, key, dest, transfer, if_match)

@@ -15,7 +15,7 @@ import json
 from datetime import timezone
 from typing import Optional
 
-from ..obloop import LoopClient, answer
+from ..obloop import LoopClient, answer, retry_config
 from .errors import classify
 
 def _google_tokens(credentials):
@@ -49,7 +49,8 @@ def make(conn) -> Optional["GCSReader"]:
         key = json.dumps({"disable_oauth": True, "gcs_base_url": endpoint.rstrip("/"),
                           "client_email": "", "private_key": "", "private_key_id": ""})
         store = GCSStore(conn.bucket, service_account_key=key,
-                         client_options={**options, "allow_http": True})
+                         client_options={**options, "allow_http": True},
+                         retry_config=retry_config(10, conn.retry_deadline))
     elif endpoint:
         return None  # another https endpoint: the connection's own client knows it
     else:
@@ -57,7 +58,8 @@ def make(conn) -> Optional["GCSReader"]:
         if credentials is None or not hasattr(credentials, "refresh"):
             return None
         store = GCSStore(conn.bucket, client_options=options,
-                         credential_provider=_google_tokens(credentials))
+                         credential_provider=_google_tokens(credentials),
+                         retry_config=retry_config(10, conn.retry_deadline))
     return GCSReader(store, conn)
 
 
