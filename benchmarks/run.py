@@ -5,6 +5,7 @@ on the same data.
     pip install -e '.[bench]' && python benchmarks/run.py          # everything (~25 min)
     python benchmarks/run.py --quick                               # small sizes, a smoke run
     python benchmarks/run.py --clouds # instead: GCS and Azure Blob on their emulators (clouds.py)
+    python benchmarks/run.py --all    # the benchmark of record: all of it in one run (below)
 
 Workloads (each run --repeat times, the tools alternating; medians and min-max):
   W1 first upload of 2,000 files of 4 KiB plus 5 files of 20 MiB
@@ -23,7 +24,10 @@ With --scale (scale.py, whose docstring says how a million files are seeded: har
     python benchmarks/run.py --only scale                        # W7-W10 at 1,000,000 files
     python benchmarks/run.py --only scale --scale-files 20000    # a smoke run
 Every tool runs with its defaults and with its best-known flags; this tool with --yes.
-Prints a table, writes results/latest.json and results/latest.md.
+Prints a table, writes results/latest.json and results/latest.md (--only scale alone:
+results/scale-latest.*, so that the table of record stays).
+--all runs, one after the other in one command: W1-W6 and --help, W7-W10 (--scale), the
+clouds (results/clouds.*) and the folder remote (folder.py: results/folder-latest.json).
 """
 from __future__ import annotations
 
@@ -182,7 +186,13 @@ def arguments():
                     help="--scale with W10 alone (first sync of N/5 files): no seeding of N")
     ap.add_argument("--workdir", help="where to put the data (default: the temp folder)")
     ap.add_argument("--keep", action="store_true", help="keep the data afterwards")
-    ap.add_argument("--out", default=str(HERE / "results" / "latest.json"))
+    ap.add_argument("--out", help="default: results/latest.json (--only scale alone: "
+                                  "results/scale-latest.json)")
+    ap.add_argument("--all", action="store_true",
+                    help="the benchmark of record: everything (with --scale), the clouds "
+                         "and the folder remote, one after the other")
+    ap.add_argument("--folder-files", type=int, default=20_000,
+                    help="with --all: the folder remote's tiny files")
     ap.add_argument("--clouds", action="store_true",
                     help="instead: W1 and W5 on GCS and Azure Blob emulators, ours vs rclone "
                          "(benchmarks/clouds.py; needs the test extras)")
@@ -199,7 +209,25 @@ def main() -> None:
         return clouds.run(args)
     if args.quick:
         args.repeat = min(args.repeat, 1)
+    if args.all:
+        args.only, args.scale = None, True
     args.scale = args.scale or "scale" in (args.only or ())
+    if args.out is None:
+        alone = args.only == ["scale"]
+        args.out = str(HERE / "results" / ("scale-latest.json" if alone else "latest.json"))
+    record(args)
+    if args.all:
+        import clouds
+        import folder
+
+        print("clouds:", flush=True)
+        clouds.run(args)
+        print("folder remote:", flush=True)
+        folder.main(["--files", str(args.folder_files), "--repeat", str(args.repeat)])
+
+
+def record(args) -> None:
+    """The S3 workloads of ``args``: measured, printed, written to ``args.out``."""
     bench = Bench(args)
     bench.run()
     rows = summarize(bench.results)
@@ -211,7 +239,7 @@ def main() -> None:
         import scale
 
         meta.update(scale_files=args.scale_files, scale_state=bench.scale_state)
-        meta["verdicts"] += scale.verdicts(bench.results, bench.scale_state)
+        meta["verdicts"] += scale.verdicts(bench.results, bench.scale_state, args.scale_files)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"meta": meta, "rows": rows, "raw": bench.results}, indent=1))

@@ -334,7 +334,7 @@ def state_table(state: dict) -> list:
     return out
 
 
-def verdicts(results: dict, state: dict) -> list:
+def verdicts(results: dict, state: dict, files: int = 0) -> list:
     """The issue's scale targets, measured (peers at their tuned flags)."""
     import statistics as st
 
@@ -359,8 +359,15 @@ def verdicts(results: dict, state: dict) -> list:
         check("W7 peak RSS under 500 MB", rss * 1.048576 < 500, f"{rss:.0f} MiB")
     for w, field in (("W8", "state_bytes_down"), ("W9", "state_bytes_up")):
         if med(w) and w7:
-            check(f"{w} under 2x W7's time", med(w) < 2 * w7,
-                  f"{med(w):.2f} s vs W7 {w7:.2f} s = {med(w) / w7:.1f}x")
+            check(f"{w} under 1.5x W7's time (issue 23)", med(w) < 1.5 * w7,
+                  f"{med(w):.2f} s vs W7 {w7:.2f} s = {med(w) / w7:.2f}x")
+            rss7 = max(results["W7"]["s3sync_mirror|defaults"]["rss"])
+            rss = max(results[w]["s3sync_mirror|defaults"]["rss"])
+            if files:
+                check(f"{w} peak RSS under W7's plus 300 B a file (issue 23)",
+                      rss * 1024 < rss7 * 1024 + 300 * files,
+                      f"{rss / 1024:.0f} MiB vs {rss7 / 1024:.0f} + "
+                      f"{300 * files / 2**20:.0f} MiB")
             got = state.get(w, {}).get("s3sync_mirror|defaults")
             if got:
                 check(f"{w} under 1 MB of state {field.split('_')[-1]}",
