@@ -326,3 +326,27 @@ def test_botocore_ranges_refuse_a_whole_object_for_a_range(conn, tmp_path, monke
                         lambda **kw: real(**{k: v for k, v in kw.items() if k != "Range"}))
     with conn.transfers.track(None) as transfer, pytest.raises(NotPartial):
         s3multipart.download(conn, "big.bin", tmp_path / "x", len(data), transfer, None)
+
+
+def test_a_get_that_broke_off_is_sent_again_and_an_answer_is_not(conn, tmp_path,
+                                                                 monkeypatch):
+    """A GET whose body broke off (object_store's own retries spent) is sent again, at
+    most twice more; a GET answered 404 is not: it fails at once, as before."""
+    import obstore
+
+    conn.put_bytes("f.csv", b"a,b\n")
+    real, calls = obstore.get_async, []
+
+    async def flaky(store, key, options=None):
+        calls.append(key)
+        if key.endswith("f.csv") and len([k for k in calls if k == key]) <= 2:
+            raise RuntimeError("Generic S3 error: Error performing GET: HTTP error: "
+                               "request or response body error")
+        return await real(store, key, options=options)
+
+    monkeypatch.setattr(obstore, "get_async", flaky)
+    got = dict(conn.download_many([("f.csv", tmp_path / "a", None),
+                                   ("missing.csv", tmp_path / "b", None)]))
+    assert got[0] == sha(b"a,b\n") and (tmp_path / "a").read_bytes() == b"a,b\n"
+    assert isinstance(got[1], RemoteNotFound)
+    assert calls.count("repo/Data/f.csv") == 3 and calls.count("repo/Data/missing.csv") == 1

@@ -79,7 +79,6 @@ class BlobReader(LoopClient):
         import obstore
 
         options = {"if_match": quoted(if_match)} if if_match else None
-        r = await self.call(lambda: obstore.get_async(self.store, full, options=options),
-                            "GET", if_match is not None, label)
-        return await self.read_into(r, dest, transfer=transfer, what=label,
-                                    conditional=if_match is not None, fetched=fetched)
+        return await self.fetch(lambda: obstore.get_async(self.store, full, options=options),
+                                dest, transfer=transfer, what=label,
+                                conditional=if_match is not None, fetched=fetched)

@@ -77,11 +77,10 @@ class GCSReader(LoopClient):
 
     async def get_async(self, full: str, dest, *, generation: Optional[str], transfer,
                         label: str, fetched: bool = True):
-        """GET ``full`` (of ``generation`` when given) into ``dest`` (``read_into``)."""
+        """GET ``full`` (of ``generation`` when given) into ``dest`` (``fetch``)."""
         import obstore
 
         options = {"version": generation} if generation else None
-        r = await self.call(lambda: obstore.get_async(self.store, full, options=options),
-                            "GET", False, label)
-        return await self.read_into(r, dest, transfer=transfer, what=label,
-                                    conditional=False, fetched=fetched)
+        return await self.fetch(lambda: obstore.get_async(self.store, full, options=options),
+                                dest, transfer=transfer, what=label, conditional=False,
+                                fetched=fetched)

@@ -33,7 +33,6 @@ from ...core.errors import ChecksumMismatch, RemoteError, RemoteNotFound, S3Sync
 from . import crt as s3crt, multipart as s3multipart, obstate as s3obstate, obstore as s3obstore
 from . import streamed as s3streamed
 from ..parts import NotPartial, quoted, unquoted
-
 from .boto import BotocoreObjects
 from ...core.clock import ISO
 from ...core.layout import STATE_DIR
@@ -45,8 +44,9 @@ BATCH_MAX = MIB  # read whole into memory in a batch: obloop.CONCURRENCY of them
 
 __all__ = ["S3Connection", "BotocoreObjects", "MIB", "MULTIPART_THRESHOLD", "PART_SIZE"]
 
-# Every body that matters carries its x-amz-checksum-sha256, which the server checks: it is
-# not hashed a second time for botocore's signature (as it is over plain HTTP otherwise).
+# Every data body carries its x-amz-checksum-sha256 (a signed header: a server that checks
+# it refuses other bytes) and is checked by this tool as it goes out: it is not hashed a
+# second time for botocore's signature (as it is over plain HTTP otherwise).
 UNSIGNED = {"payload_signing_enabled": False}
 # A file above the multipart threshold and up to this size goes up in one PUT streamed
 # from disk (``s3streamed``); a bigger one in parts, which real S3 carries faster over a

@@ -142,16 +142,15 @@ class ObstoreTransport(LoopClient):
 
     async def get_async(self, key: str, dest, *, if_match, transfer: Transfer,
                         label: str = "", size: int = 0, fetched: bool = False):
-        """GET ``key`` into ``dest``; the SHA-256 hex written (``read_into``; with
+        """GET ``key`` into ``dest``; the SHA-256 hex written (``fetch``; with
         ``fetched``, a small object is returned as ``Fetched``)."""
         import obstore
 
         options = {"if_match": quoted(if_match)} if if_match is not None else None
         what, store = label or key, self.store_for(size)
-        r = await self.call(lambda: obstore.get_async(store, key, options=options),
-                            "GET", if_match is not None, what)
-        return await self.read_into(r, dest, transfer=transfer, what=what,
-                                    conditional=if_match is not None, fetched=fetched)
+        return await self.fetch(lambda: obstore.get_async(store, key, options=options), dest,
+                                transfer=transfer, what=what, conditional=if_match is not None,
+                                fetched=fetched)
 
     async def get_async_raw(self, key: str, options: dict):
         """obstore's GET of ``key`` with ``options``, retried while throttled; its own
