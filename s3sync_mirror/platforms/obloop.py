@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+from abc import ABC, abstractmethod
 import queue
 import re
 import threading
@@ -23,6 +24,13 @@ from ..core.hashing import CHUNK
 from .base import Cancelled, Transfer
 
 CONCURRENCY = 64  # requests in flight in one batch
+MIB = 1 << 20
+BATCH_MAX = MIB  # downloads below this go in batches (each read whole into memory)
+RANGED_MIN = 64 * MIB  # downloads below this are one GET; above: the provider's ranges
+# object_store's HTTP client, for every provider: a request's deadline (its body included)
+# and connect timeout, and the idle connections kept for a batch's requests in flight
+CLIENT_OPTIONS = {"timeout": "120s", "connect_timeout": "10s",
+                  "pool_max_idle_per_host": str(CONCURRENCY)}
 _STATUS = re.compile(r"\bstatus(?: code)?:? (\d{3})\b")
 _CODE = re.compile(r"<Code>([^<]+)</Code>")
 _MESSAGE = re.compile(r"<Message>([^<]*)</Message>")
@@ -52,6 +60,14 @@ def answer(exc: BaseException) -> tuple:
             else type(exc).__name__
     msg = _MESSAGE.search(text)
     return status, name or str(status), msg.group(1) if msg else text.splitlines()[0][:300]
+
+
+def available() -> bool:
+    """Whether obstore is installed (it is a default dependency; a stripped install may
+    lack it, and every transport then keeps its library's own path)."""
+    import importlib.util
+
+    return importlib.util.find_spec("obstore") is not None
 
 
 def write_file(dest, data: bytes) -> None:
@@ -102,7 +118,7 @@ class Loop:
         self.thread.join(timeout=5)
 
 
-class LoopClient:
+class LoopClient(ABC):
     """The loop, the writer threads and the batches of one store (see the module)."""
 
     name = "obstore"
@@ -113,10 +129,10 @@ class LoopClient:
         self._loop_lock = threading.Lock()
 
     # -- what a provider says ----------------------------------------------------------------
+    @abstractmethod
     def failure(self, exc: BaseException, method: str, conditional: bool,
                 what: str) -> S3SyncMirrorError:
         """The project's exception for an obstore failure (the provider's table)."""
-        raise NotImplementedError
 
     attempts = 5
 
@@ -183,7 +199,7 @@ class LoopClient:
                 r = await self.call(request, "GET", conditional, what)
                 return await self.read_into(r, dest, transfer=transfer, what=what,
                                             conditional=conditional, fetched=fetched)
-            except (RemoteUnreachable, RemoteError) as exc:
+            except RemoteError as exc:
                 if attempt == 2 or type(exc) not in (RemoteUnreachable, RemoteError):
                     raise  # an answer (not found, refused, a lost race) is final
             await asyncio.sleep(0.2 * 2 ** attempt)
@@ -292,3 +308,33 @@ class LoopClient:
             self._loop_made.close()
         if self._writer is not None:
             self._writer.shutdown(wait=True)
+
+
+class Reads:
+    """A connection (GCS, Azure Blob) whose downloads go through an obstore ``LoopClient``
+    where one can be made for it (``make_reader``: None where obstore cannot stand in):
+    the small files in batches (``download_batch_limit``), files below ``RANGED_MIN`` in
+    one GET; made on first use, once."""
+
+    _reader = None  # the reader once made; False: none can be made for this connection
+    _reader_lock = threading.Lock()
+
+    @abstractmethod
+    def make_reader(self) -> Optional[LoopClient]:
+        """The reader of this connection, or None."""
+
+    @property
+    def reader(self) -> Optional[LoopClient]:
+        if self._reader is None:
+            with self._reader_lock:
+                if self._reader is None:
+                    self._reader = self.make_reader() or False
+        return self._reader or None
+
+    @property
+    def download_batch_limit(self) -> int:
+        return BATCH_MAX if self.reader is not None else 0
+
+    def close_reader(self) -> None:
+        if self._reader:
+            self._reader.close()

@@ -33,14 +33,13 @@ from . import blocks as blobblocks
 from ..base import Advance, DataPlatformConnection, PrefixedKeys, RemoteObject, read_whole
 from .blocks import changed, conditions
 from .errors import CRED_HELP, ContainerNotFound, azure_errors
+from ..obloop import RANGED_MIN, Reads
 from ..parts import quoted, unquoted
 
 MIB = 1 << 20
 BLOCK_SIZE = 8 * MIB
 THRESHOLD = 8 * MIB  # from this size on, uploads go in blocks and downloads in ranges
 BLOCK_MEMORY = 64 * MIB  # block buffers in flight, all uploads of a connection together
-BATCH_MAX = 1 * MIB  # downloads below this go in batches (read whole into memory)
-RANGED_MIN = 64 * MIB  # on obstore, downloads below this are one GET (above: ranges)
 GET_CHUNK = 4 * MIB  # a read's chunk: what one range holds in memory at a time
 RETRIES = 5  # throttling (503) and server errors; refused connections: 2
 
@@ -84,7 +83,7 @@ def _account_url(endpoint_url: Optional[str]) -> Optional[str]:
         f"https://{account}.blob.core.windows.net" if account else None)
 
 
-class BlobConnection(PrefixedKeys, DataPlatformConnection):
+class BlobConnection(PrefixedKeys, Reads, DataPlatformConnection):
     """``container`` and blob ``prefix``; ``endpoint_url``: the account URL when no
     connection string is set. ``block_size``, ``threshold``: the block upload's (and the
     ranged download's) piece and where it starts; ``retries``: the SDK's retry budget."""
@@ -107,7 +106,6 @@ class BlobConnection(PrefixedKeys, DataPlatformConnection):
             max(2, min(self.jobs, BLOCK_MEMORY // self.block_size)))
         self._lock = threading.Lock()
         self._credential = None
-        self._reader = None  # blobreader.BlobReader once made; False: obstore cannot
         self.retries = retries
         self.service = self._make_service(retries)
         self.where = self.service.url.split("?")[0].rstrip("/")  # never a SAS token
@@ -155,20 +153,11 @@ class BlobConnection(PrefixedKeys, DataPlatformConnection):
     def _blob(self, key: str):
         return self.client.get_blob_client(self._key(key))
 
-    @property
-    def reader(self):
-        """The batches' downloads on obstore (``blobreader``), or None."""
-        if self._reader is None:
-            with self._lock:
-                if self._reader is None:
-                    from . import reader as blobreader
+    def make_reader(self):
+        """Downloads on obstore (``blobreader``), where it can speak for this connection."""
+        from . import reader as blobreader
 
-                    self._reader = blobreader.make(self) or False
-        return self._reader or None
-
-    @property
-    def download_batch_limit(self) -> int:
-        return BATCH_MAX if self.reader is not None else 0
+        return blobreader.make(self)
 
     def download_many(self, items, advance: Advance = None) -> Iterator[tuple]:
         """``download`` of each (key, dest, if_match) below ``download_batch_limit`` in
@@ -183,8 +172,7 @@ class BlobConnection(PrefixedKeys, DataPlatformConnection):
 
     def close(self) -> None:
         self._close_pool()
-        if self._reader:
-            self._reader.close()
+        self.close_reader()
         self.service.close()
         if self._credential is not None:
             self._credential.close()

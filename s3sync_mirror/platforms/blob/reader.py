@@ -10,11 +10,10 @@ its own path. Failures go through the one table, ``bloberrors.classify``.
 """
 from __future__ import annotations
 
-import importlib.util
 from datetime import datetime, timezone
 from typing import Optional
 
-from ..obloop import LoopClient, answer, retry_config
+from ..obloop import CLIENT_OPTIONS, LoopClient, answer, available, retry_config
 from ..parts import quoted
 from .errors import classify
 
@@ -32,15 +31,14 @@ def _azure_tokens(credential):
 
 def make(conn) -> Optional["BlobReader"]:
     """The reader of ``conn`` (a BlobConnection), or None where obstore cannot stand in."""
-    if importlib.util.find_spec("obstore") is None:
+    if not available():
         return None
     from obstore.store import AzureStore
 
     service = conn.service
     url, _, sas = service.url.partition("?")
     credential = service.credential
-    options = {"timeout": "120s", "connect_timeout": "10s", "pool_max_idle_per_host": "64",
-               "allow_http": url.startswith("http://")}
+    options = {**CLIENT_OPTIONS, "allow_http": url.startswith("http://")}
     config = {"account_name": service.account_name, "endpoint": url.rstrip("/")}
     provider = None
     if getattr(credential, "account_key", None):

@@ -38,17 +38,16 @@ from . import transfer as gcstransfer
 from ..base import (Advance, DataPlatformConnection, LazyClient, PrefixedKeys, RemoteObject,
                     read_whole)
 from .errors import NO_BUCKET, classify, gcs_errors, no_credentials
+from ..obloop import RANGED_MIN, Reads
 
 MIB = 1 << 20
 THRESHOLD = 8 * MIB  # from this size on, files go in a resumable upload, chunk by chunk
 CHUNK_SIZE = 8 * MIB  # a chunk of a resumable upload, or a range of a parallel download
-BATCH_MAX = 1 * MIB  # downloads below this go in batches (read whole into memory)
-RANGED_MIN = 64 * MIB  # on obstore, downloads below this are one GET (above: ranges)
 RETRY_DEADLINE = 60.0  # seconds of retries (backoff) for throttling and transient failures
 TIMEOUT = gcstransfer.TIMEOUT
 
 
-class GCSConnection(LazyClient, PrefixedKeys, DataPlatformConnection):
+class GCSConnection(LazyClient, PrefixedKeys, Reads, DataPlatformConnection):
     """``bucket`` and object-name ``prefix``; ``endpoint_url``: the API endpoint (an
     emulator, a sovereign cloud), else ``STORAGE_EMULATOR_HOST`` or Google's own.
     ``threshold``, ``chunk_size`` (rounded up to 256 KiB): when and how files move in
@@ -72,7 +71,6 @@ class GCSConnection(LazyClient, PrefixedKeys, DataPlatformConnection):
         self.retry_deadline = max(0.0, float(retry_deadline))
         self._client, self._own_client = client, client is None
         self._client_lock = threading.Lock()
-        self._reader = None  # gcsreader.GCSReader once made; False: obstore cannot
 
     # -- plumbing ------------------------------------------------------------------------
     def _make_client(self):
@@ -136,20 +134,11 @@ class GCSConnection(LazyClient, PrefixedKeys, DataPlatformConnection):
             return True
         return True
 
-    @property
-    def reader(self):
-        """The batches' downloads on obstore (``gcsreader``), or None."""
-        if self._reader is None:
-            with self._client_lock:
-                if self._reader is None:
-                    from . import reader as gcsreader
+    def make_reader(self):
+        """Downloads on obstore (``gcsreader``), where it can speak for this connection."""
+        from . import reader as gcsreader
 
-                    self._reader = gcsreader.make(self) or False
-        return self._reader or None
-
-    @property
-    def download_batch_limit(self) -> int:
-        return BATCH_MAX if self.reader is not None else 0
+        return gcsreader.make(self)
 
     def download_many(self, items, advance: Advance = None) -> Iterator[tuple]:
         """``download`` of each (key, dest, if_match) below ``download_batch_limit`` in
@@ -160,11 +149,14 @@ class GCSConnection(LazyClient, PrefixedKeys, DataPlatformConnection):
             jobs = [functools.partial(self._pinned_get, reader, key, dest, if_match,
                                       transfer) for key, dest, if_match in items]
             for i, got in reader.download_many(jobs, [d for _k, d, _m in items], transfer):
-                key, _dest, if_match = items[i]
                 if isinstance(got, RemoteNotFound):
-                    got = self.gone(key, if_match, got) if if_match is not None \
-                        else self.missing(key)
+                    got = self._not_found(items[i][0], items[i][2], got)
                 yield i, got
+
+    def _not_found(self, key: str, if_match: Optional[str], exc: RemoteNotFound):
+        """What a 404 of obstore's GET means: the pinned generation replaced, the object
+        or the bucket gone (``gone``, ``missing``), as the one-by-one path says it."""
+        return self.gone(key, if_match, exc) if if_match is not None else self.missing(key)
 
     async def _pinned_get(self, reader, key, dest, if_match, transfer, fetched=True):
         if if_match is not None:
@@ -174,8 +166,7 @@ class GCSConnection(LazyClient, PrefixedKeys, DataPlatformConnection):
 
     def close(self) -> None:
         self._close_pool()
-        if self._reader:
-            self._reader.close()
+        self.close_reader()
         if self._own_client and self._client is not None:
             self._client.close()
             self._client = None
@@ -302,8 +293,7 @@ class GCSConnection(LazyClient, PrefixedKeys, DataPlatformConnection):
                     return reader.run(self._pinned_get(reader, key, dest, if_match,
                                                        transfer, fetched=False), transfer)
                 except RemoteNotFound as exc:
-                    raise (self.gone(key, if_match, exc) if if_match is not None
-                           else self.missing(key)) from None
+                    raise self._not_found(key, if_match, exc) from None
             if size_hint >= self.threshold:
                 return gcstransfer.download_ranges(self, key, dest, transfer, if_match)
             return gcstransfer.download_whole(self, key, dest, transfer, if_match)

@@ -15,7 +15,7 @@ import json
 from datetime import timezone
 from typing import Optional
 
-from ..obloop import LoopClient, answer, retry_config
+from ..obloop import CLIENT_OPTIONS, LoopClient, answer, available, retry_config
 from .errors import classify
 
 def _google_tokens(credentials):
@@ -34,16 +34,14 @@ def _google_tokens(credentials):
 
 def make(conn) -> Optional["GCSReader"]:
     """The reader of ``conn`` (a GCSConnection), or None where obstore cannot stand in."""
-    import importlib.util
-
-    if importlib.util.find_spec("obstore") is None:
+    if not available():
         return None
     endpoint = conn.endpoint
     if endpoint and "://" not in endpoint:
         endpoint = f"http://{endpoint}"  # STORAGE_EMULATOR_HOST may be host:port
     from obstore.store import GCSStore
 
-    options = {"timeout": "120s", "connect_timeout": "10s", "pool_max_idle_per_host": "64"}
+    options = CLIENT_OPTIONS
     if endpoint and endpoint.startswith("http://"):
         # an emulator: no OAuth (object_store's switch for it lives in a key file's fields)
         key = json.dumps({"disable_oauth": True, "gcs_base_url": endpoint.rstrip("/"),

@@ -32,6 +32,7 @@ from typing import Iterator, Optional
 from ...core.errors import ChecksumMismatch, RemoteError, RemoteNotFound, S3SyncMirrorError
 from . import crt as s3crt, multipart as s3multipart, obstate as s3obstate, obstore as s3obstore
 from . import streamed as s3streamed
+from ..obloop import BATCH_MAX, RANGED_MIN, available as obstore_available
 from ..parts import NotPartial, quoted, unquoted
 from .boto import BotocoreObjects
 from ...core.clock import ISO
@@ -39,8 +40,6 @@ from ...core.layout import STATE_DIR
 from ..base import Advance, DataPlatformConnection, LazyClient, PrefixedKeys, RemoteObject
 from .errors import botocore_errors, no_credentials
 from .multipart import COPY_LIMIT, MIB, MULTIPART_THRESHOLD, PART_MEMORY, PART_SIZE
-
-BATCH_MAX = MIB  # read whole into memory in a batch: obloop.CONCURRENCY of them at most
 
 __all__ = ["S3Connection", "BotocoreObjects", "MIB", "MULTIPART_THRESHOLD", "PART_SIZE"]
 
@@ -54,14 +53,14 @@ UNSIGNED = {"payload_signing_enabled": False}
 # file above the threshold in parts.
 SINGLE_PUT_MAX = 512 * MIB
 SINGLE_PUT_ENV = "S3SYNC_MIRROR_SINGLE_PUT_MAX"
-# A download from this size on goes in parallel ranges; a smaller one in one GET on the
-# transport's loop (with the other files of the plan in flight, one stream each is enough;
-# rclone's own cut-off is 256 MiB). On `rclone serve s3` ranges need botocore's client,
-# about 0.3 s to make: 5 x 20 MiB in a fresh clone cost more in ranges than in one GET each.
-RANGED_MIN = 64 * MIB
+# A download from RANGED_MIN (obloop: 64 MiB) on goes in parallel ranges; a smaller one in
+# one GET on the transport's loop (with the other files of the plan in flight, one stream
+# each is enough; rclone's own cut-off is 256 MiB). On `rclone serve s3` ranges need
+# botocore's client, about 0.3 s to make: 5 x 20 MiB in a fresh clone cost more in ranges
+# than in one GET each. Batches take files below BATCH_MAX (obloop: 1 MiB).
 
 TRANSPORT_ENV = "S3SYNC_MIRROR_S3_TRANSPORT"
-TRANSPORTS = {"obstore": s3obstore.available, "crt": s3crt.available,
+TRANSPORTS = {"obstore": obstore_available, "crt": s3crt.available,
               "botocore": lambda: True}  # in order of preference
 
 

@@ -39,12 +39,6 @@ def _asyncio():
     return asyncio
 
 
-def available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("obstore") is not None
-
-
 def changed(key: str) -> ChecksumMismatch:
     return ChecksumMismatch(f"{key}: the file changed while it was being uploaded: run the "
                             f"sync again to send its new content")
