@@ -350,16 +350,30 @@ def read_document(path: Path) -> Any:
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg}). "
                               f"Fix the syntax.") from None
-    import yaml
+    from .core.parsecache import parsed
 
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        return parsed(text, _yaml_load)
+    except _yaml_error() as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"line {mark.line + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}: not valid YAML ({line}{problem}). Fix the syntax; "
                           f"`python -m s3sync_mirror init` writes a commented example.") from None
+
+
+def _yaml_load(text: str) -> Any:
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def _yaml_error() -> type:
+    """YAML's error class, imported only when parsing failed (a parse that did not run
+    raised nothing)."""
+    import yaml
+
+    return yaml.YAMLError
 
 
 def load_settings(start: Path | str = ".", config: Optional[str] = None) -> Settings:

@@ -4,32 +4,27 @@ module only passes values from one stage to the next."""
 from __future__ import annotations
 
 import gc
-import random
 import sys
 import time
 from contextlib import contextmanager
 from typing import NamedTuple
 
-from .pipeline import confirm, delta, detect, evidence, quickcheck as insync
+from .pipeline import detect, quickcheck as insync
 from .meta import members
-from .state import historyindex as history
 from .core import layout
 from .ui import report
 from .core import model as m
-from .pipeline.execute import Context, Executor, Interrupted
-from .pipeline.replica import Replica
 from .core.errors import MaxDeleteExceeded
 from .core.model import Plan, SyncResult
 from .options import Options
-from .history import pins
-from .meta import shared as shared_metadata
-from .pipeline.commit import announce_deletions, record
 from .ui.report import NO_TERMINAL, Reporter, dry_run_lines, not_as_recorded, show_plan
 from .ui.summary import say_summary
 from .session import open_session
-from .state import pathindex
 from .state.merges import RACY_NS
-from .meta import selection as sparse
+
+# What only a run with something to do needs (the planning from changed paths, the
+# confirmation, the executor, the record, pins, metadata, sparse selection) is imported
+# where it is used: a sync that finds everything in sync never loads it.
 
 REPLANS = 4  # how often a run re-plans paths that changed under it before giving up
 
@@ -118,6 +113,9 @@ class _Few(NamedTuple):
 def _few_paths(s, opts: Options, quick) -> "_Few | None":
     """The plan from the paths that changed since the last in-sync run, when it can be
     told from them alone (pipeline/delta.py); None: the full path."""
+    from .history import pins
+    from .pipeline import delta
+
     if opts.mode == "status" and pins.read(s.settings.repo_root) is not None:
         return None  # status compares the whole folder with the lock
     d = delta.detect(s, opts, quick)
@@ -132,6 +130,8 @@ def _few_paths(s, opts: Options, quick) -> "_Few | None":
 
 def _planned(s, opts: Options, quick, few, base, found, plan):
     """_sync, from the plan on."""
+    from .meta import selection as sparse
+
     plan, back = _back_in_selection(s, plan)
     plan = _known_versions(s, plan)
     result = SyncResult(plan=plan, warnings=list(found.warnings), remote=s.remote.describe(),
@@ -179,6 +179,8 @@ def _planned(s, opts: Options, quick, few, base, found, plan):
 def _say_pin(s, opts: Options, files) -> None:
     """``status`` says when the data here no longer matches ``s3sync_mirror.lock``."""
     if opts.mode == "status" and not opts.paths and s.selection is None:
+        from .history import pins
+
         note = pins.stale_note(s, files)
         if note:
             s.out.say(note)
@@ -203,6 +205,8 @@ def _known_versions(s, plan):
 def _back_in_selection(s, plan):
     """The plan, its downloads of files an earlier sparse selection left out worded so
     (meta/selection.py), and their paths."""
+    from .meta import selection as sparse
+
     kept = sparse.before(s.layout)
     if not kept:
         return plan, set()
@@ -219,6 +223,8 @@ def _interactive(opts: Options) -> bool:
 
 def _confirm(s, opts: Options, base, found, plan):
     """(approved actions, how many left unconfirmed, the policy)."""
+    from .pipeline import confirm
+
     confirm.guard_deletes(plan, *found.counts(), max_delete=opts.max_delete,
                           force=opts.force)
     policy = confirm.Policy.of(yes=opts.yes, dry_run=opts.dry_run,
@@ -246,6 +252,12 @@ class Pass(NamedTuple):
 
 def _execute(s, found, approved) -> Pass:
     """One pass of the executor, its deletions and history rows announced first."""
+    from .pipeline import confirm
+    from .pipeline.commit import announce_deletions
+    from .pipeline.execute import Context, Executor, Interrupted
+    from .pipeline.replica import Replica
+    from .state import historyindex as history
+
     journal = s.statedir.open_journal()
     run = s.new_run()
     announce_deletions(s, run, approved)
@@ -287,6 +299,11 @@ def carry_out(s, base, found, plan, approved) -> Carried:
     """Execute and record; then, while some actions failed only because a side changed
     under them, re-read, re-plan those paths and carry out again the ones whose decision
     did not change."""
+    import random
+
+    from .meta import shared as shared_metadata
+    from .pipeline.commit import record
+
     final: dict = {}
     warnings: list = []
     for attempt in range(REPLANS + 1):
@@ -316,6 +333,8 @@ def _explain_vanished(s, final: dict) -> None:
     """A download whose object was gone: deleted by a teammate during this run (their
     deletion is logged before it happens, so the log says so) is nothing to do; otherwise
     the remote state is wrong, and the outcome says how."""
+    from .pipeline import evidence
+
     vanished = {p: o for p, o in final.items() if o.observed and o.status == m.FAILED
                 and o.action.kind == m.DOWNLOAD}
     if not vanished:
@@ -382,6 +401,8 @@ def _remember_few(s, opts, found, plan, done: Carried, quick, few: _Few) -> None
 
 def _index(s, listing, found, done: Carried) -> None:
     """Index the in-sync state (state/pathindex.py) when it is big enough to be worth it."""
+    from .state import pathindex
+
     pos = s.statedir.last_pos
     if len(listing) < pathindex.INDEX_FILES or pos is None or pos.token != done.after[1]:
         pathindex.drop(s.statedir)

@@ -16,7 +16,6 @@ from typing import Optional
 from ..config import MIRROR, Settings, _clean_prefix, default_user, load_settings
 from ..core.errors import EXIT_FAILURE, SyncFailed, UsageError
 from ..platforms import get_supported_platforms, registry
-from ..reset import reset_state
 from ..core.model import SyncResult
 from ..options import Options
 from ..sync import run_sync
@@ -165,6 +164,8 @@ def reset_confirm(path: str | os.PathLike = ".", *, remote: bool = True, yes: bo
         return yes_no("Remove the sync state?", yes=yes, prompt_io=prompt_io,
                       refused="No terminal to confirm on: nothing was removed (pass --yes to "
                               "reset).")
+
+    from ..reset import reset_state
 
     return reset_state(settings, confirm, remote=remote)
 
