@@ -93,6 +93,8 @@ class Session:
     @cached_property
     def selection(self):
         """This clone's sparse selection (meta/selection.py), or None when it holds everything."""
+        if not self.layout.sparse.exists():  # the usual case: no need to load the module
+            return None
         from .meta import selection as sparse
 
         return sparse.load(self.layout)

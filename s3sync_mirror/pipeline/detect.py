@@ -79,6 +79,7 @@ def quick_check(s, paths) -> Quick:
         except S3SyncMirrorError:
             return False  # the full path reads it again and says what is wrong
 
+    s.remote.warm()  # else building its client in the thread would hold up the walk
     with ThreadPoolExecutor(max_workers=1) as bg:
         fut = bg.submit(remote_unchanged)
         walked = walk(s.data_dir, s.ignored())

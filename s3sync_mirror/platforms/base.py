@@ -224,6 +224,11 @@ class DataPlatformConnection(ABC):
         batch; yields (index, the SHA-256 hex written, or the exception)."""
         raise NotImplementedError(f"{type(self).__name__} has no batches (batch_limit 0)")
 
+    def warm(self) -> None:
+        """Make now, in this thread, what the first request builds (a client, a store):
+        work that holds the GIL, done before requests that wait on the network run
+        beside a walk of the folder. Nothing by default."""
+
     @abstractmethod
     def describe(self) -> str:
         """Where this remote is, for messages (``s3://bucket/prefix`` or a folder)."""

@@ -203,6 +203,9 @@ class S3Connection(LazyClient, PrefixedKeys, DataPlatformConnection):
             endpoint=self.endpoint_url, max_attempts=int(attempts) if attempts.isdigit() else 7,
             part_size=self.part_size)
 
+    def warm(self) -> None:
+        self._small  # noqa: B018 - the obstore store, made here (~8 ms: TLS roots)
+
     @property
     def _small(self):
         """The obstore transport when it also carries HEAD, the state's LIST, GET and PUT
