@@ -46,8 +46,9 @@ PREFIX = "bench"
 DROPPED = ("GOOGLE_APPLICATION_CREDENTIALS", "STORAGE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT",
            "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT",
            "AZURE_STORAGE_ACCOUNT_URL", "AZURE_STORAGE_KEY")
-BASE_ENV = {k: v for k, v in os.environ.items()
-            if k not in DROPPED and not k.startswith("RCLONE_")}
+BASE_ENV = {k: v for k, v in os.environ.items()  # bytecode: as tools.ENV says
+            if k not in DROPPED and not k.startswith("RCLONE_")
+            and k != "PYTHONDONTWRITEBYTECODE"}
 BASE_ENV["NO_COLOR"] = "1"
 
 

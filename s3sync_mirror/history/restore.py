@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Optional
 
-from ..core import layout
+from ..core import clock, layout
 from . import tags as tagging, versions
 from ..core.errors import ChecksumMismatch, RemoteNotFound, UsageError
 from ..core.hashing import sha256_file
@@ -128,6 +128,8 @@ def into_folder(s, chosen: list[Version]) -> list[tuple]:
             continue
         tmp = replica.tmp()
         _fetch(s, v, tmp)
+        now = clock.now_ns()  # a restore is an edit made now: its version time is the clock's
+        os.utime(tmp, ns=(now, now))
         _st, trashed = replica.place(tmp, v.path, _current(replica, v.path))
         s.statedir.mark_restored({v.path: v.checksum})
         done.append((v, "restored", trashed))

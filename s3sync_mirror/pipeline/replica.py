@@ -32,6 +32,7 @@ class Replica:
         self._safe_dirs: set = set()
         self._made_dirs: set = set()  # folders this run made or found (not made again)
         self._tmp_ids = itertools.count()
+        self._tmp_dir = layout.tmp  # asked once per download: made once
 
     def path(self, path: str) -> Path:
         """The file's place on disk, refusing any parent that leads out of the data folder
@@ -50,7 +51,7 @@ class Replica:
     def tmp(self) -> Path:
         """A new temp file name in ``.S3/tmp/`` (on the data folder's disk, so that
         placing it is one atomic rename)."""
-        return self.layout.tmp / f"{self.run}-{next(self._tmp_ids)}.part"
+        return self._tmp_dir / f"{self.run}-{next(self._tmp_ids)}.part"
 
     @staticmethod
     def expect(dest: Path, expected: Optional[FileState], path: str) -> None:
