@@ -229,13 +229,24 @@ def main() -> None:
 def record(args) -> None:
     """The S3 workloads of ``args``: measured, printed, written to ``args.out``."""
     bench = Bench(args)
-    bench.run()
+    try:
+        bench.run()
+    except BaseException:  # a later step failed: what was measured is still written
+        if bench.results:
+            _write(args, bench, failed=True)
+        raise
+    _write(args, bench)
+
+
+def _write(args, bench, failed: bool = False) -> None:
     rows = summarize(bench.results)
     meta = {"server": f"rclone serve s3 ({tool_path('rclone')})" if args.server == "rclone"
             else "moto server", "cpus": os.cpu_count(), "python": platform.python_version(),
             "repeat": args.repeat, "date": time.strftime("%Y-%m-%d"), "quick": args.quick,
             "verdicts": verdicts(bench.results)}
-    if args.scale:
+    if failed:
+        meta["note"] = "the run stopped at a failing step: these are the steps before it"
+    if args.scale and not failed:
         import scale
 
         meta.update(scale_files=args.scale_files, scale_state=bench.scale_state)

@@ -178,8 +178,23 @@ class Scale:
 
         s3 = boto3.client("s3", endpoint_url=self.b.server.url, aws_access_key_id=R.KEY,
                           aws_secret_access_key=R.SECRET, region_name=R.REGION)
-        return lambda key: s3.head_object(Bucket=R.BUCKET, Key=f"{prefix}/{key}")[
-            "ETag"].strip('"')
+        def etag(key: str) -> str:
+            """The object's ETag; a file written into the server's folder a moment ago may
+            not be served yet (seen once: 404 on the state file just seeded): asked again
+            for up to 30 s."""
+            from botocore.exceptions import ClientError
+
+            for attempt in range(60):
+                try:
+                    return s3.head_object(Bucket=R.BUCKET, Key=f"{prefix}/{key}")[
+                        "ETag"].strip('"')
+                except ClientError as exc:
+                    if attempt == 59 or exc.response.get("Error", {}).get("Code") not in (
+                            "404", "NoSuchKey", "NotFound"):
+                        raise
+                time.sleep(0.5)
+
+        return etag
 
     def ours_repo(self, clone: str) -> tuple:
         """(the Ours tool through the proxy, its local folder) for clone A or B."""
