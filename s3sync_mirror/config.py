@@ -352,28 +352,20 @@ def read_document(path: Path) -> Any:
                               f"Fix the syntax.") from None
     from .core.parsecache import parsed
 
-    try:
-        return parsed(text, _yaml_load)
-    except _yaml_error() as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}: not valid YAML ({line}{problem}). Fix the syntax; "
-                          f"`python -m s3sync_mirror init` writes a commented example.") from None
+    def load(yaml_text: str) -> Any:  # run only when no parsed copy is kept
+        import yaml
 
+        try:
+            return yaml.safe_load(yaml_text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f"line {mark.line + 1}: " if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"{path}: not valid YAML ({line}{problem}). Fix the syntax; "
+                              f"`python -m s3sync_mirror init` writes a commented "
+                              f"example.") from None
 
-def _yaml_load(text: str) -> Any:
-    import yaml
-
-    return yaml.safe_load(text)
-
-
-def _yaml_error() -> type:
-    """YAML's error class, imported only when parsing failed (a parse that did not run
-    raised nothing)."""
-    import yaml
-
-    return yaml.YAMLError
+    return parsed(text, load)
 
 
 def load_settings(start: Path | str = ".", config: Optional[str] = None) -> Settings:

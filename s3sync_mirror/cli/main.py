@@ -217,7 +217,7 @@ def _unknown_arguments(args, extras: list[str]) -> UsageError:
     closest option of the command, or the commands the option belongs to."""
     import difflib
 
-    commands, cmd = build_parser()._defaults["_commands"], args.command
+    commands, cmd = build_parser().get_default("_commands"), args.command
     parser = commands[cmd]
     see = f"see `s3sync-mirror {cmd} --help`"
     word = next((x for x in extras if x.startswith("-")), extras[0])

@@ -134,7 +134,6 @@ class S3Connection(LazyClient, PrefixedKeys, DataPlatformConnection):
             found = os.environ.get(SINGLE_PUT_ENV, "").strip()
             single_put_max = int(found) if found.isdigit() else SINGLE_PUT_MAX
         self.single_put_max = min(single_put_max, COPY_LIMIT)  # S3's limit of one PUT
-        self._ranges = ""  # "none" once the server is found not to answer ranges with 206
         self.ranged_min = max(ranged_min, self.multipart_threshold)
         self._delete_if_match = True
         self._botocore = BotocoreObjects(self)
@@ -344,19 +343,18 @@ class S3Connection(LazyClient, PrefixedKeys, DataPlatformConnection):
         """Parallel ranges where the server answers them with 206: on obstore's loop,
         hashed in order as they come. Where it does not (``rclone serve s3`` labels each
         range 200, which obstore refuses; some servers ignore ranges), one streamed GET on
-        obstore, hashed as it is written, and remembered for the connection's other big
-        files. Measured at 256 MiB on ``rclone serve s3``, per run: 0.5-0.6 s, against
+        obstore, hashed as it is written (``s3ranges`` remembers the refusal for the
+        connection's other big files). Measured at 256 MiB on ``rclone serve s3``, per run: 0.5-0.6 s, against
         1.0-1.1 s for botocore's ranges, which import and build botocore's client (~0.3 s)
         and read the file back to hash it (~0.35 s). The other transports keep botocore's
         ranges (one streamed GET where the server ignores them)."""
         if self.transport == "obstore":
-            if not self._ranges:
-                try:
-                    return self.objects.get_big(
-                        self._key(key), dest, step=s3multipart.part_size(self, size),
-                        if_match=if_match, label=key, transfer=transfer)
-                except NotPartial:
-                    self._ranges = "none"
+            try:
+                return self.objects.get_big(
+                    self._key(key), dest, step=s3multipart.part_size(self, size),
+                    if_match=if_match, label=key, transfer=transfer)
+            except NotPartial:
+                pass
             return self.objects.get(self._key(key), dest, if_match=if_match, advance=None,
                                     label=key, transfer=transfer, **self._sized(size))
         try:
