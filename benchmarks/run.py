@@ -87,6 +87,7 @@ class Bench:
                 local = self.work / f"w1-{tag}"
                 link_copy(data, local)
                 self.record("W1", tool.name, variant, *tool.up(variant, local, f"w1/{tag}"))
+                self.server.settle(f"w1/{tag}")
                 self.record("W2", tool.name, variant, *tool.up(variant, local, f"w1/{tag}"))
                 clone = self.work / f"w5-{tag}"
                 self.record("W5", tool.name, variant, *tool.down(variant, f"w1/{tag}", clone))
@@ -133,6 +134,7 @@ class Bench:
                 local = self.work / f"w6-{tag}"
                 link_copy(data, local)
                 self.record("W6 up", tool.name, variant, *tool.up(variant, local, f"w6/{tag}"))
+                self.server.settle(f"w6/{tag}")
                 clone = self.work / f"w6-{tag}-clone"
                 self.record("W6 down", tool.name, variant,
                             *tool.down(variant, f"w6/{tag}", clone))

@@ -256,7 +256,23 @@ def test_a_state_listing_obstore_cannot_represent_falls_back_to_botocore(conn, b
     assert sorted(o.key for o in conn.list(".S3/")) == [".S3/odd//x", ".S3/y"]
 
 
-def test_a_big_download_in_ranges_is_one_version_verified(conn, bucket, tmp_path):
+@pytest.mark.parametrize("path", ["obstore", "http.client"])
+def test_a_big_download_in_ranges_is_one_version_verified(conn, bucket, tmp_path, path,
+                                                          monkeypatch):
+    """Both range paths: obstore's (AWS, or a proxy set) and http.client's (any other
+    endpoint); each must be the one that ran."""
+    from s3sync_mirror.platforms.s3 import httpranges
+
+    used = []
+    if path == "obstore":
+        monkeypatch.setattr(httpranges, "usable", lambda url: False)
+        real = conn.objects.get_big
+        monkeypatch.setattr(conn.objects, "get_big",
+                            lambda *a, **kw: used.append(path) or real(*a, **kw))
+    else:
+        real = httpranges.download
+        monkeypatch.setattr(httpranges, "download",
+                            lambda *a, **kw: used.append(path) or real(*a, **kw))
     data = bytes(range(256)) * (80 << 12)  # 20 MiB: ranges of 5 MiB
     etag = conn.put_bytes("big.bin", data)
     dest = tmp_path / "big.bin"
@@ -265,16 +281,21 @@ def test_a_big_download_in_ranges_is_one_version_verified(conn, bucket, tmp_path
     boto3.client("s3").put_object(Bucket=bucket, Key="repo/Data/big.bin", Body=data[::-1])
     with pytest.raises(PreconditionFailed):
         conn.download("big.bin", dest, size_hint=len(data), if_match=etag)
+    assert used == [path, path]
 
 
-def test_a_server_answering_ranges_with_200(conn, tmp_path, monkeypatch):
-    """rclone serve s3 answers a ranged GET with 200 and Content-Range, which obstore
-    refuses ("non-partial"); a server that ignores ranges fails the same way. The download
-    is then one streamed GET on obstore: verified, still conditional, and the ranges are
-    not tried again on the connection, nor botocore's (their client alone costs a run
-    ~0.3 s, and they read the file back to hash it)."""
+def test_obstore_ranges_refused_as_non_partial(conn, tmp_path, monkeypatch):
+    """Where ``http.client`` is not used for ranges (AWS, or a proxy is set: tests
+    ``test_httpranges``), obstore's ranges go first. On a server that labels each range
+    200 (``rclone serve s3``) obstore refuses it ("non-partial"), as it refuses a whole
+    object sent for a range. The download is then one streamed GET on obstore: verified,
+    still conditional, and the ranges are not tried again on the connection, nor
+    botocore's (their client alone costs a run ~0.3 s, and they read the file back to
+    hash it)."""
+    from s3sync_mirror.platforms.s3 import httpranges
     from s3sync_mirror.platforms.s3 import multipart as s3multipart
 
+    monkeypatch.setattr(httpranges, "usable", lambda url: False)
     data = bytes(range(256)) * (80 << 12)
     etag = conn.put_bytes("big.bin", data)
     tried, streamed = [], []
