@@ -51,7 +51,10 @@ class Server:
         self.root = work / "server"
         self.root.mkdir()
         if kind == "rclone":
-            (self.root / BUCKET).mkdir()
+            # scale.py writes its seeded prefixes into this folder behind the server's
+            # back: their top folder exists before any listing, or the server's directory
+            # cache (5 minutes) would answer 404 for what was written after it was filled.
+            (self.root / BUCKET / "scale").mkdir(parents=True)
             cmd = [tool_path("rclone"), "serve", "s3", "--auth-key", f"{KEY},{SECRET}",
                    "--addr", f"127.0.0.1:{self.port}", str(self.root)]
         else:

@@ -153,6 +153,7 @@ class Download:
         r = conn.getresponse()
         if r.status not in (200, 206):
             body = r.read(1 << 16)
+            self.conns.drop()  # whatever of the body was not read stays off the next request
             code = _CODE.search(body)
             if r.status == 503 or (code and code.group(1).decode() in THROTTLED):
                 raise _Throttled()
