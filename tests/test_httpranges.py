@@ -40,6 +40,8 @@ class Proxy:
         self.in_flight = self.most = 0
         self.delay = 0.0
         self.cut: set = set()
+        self.fail_once: set = set()  # range starts answered 502 once
+        self.etag_from = None  # ranges from this offset on carry another ETag
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -79,6 +81,19 @@ class Proxy:
                 self.most = max(self.most, self.in_flight)
         if self.mode == "ignore":
             headers = {k: v for k, v in headers.items() if k.lower() != "range"}
+        start = int(rng.split("=")[1].split("-")[0]) if rng else 0
+        with self.lock:
+            failing = rng is not None and start in self.fail_once
+            self.fail_once.discard(start)
+        if failing:
+            body = b"<Error><Code>BadGateway</Code><Message>try again</Message></Error>"
+            h.send_response(502)
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            h.wfile.write(body)
+            with self.lock:
+                self.in_flight -= 1
+            return
         try:
             up = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port)
             up.request(method, h.path, body=body, headers=headers)
@@ -86,13 +101,15 @@ class Proxy:
             status = 200 if self.mode == "relabel" and r.status == 206 else r.status
             h.send_response(status)
             for k, v in r.getheaders():
+                if k.lower() == "etag" and self.etag_from is not None and rng and \
+                        start >= self.etag_from:
+                    v = '"0123456789abcdef0123456789abcdef"'
                 if k.lower() not in HOP:
                     h.send_header(k, v)
             h.end_headers()
             if method == "HEAD":
                 return
             length = int(r.getheader("Content-Length") or 0)
-            start = int(rng.split("=")[1].split("-")[0]) if rng else 0
             with self.lock:
                 cut = start in self.cut and length > 0
                 self.cut.discard(start)
@@ -243,3 +260,57 @@ def test_a_proxy_in_the_environment_keeps_obstore(monkeypatch):
     assert httpranges.usable("https://s3.example")
     monkeypatch.setenv("all_proxy", "http://proxy.example:3128")
     assert not httpranges.usable("https://s3.example")
+
+
+@pytest.mark.parametrize("proxy", ["relabel"], indirect=True)
+def test_a_5xx_answer_is_asked_again_and_another_version_is_refused(bucket, stored, proxy,
+                                                                   small_ranges, tmp_path):
+    proxy.fail_once = {6 * MIB}
+    conn = connect(bucket, proxy.url)
+    assert conn.download("big.bin", tmp_path / "x", size_hint=len(DATA),
+                         if_match=stored) == sha(DATA)
+    starts = [int(r.split("=")[1].split("-")[0]) for r, _ in proxy.gets]
+    assert starts.count(6 * MIB) == 2
+    # A server that ignored If-Match and sent another version's bytes for a range
+    proxy.gets.clear()
+    proxy.etag_from = 8 * MIB
+    with pytest.raises(PreconditionFailed):
+        conn.download("big.bin", tmp_path / "y", size_hint=len(DATA), if_match=stored)
+    conn.close()
+
+
+@pytest.mark.parametrize("proxy", ["relabel"], indirect=True)
+def test_a_full_disk_is_named_and_not_retried(bucket, stored, proxy, small_ranges, tmp_path,
+                                              monkeypatch):
+    import errno
+    import os
+
+    real, calls = os.pwrite, []
+
+    def full(fd, data, offset):
+        calls.append(offset)
+        if offset >= 4 * MIB:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, data, offset)
+
+    monkeypatch.setattr(httpranges.os, "pwrite", full)
+    conn = connect(bucket, proxy.url)
+    with pytest.raises(OSError) as caught:
+        conn.download("big.bin", tmp_path / "x", size_hint=len(DATA), if_match=stored)
+    assert caught.value.errno == errno.ENOSPC
+    starts = [int(r.split("=")[1].split("-")[0]) for r, _ in proxy.gets]
+    assert len(starts) == len(set(starts)), "a range was downloaded again after a write error"
+    monkeypatch.undo()
+    conn.close()
+
+
+@pytest.mark.parametrize("proxy", ["relabel"], indirect=True)
+def test_a_server_gone_is_unreachable(bucket, stored, proxy, small_ranges, tmp_path):
+    from s3sync_mirror.core.errors import RemoteUnreachable
+
+    conn = connect(bucket, proxy.url)
+    conn.objects.attempts = 2
+    proxy.stop()
+    with pytest.raises(RemoteUnreachable):
+        conn.download("big.bin", tmp_path / "x", size_hint=len(DATA), if_match=stored)
+    conn.close()

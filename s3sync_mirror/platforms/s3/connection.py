@@ -345,9 +345,10 @@ class S3Connection(LazyClient, PrefixedKeys, DataPlatformConnection):
         (``s3httpranges``), which takes a range answered 206 and one labelled 200 with
         its Content-Range (``rclone serve s3``), which obstore refuses; such a refused
         GET also cost the server's hash of the object twice (rclone drops the hash of a
-        request cut short). One streamed GET on obstore, hashed as it is written, where
-        the server ignores ranges (remembered for the connection's other big files) or a
-        proxy is set. Measured at 256 MiB on ``rclone serve s3``, one download after the
+        request cut short). Where a proxy is set, obstore's ranges (``http.client`` would
+        bypass it). One streamed GET on obstore, hashed as it is written, where the server
+        ignores ranges or obstore refused them (remembered for the connection's other big
+        files). Measured at 256 MiB on ``rclone serve s3``, one download after the
         server hashed the object: 0.30-0.43 s in four ranges, 0.55-0.6 s in one stream,
         1.0-1.1 s in botocore's ranges (its client alone costs ~0.3 s, and it reads the
         file back to hash it). The other transports keep botocore's ranges (one streamed

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 from urllib.parse import urlsplit
 
-from ...core.errors import PreconditionFailed, RemoteError
+from ...core.errors import PreconditionFailed
 from ..parts import NotPartial, quoted, unquoted
 from .errors import THROTTLED, classify
 
@@ -73,10 +73,10 @@ class _Connections:
             else:
                 c = http.client.HTTPConnection(self.host, self.port, timeout=TIMEOUT)
             with self.lock:
-                if self.closed:
-                    raise OSError("cancelled")
                 self.all.append(c)
             self.local.conn = c
+        if self.closed:
+            raise _Stopped()
         return c
 
     def drop(self) -> None:
@@ -86,18 +86,31 @@ class _Connections:
             c.close()
 
     def close(self) -> None:
+        import socket
+
         with self.lock:
             self.closed = True
             found, self.all = self.all, []
         for c in found:
+            c.auto_open = 0  # no silent reconnect by a thread between two steps
             try:
                 if c.sock is not None:
-                    import socket
-
                     c.sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in recv
             except OSError:
                 pass
             c.close()
+
+
+class _Stopped(Exception):
+    """The download already ended (cancelled, or failed in another range)."""
+
+
+class _Retry(Exception):
+    """An answer worth asking again: throttled, or a 5xx."""
+
+    def __init__(self, status: int, body: bytes):
+        super().__init__(status)
+        self.status, self.body = status, body
 
 
 class Download:
@@ -118,45 +131,74 @@ class Download:
                         endpoint=self.objects.endpoint,
                         message=message.group(1).decode(errors="replace") if message else "")
 
+    def no_answer(self, exc: BaseException) -> Exception:
+        """The exception for a request that got no answer (``classify``: unreachable)."""
+        import ssl
+
+        code = "SSLError" if isinstance(exc, ssl.SSLError) else "ConnectionError"
+        return classify(0, code, "GetObject", self.etag is not None, self.what,
+                        bucket=self.objects.bucket, endpoint=self.objects.endpoint,
+                        message=str(exc))
+
     def fetch(self, start: int, end: int, buf: bytearray) -> memoryview:
-        """Bytes [start, end) into ``buf`` and the file; the view of ``buf`` they fill."""
+        """Bytes [start, end) into ``buf`` and the file; the view of ``buf`` they fill.
+        A failed request is sent again (``attempts`` in all, with backoff); a local write
+        error is not (it raises as it is: a full disk is named as such)."""
         view = memoryview(buf)[:end - start]
         attempts = max(1, self.objects.attempts)
         for attempt in range(attempts):
             self.transfer.check()
             try:
-                return self._once(start, end, view)
-            except (OSError, http.client.HTTPException) as exc:
+                self._once(start, end, view)
+                break
+            except _Stopped:
+                self.transfer.check()
+                raise
+            except (OSError, http.client.HTTPException, ValueError, AttributeError) as exc:
+                # ValueError / AttributeError: a response closed under a reading thread
                 self.conns.drop()
                 self.transfer.check()
-                if self.conns.closed:  # the download already failed elsewhere
-                    raise
-                if attempt + 1 >= attempts:
-                    raise RemoteError(f"{self.what}: the download of bytes {start}-{end - 1} "
-                                      f"broke off {attempts} times ({exc}): run the sync "
-                                      f"again") from None
-            except _Throttled:
+                if self.conns.closed:
+                    raise _Stopped() from None
+                import ssl
+
+                if isinstance(exc, ssl.SSLCertVerificationError) or attempt + 1 >= attempts:
+                    raise self.no_answer(exc) from None
+            except _Retry as exc:
                 self.conns.drop()
+                if self.conns.closed:
+                    raise _Stopped() from None
                 if attempt + 1 >= attempts:
-                    raise self.fail(503, b"<Code>SlowDown</Code>") from None
+                    raise self.fail(exc.status, exc.body) from None
             if self.transfer.wait(min(5.0, 0.1 * 2 ** attempt) * random.uniform(0.5, 1.0)):
                 self.transfer.check()
-        raise AssertionError("unreachable")
+        done = 0
+        while done < len(view):
+            done += os.pwrite(self.fd, view[done:], start + done)
+        return view
 
-    def _once(self, start: int, end: int, view: memoryview) -> memoryview:
+    def signed(self) -> str:
+        """The presigned URL's path and query (signed now: never stale)."""
+        try:
+            url = urlsplit(self.objects.presign(self.full))
+        except Exception as exc:  # noqa: BLE001 - the keys could not sign: the one table
+            raise self.objects.failure(exc, "GET", self.etag is not None, self.what) from None
+        return f"{url.path}?{url.query}"
+
+    def _once(self, start: int, end: int, view: memoryview) -> None:
         conn = self.conns.get()
-        url = urlsplit(self.objects.presign(self.full))  # signed now: never stale
+        target = self.signed()
         headers = {"Range": f"bytes={start}-{end - 1}"}
         if self.etag is not None:
             headers["If-Match"] = quoted(self.etag)
-        conn.request("GET", f"{url.path}?{url.query}", headers=headers)
+        conn.request("GET", target, headers=headers)
         r = conn.getresponse()
         if r.status not in (200, 206):
             body = r.read(1 << 16)
             self.conns.drop()  # whatever of the body was not read stays off the next request
             code = _CODE.search(body)
-            if r.status == 503 or (code and code.group(1).decode() in THROTTLED):
-                raise _Throttled()
+            if r.status >= 500 or (code and code.group(1).decode() in THROTTLED):
+                raise _Retry(r.status, body)
             raise self.fail(r.status, body)
         if r.getheader("Content-Range") != f"bytes {start}-{end - 1}/{self.size}" or \
                 int(r.getheader("Content-Length") or -1) != end - start:
@@ -167,7 +209,7 @@ class Download:
                                      f"downloaded: run the sync again")
         etag = unquoted(r.getheader("ETag"))
         if self.etag is None:
-            self.etag = etag
+            self.etag = etag or None
         elif etag and etag != self.etag:
             self.conns.drop()
             raise PreconditionFailed(f"{self.what}: changed on the remote while it was being "
@@ -180,21 +222,17 @@ class Download:
             if not n:
                 raise http.client.IncompleteRead(bytes(view[:0]), len(view) - got)
             got += n
-        done = 0
-        while done < len(view):
-            done += os.pwrite(self.fd, view[done:], start + done)
-        return view
 
 
-class _Throttled(Exception):
-    pass
+_GATE_LOCK = threading.Lock()
 
 
 def _gate(objects) -> threading.BoundedSemaphore:
-    found = getattr(objects, "_http_ranges_gate", None)
-    if found is None:
-        found = objects._http_ranges_gate = threading.BoundedSemaphore(AT_ONCE)
-    return found
+    with _GATE_LOCK:
+        found = getattr(objects, "_http_ranges_gate", None)
+        if found is None:
+            found = objects._http_ranges_gate = threading.BoundedSemaphore(AT_ONCE)
+        return found
 
 
 def download(objects, full: str, what: str, dest, *, size: int, if_match: Optional[str],
@@ -202,7 +240,10 @@ def download(objects, full: str, what: str, dest, *, size: int, if_match: Option
     """``dest`` filled with the object's ``size`` bytes in parallel ranges; their SHA-256
     hex (the caller compares it with the planned one). NotPartial when the server sends
     the whole object for a range (nothing of it is written)."""
-    with _gate(objects):
+    gate = _gate(objects)
+    while not gate.acquire(timeout=0.1):  # AT_ONCE big files at once; Ctrl-C still stops
+        transfer.check()
+    try:
         fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             job = Download(objects, full, what, fd, size, if_match, transfer)
@@ -213,6 +254,8 @@ def download(objects, full: str, what: str, dest, *, size: int, if_match: Option
                 job.conns.close()
         finally:
             os.close(fd)
+    finally:
+        gate.release()
 
 
 def _run(job: Download) -> str:
@@ -260,4 +303,19 @@ def _run(job: Download) -> str:
             future.cancel()
         raise
     finally:
-        pool.shutdown(wait=True)  # no thread writes to the file any more
+        _join(pool, job)
+
+
+def _join(pool: ThreadPoolExecutor, job: Download) -> None:
+    """Wait until no thread writes to the file any more (the caller closes it next), even
+    through a second Ctrl-C (re-raised once they stopped)."""
+    interrupted = None
+    while True:
+        try:
+            pool.shutdown(wait=True)
+            break
+        except KeyboardInterrupt as exc:
+            interrupted = exc
+            job.conns.close()
+    if interrupted is not None:
+        raise interrupted
