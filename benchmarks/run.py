@@ -99,9 +99,13 @@ class Bench:
         print(f"  (setting up {self.w3_files} files for each tool: not timed)", flush=True)
         # s5cmd first: aws can then start from a copy of its upload (see below)
         setup_order = sorted([*self.tools, self.bisync], key=lambda t: not isinstance(t, S5cmd))
+        # every tree is linked before any tool's first sync: a hard link made later moves
+        # the ctime of the shared inodes, and this tool (as git does) hashes a file whose
+        # ctime moved again, so its first W3 run would not be a no-change run
+        for tool in setup_order:
+            link_copy(data, self.work / f"w3-{tool.__class__.__name__.lower()}")
         for tool in setup_order:
             local = self.work / f"w3-{tool.__class__.__name__.lower()}"
-            link_copy(data, local)
             prefix = f"w3/{tool.__class__.__name__.lower()}"
             if isinstance(tool, Aws) and self.server.kind == "rclone":
                 # aws compares size and time only: s5cmd's upload of the same files is in
