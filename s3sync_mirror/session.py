@@ -3,7 +3,7 @@ lock and state folder, the remote connection, the run's clock stamp and the repo
 ``sync``, ``status`` and ``reset`` start here."""
 from __future__ import annotations
 
-import secrets
+import os
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import cached_property
@@ -44,7 +44,7 @@ class Session:
     def new_run(self) -> str:
         """A fresh name for one pass of execution: its archive and trash folder. Never
         reused, so no archived copy is ever overwritten."""
-        return layout.run_name(self.stamp, self.user, secrets.token_hex(3))
+        return layout.run_name(self.stamp, self.user, os.urandom(3).hex())
 
     def prepare(self) -> None:
         """Make the local state folder ready for a run that writes, and drop the partial

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import secrets
-import shutil
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -98,6 +96,8 @@ class StateDir:
         if self.tmp.is_dir():
             for entry in os.scandir(self.tmp):
                 if entry.is_dir(follow_symlinks=False):
+                    import shutil
+
                     shutil.rmtree(entry.path, ignore_errors=True)
                     continue
                 try:
@@ -141,7 +141,7 @@ class StateDir:
         """This clone's random id (made once, by the first run that writes)."""
         data = self._read(self.layout.clone_id)
         if data is None and not self.read_only:
-            state.write_atomic(self.layout.clone_id, secrets.token_hex(8).encode())
+            state.write_atomic(self.layout.clone_id, os.urandom(8).hex().encode())
             data = self._read(self.layout.clone_id)
         return (data or b"").decode("utf-8", "replace").strip()
 
@@ -270,6 +270,8 @@ class StateDir:
     def save_remote_cache(self, data: bytes, etag: Optional[str],
                           states: Mapping[str, FileState]) -> None:
         """A new checkpoint: its copy, ETag and log id, and no log entries yet."""
+        import shutil
+
         self.remote_etag.unlink(missing_ok=True)
         shutil.rmtree(self.layout.remote_log, ignore_errors=True)
         self._save_versions(self.versions_remote, data, states)

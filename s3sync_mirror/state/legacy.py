@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import shutil
 import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
@@ -117,5 +116,7 @@ def keep_local_copy(path: Path) -> None:
         return
     dest = path.parent / COPY_DIR / path.name
     if not dest.exists():
+        import shutil
+
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, dest)

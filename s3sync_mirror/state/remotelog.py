@@ -19,12 +19,10 @@ without it (written by hand, or by an older release) is named by its SHA-256.
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
 import io
 import os
 import re
-import secrets
 from typing import Mapping, NamedTuple, Optional
 
 from ..core import layout
@@ -95,7 +93,7 @@ def log_id(checkpoint: bytes) -> str:
 
 
 def new_log() -> str:
-    return secrets.token_hex(16)
+    return os.urandom(16).hex()
 
 
 def log_root(log: str) -> str:
@@ -160,6 +158,8 @@ def render(changes: Mapping[str, Optional[FileState]], before: Mapping[str, File
             st, change = before[p], REMOVE
         write((p, st.edited_by, st.time_edited, st.checksum, st.size, st.etag,
                st.mtime_ns, change, ends))
+    import gzip
+
     return gzip.compress(out.getvalue().encode("utf-8"), compresslevel=6, mtime=0)
 
 
@@ -183,6 +183,8 @@ def _row(name: str, i: int, row: list) -> tuple:
 def parse(data: bytes, name: str) -> tuple[dict, str]:
     """(changes, the next checkpoint's log id when the entry ends the log, else "") of one
     entry; a damaged entry is named, never guessed at."""
+    import gzip
+
     try:
         text = gzip.decompress(data).decode("utf-8")
         rows = list(csv.reader(io.StringIO(text, newline="")))

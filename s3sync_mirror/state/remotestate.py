@@ -5,7 +5,6 @@ re-merge, retry (docs/promises.md#no-lost-update)."""
 from __future__ import annotations
 
 import logging
-import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from collections import ChainMap
@@ -21,6 +20,13 @@ from ..core.errors import (PreconditionFailed, RemoteError, RemoteNotFound, S3Sy
 from ..core.model import FileState
 from ..core.paths import unsafe_reason
 from .remotelog import Pos
+
+def _jitter(attempt: int) -> float:
+    """The pause before trying a commit again, after another member was first."""
+    import random
+
+    return random.uniform(0.01, 0.05) * (attempt + 1)
+
 
 log = logging.getLogger("s3sync_mirror")
 
@@ -461,7 +467,7 @@ def commit(remote, statedir, read: RemoteState, outcomes, *, jobs: int = 8,
                     continue
             known = None
             log.info("another member committed first; reading what they changed")
-            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+            time.sleep(_jitter(attempt))
             current, pos, replaces = _read_current(remote, statedir, current, pos, jobs,
                                                    tmp_dir)
             continue
@@ -586,7 +592,7 @@ def append_deleted(remote, statedir, rows: list) -> None:
         try:
             remote.put_bytes(DELETED_KEY, out, if_match=etag, if_none_match=etag is None)
         except PreconditionFailed:
-            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+            time.sleep(_jitter(attempt))
             continue
         statedir.save_deleted_remote(out)
         return

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
+import os
 from typing import NamedTuple, Optional
 
 from ..core import layout
@@ -87,7 +87,7 @@ def next_head(cur: Optional[Head], pos: Pos, floor: int = 0) -> Head:
     """The head that names ``pos`` after ``cur``; ``floor``: a generation this clone saw,
     which the new one must pass (a head put back from a backup is outgrown at once)."""
     gen = max(cur.generation if cur else 0, floor) + 1
-    nonce = secrets.token_hex(8)
+    nonce = os.urandom(8).hex()
     if cur is None:
         return Head(gen, pos.log, pos.n, nonce=nonce)
     logs = cur.logs if cur.log == pos.log else ((cur.log,) + cur.logs)[:KEEP_LOGS]

@@ -19,7 +19,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import secrets
 import shutil
 import stat
 from contextlib import contextmanager
@@ -72,7 +71,7 @@ class LocalConnection(DataPlatformConnection):
 
     def _new_tmp(self) -> Path:
         self._tmp.mkdir(parents=True, exist_ok=True)
-        return self._tmp / f"{secrets.token_hex(8)}.part"
+        return self._tmp / f"{os.urandom(8).hex()}.part"
 
     @staticmethod
     def _translate(exc: OSError, what: str) -> RemoteError:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import socket
 import threading
 import time
@@ -87,7 +86,7 @@ def look(path: Path) -> Optional[Seen]:
 
 def share_now_ns(lock: Path) -> int:
     """The share's clock: the mtime of a probe file written now next to ``lock``."""
-    probe = lock.with_name(f"{lock.name}.clock-{secrets.token_hex(6)}")
+    probe = lock.with_name(f"{lock.name}.clock-{os.urandom(6).hex()}")
     try:
         with open(probe, "wb") as f:
             f.write(b"clock\n")
@@ -105,7 +104,7 @@ class FencedLock:
                  translate: Optional[Callable[[OSError, str], Exception]] = None):
         self.path = Path(path)
         self.user, self.stale, self.wait = user, stale, wait
-        self.token = secrets.token_hex(16)
+        self.token = os.urandom(16).hex()
         self._translate = translate
         self._stop = threading.Event()
         self._beat: Optional[threading.Thread] = None
@@ -185,7 +184,7 @@ class FencedLock:
     def _set_aside(self, remove_if: Callable[[Optional[Seen]], bool]) -> bool:
         """Rename the lock to a unique name; delete it if ``remove_if(what was renamed)``,
         else put it back. True when it was deleted."""
-        aside = self.path.with_name(f"{self.path.name}.broken-{secrets.token_hex(6)}")
+        aside = self.path.with_name(f"{self.path.name}.broken-{os.urandom(6).hex()}")
         try:
             os.rename(self.path, aside)
         except FileNotFoundError:
