@@ -102,10 +102,11 @@ class Bench:
         # every tree is linked before any tool's first sync: a hard link made later moves
         # the ctime of the shared inodes, and this tool (as git does) hashes a file whose
         # ctime moved again, so its first W3 run would not be a no-change run
+        trees = {tool: self.work / f"w3-{tool.__class__.__name__.lower()}" for tool in setup_order}
+        for local in trees.values():
+            link_copy(data, local)
         for tool in setup_order:
-            link_copy(data, self.work / f"w3-{tool.__class__.__name__.lower()}")
-        for tool in setup_order:
-            local = self.work / f"w3-{tool.__class__.__name__.lower()}"
+            local = trees[tool]
             prefix = f"w3/{tool.__class__.__name__.lower()}"
             if isinstance(tool, Aws) and self.server.kind == "rclone":
                 # aws compares size and time only: s5cmd's upload of the same files is in

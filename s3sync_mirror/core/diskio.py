@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# a new file of this process's only, never an existing one; its mode follows the umask
+# a file this call creates, never one that exists; its mode follows the umask
 _EXCLUSIVE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 

@@ -21,6 +21,7 @@ from ..core.model import FileState
 from ..core.paths import unsafe_reason
 from .remotelog import Pos
 
+
 def _jitter(attempt: int) -> float:
     """The pause before trying a commit again, after another member was first."""
     import random

@@ -22,6 +22,7 @@ import http.client
 import os
 import random
 import re
+import ssl
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -66,8 +67,6 @@ class _Connections:
         c = getattr(self.local, "conn", None)
         if c is None:
             if self.https:
-                import ssl
-
                 c = http.client.HTTPSConnection(self.host, self.port, timeout=TIMEOUT,
                                                 context=ssl.create_default_context())
             else:
@@ -133,8 +132,6 @@ class Download:
 
     def no_answer(self, exc: BaseException) -> Exception:
         """The exception for a request that got no answer (``classify``: unreachable)."""
-        import ssl
-
         code = "SSLError" if isinstance(exc, ssl.SSLError) else "ConnectionError"
         return classify(0, code, "GetObject", self.etag is not None, self.what,
                         bucket=self.objects.bucket, endpoint=self.objects.endpoint,
@@ -160,8 +157,6 @@ class Download:
                 self.transfer.check()
                 if self.conns.closed:
                     raise _Stopped() from None
-                import ssl
-
                 if isinstance(exc, ssl.SSLCertVerificationError) or attempt + 1 >= attempts:
                     raise self.no_answer(exc) from None
             except _Retry as exc:
