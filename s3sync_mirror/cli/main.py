@@ -267,20 +267,6 @@ _VALUED = {"--config", "--user", "--conflict", "--max-delete", "-j", "--jobs", *
            *DIFF_VALUED, *META_VALUED, *ARTIFACT_VALUED}
 
 
-def _setup_logging(verbose: int, quiet: bool) -> None:
-    import logging
-
-    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else logging.WARNING
-    if quiet:
-        level = logging.ERROR
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    log = logging.getLogger("s3sync_mirror")
-    log.handlers[:] = [handler]
-    log.setLevel(level)
-    log.propagate = False
-
-
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -301,7 +287,9 @@ def main(argv=None) -> int:
         from ..config import USER_ENV
 
         os.environ[USER_ENV] = args.user
-    _setup_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False) or as_json)
+    from ..core import logs
+
+    logs.configure(getattr(args, "verbose", 0), getattr(args, "quiet", False) or as_json)
     try:
         return _dispatch(args)
     except S3SyncMirrorError as exc:
@@ -404,9 +392,10 @@ def run() -> None:
     the native libraries' destructors (the S3 engines' runtimes, pyarrow) run after
     their threads: a rare SIGABRT at exit, with the command's output complete, was seen
     there once in CI (`diff --json` on S3)."""
-    import logging
     import os
     import threading
+
+    from ..core import logs
 
     code = main()
     try:
@@ -418,7 +407,7 @@ def run() -> None:
             stream.flush()
         except (OSError, ValueError):  # a closed pipe (| head): nothing more to say
             pass
-    logging.shutdown()
+    logs.shutdown()
     os._exit(code)
 
 

@@ -7,7 +7,6 @@ seconds, a test-only name) is added to it. Nothing else (locks, quick-check limi
 timeouts) reads this clock."""
 from __future__ import annotations
 
-import calendar
 import os
 import time
 from typing import Optional
@@ -37,6 +36,8 @@ def iso_from_ns(ns: int) -> str:
 
 def ns_from_iso(text: str) -> Optional[int]:
     """Nanoseconds since the epoch of an ISO 8601 UTC time, or None when it is not one."""
+    import calendar  # here: it brings datetime, off the start of a sync that reads no time
+
     try:
         return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")) * 1_000_000_000
     except (ValueError, TypeError):

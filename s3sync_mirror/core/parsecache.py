@@ -1,4 +1,4 @@
-"""A parsed YAML document kept by the SHA-256 of its text, so that a command whose config
+"""A parsed YAML document kept by the hash (BLAKE2b) of its text, so that a command whose config
 has not changed skips importing and running the YAML parser (~11 ms of a no-change sync's
 ~0.13 s). The key is the text itself, so an edited file is always parsed again; only a
 document that JSON carries exactly is kept (one holding a date is parsed every time).
@@ -8,12 +8,12 @@ The cache is one small JSON file per text under ``$XDG_CACHE_HOME/s3sync_mirror/
 read or written is ignored: the text is parsed, as without it."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any, Callable
 
+from .hashing import blake2b
 from .version import VERSION
 
 OFF_ENV = "S3SYNC_MIRROR_NO_CACHE"
@@ -29,7 +29,7 @@ def parsed(text: str, parse: Callable[[str], Any]) -> Any:
     """``parse(text)``, or the document a previous run got from the same text."""
     if os.environ.get(OFF_ENV, "").strip() not in ("", "0"):
         return parse(text)
-    key = hashlib.sha256(f"{VERSION}\0{text}".encode("utf-8")).hexdigest()
+    key = blake2b(f"{VERSION}\0{text}".encode("utf-8"), digest_size=32).hexdigest()
     path = folder() / f"{key}.json"
     try:
         kept = json.loads(path.read_bytes())

@@ -4,16 +4,15 @@ last hour (a local note says when it did), so a no-change sync costs no remote r
 from __future__ import annotations
 
 import json
-import logging
 import re
 import time
 
+from ..core.logs import log
 from ..core import layout
 from ..core.clock import now_iso
 from ..core.errors import RemoteNotFound, S3SyncMirrorError
 from ..state.csvfiles import write_atomic
 
-log = logging.getLogger("s3sync_mirror")
 
 REFRESH_S = 3600  # a record this clone wrote less than this ago is not written again
 

@@ -10,14 +10,13 @@ file with no predecessor's upload to adopt and no copy of its content to reuse, 
 download with no local copy to reuse, each below the connection's limit for its kind."""
 from __future__ import annotations
 
-import logging
 
+from ..core.logs import log
 from ..core import model as m
 from ..core.model import Action, Outcome
 from ..platforms.base import Cancelled
 from .copies import ARCHIVE_LOOKUP_MIN
 
-log = logging.getLogger("s3sync_mirror")
 
 UP, DOWN = "up", "down"
 

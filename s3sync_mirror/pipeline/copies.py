@@ -6,12 +6,12 @@ becomes a server-side copy; a download whose content is already here becomes a l
 Every shortcut is checked as a transfer is (SHA-256), and falls back to the transfer."""
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import time
 from typing import Optional
 
+from ..core.logs import log
 from ..core import layout
 from ..core import model as m
 from ..core.clock import ns_from_iso
@@ -19,7 +19,6 @@ from ..core.errors import ChecksumMismatch, PreconditionFailed, RemoteNotFound
 from ..core.hashing import sha256_file
 from ..core.model import Action, FileState, Outcome
 
-log = logging.getLogger("s3sync_mirror")
 
 ARCHIVE_LOOKUP_MIN = 1 << 20  # below this, asking the archive costs about what sending does
 

@@ -3,11 +3,11 @@ scan of the data folder while the remote state is fetched, then the paths that m
 left alone this run and the plan over what is visible (see docs/stages.md#detect)."""
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, Optional
 
 from . import evidence, quickcheck as insync
 from ..state import remotestate as remote_state
+from ..core.background import Background
 from ..core.errors import S3SyncMirrorError, UsageError
 from ..core.paths import in_scope
 from ..core.model import Plan
@@ -80,8 +80,7 @@ def quick_check(s, paths) -> Quick:
             return False  # the full path reads it again and says what is wrong
 
     s.remote.warm()  # else building its client in the thread would hold up the walk
-    with ThreadPoolExecutor(max_workers=1) as bg:
-        fut = bg.submit(remote_unchanged)
+    with Background(remote_unchanged) as fut:
         walked = walk(s.data_dir, s.ignored())
         remote_same = fut.result()
     found, warnings, unreadable, skipped = walked
@@ -97,10 +96,9 @@ def quick_check(s, paths) -> Quick:
 def detect(s, base: dict, walked=None, remote_etag=None) -> Detected:
     """Scan the folder while the remote state is fetched."""
     notes: list = []
-    with ThreadPoolExecutor(max_workers=1) as bg:
-        fut = bg.submit(remote_state.fetch, s.remote, s.statedir, save_cache=s.writes,
-                        jobs=s.jobs, tmp_dir=s.layout.tmp, notes=notes,
-                        known_unchanged=remote_etag)
+    with Background(remote_state.fetch, s.remote, s.statedir, save_cache=s.writes,
+                    jobs=s.jobs, tmp_dir=s.layout.tmp, notes=notes,
+                    known_unchanged=remote_etag) as fut:
         if s.data_dir.is_dir():
             if walked is None:  # what the session leaves alone: ignored, or not selected
                 walked = walk(s.data_dir, s.ignored())

@@ -5,7 +5,6 @@ the object is gone; an object that is still there goes back into the state (a st
 rebuilt or restored state is repaired, never believed) (docs/decision-table.md#evidence)."""
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping, Optional
 
 from ..state import remotestate as remote_state
@@ -53,6 +52,8 @@ def verify(remote, rs, base: Mapping[str, FileState], *, local: Mapping = None,
         return
     rows = deletion_log(remote)
     if missing and not rs.rebuilt:  # a rebuilt state is the listing itself
+        from concurrent.futures import ThreadPoolExecutor  # off the start: it imports logging
+
         with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(missing)))) as pool:
             found = list(pool.map(lambda p: observed(remote, p, tmp_dir), missing))
         for p, st in zip(missing, found):

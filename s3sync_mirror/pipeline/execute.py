@@ -9,7 +9,6 @@ give up what they started, temp files and multipart uploads included), and ``run
 Interrupted with the outcomes of what completed, to be recorded."""
 from __future__ import annotations
 
-import logging
 import os
 import queue
 import signal
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Optional
 
 from . import batches, evidence, copies as reuse
+from ..core.logs import log
 from ..core import layout
 from ..core import model as m
 from ..core.clock import ns_from_iso
@@ -37,7 +37,6 @@ from ..ui.report import INTERRUPTING
 from .schedule import schedule
 from ..state.clonestate import Journal
 
-log = logging.getLogger("s3sync_mirror")
 
 __all__ = ["Cancelled", "Context", "Executor", "Interrupted", "INTERRUPTING"]
 

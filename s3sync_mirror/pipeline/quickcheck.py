@@ -19,12 +19,12 @@ path, against the index of the last in-sync run (state/pathindex.py).
 """
 from __future__ import annotations
 
-import hashlib
 from bisect import bisect_left, bisect_right
 from operator import itemgetter
 from typing import Mapping, NamedTuple, Optional
 
 from ..state import snapshot as statecache
+from ..core.hashing import blake2b
 from ..core.model import FileState
 from ..state.merges import RACY_NS
 
@@ -66,12 +66,12 @@ def cut(found, bounds=None) -> Sorted:
 
 def _digest(chunk) -> str:
     # repr is exact for strings, ints and tuples of them
-    return hashlib.blake2b(repr(chunk).encode("utf-8", "surrogatepass"),
+    return blake2b(repr(chunk).encode("utf-8", "surrogatepass"),
                            digest_size=16).hexdigest()
 
 
 def _print(bounds, digests, count: int) -> Printed:
-    whole = hashlib.blake2b("".join(digests).encode(), digest_size=32).hexdigest()
+    whole = blake2b("".join(digests).encode(), digest_size=32).hexdigest()
     return Printed(count, whole, tuple(bounds), tuple(digests))
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import os
 import stat
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional
 
@@ -173,6 +172,8 @@ def _hash_all(root: str, todo: list, jobs: int, progress, result: ScanResult,
     # where a thread hand-off would cost more than the hash.
     big = [t for t in todo if t[2] >= SMALL] if jobs > 1 else []
     small = [t for t in todo if t[2] < SMALL] if big else todo
+    from concurrent.futures import ThreadPoolExecutor  # off the start: it imports logging
+
     pool = ThreadPoolExecutor(max_workers=jobs) if len(big) > 1 else None
     try:
         hashed_big = pool.map(digest, big) if pool is not None else map(digest, big)

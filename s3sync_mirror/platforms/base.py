@@ -6,21 +6,21 @@ Every error leaving a connection is one of the project's exceptions (``core/erro
 """
 from __future__ import annotations
 
-import logging
 import threading
 from abc import ABC, abstractmethod
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
+from ..core.logs import log
 from ..core import layout
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 Advance = Optional[Callable[[int], None]]
 STALE_TMP_SECONDS = 3600.0  # a remote temp file not written for this long was abandoned
-
-log = logging.getLogger("s3sync_mirror")
 
 
 class Cancelled(Exception):
@@ -333,6 +333,8 @@ class DataPlatformConnection(ABC):
             with self.__dict__.setdefault("_part_pool_lock", threading.Lock()):
                 pool = self.__dict__.get("_part_pool")
                 if pool is None:
+                    from concurrent.futures import ThreadPoolExecutor  # imports logging
+
                     pool = self.__dict__["_part_pool"] = ThreadPoolExecutor(
                         max_workers=self.jobs,
                         thread_name_prefix=f"{self.platform.lower()}-part")

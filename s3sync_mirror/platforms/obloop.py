@@ -11,17 +11,19 @@ reading of a GET's body (``read_into``): hashed as it comes, a small object retu
 (``call``)."""
 from __future__ import annotations
 
-import concurrent.futures
-import hashlib
 from abc import ABC, abstractmethod
 import queue
 import re
 import threading
-from typing import Iterator, NamedTuple, Optional
+from typing import TYPE_CHECKING, Iterator, NamedTuple, Optional
 
+from ..core.backoff import pause
 from ..core.errors import RemoteError, RemoteUnreachable, S3SyncMirrorError
-from ..core.hashing import CHUNK
+from ..core.hashing import CHUNK, sha256_hasher
 from .base import Cancelled, Transfer
+
+if TYPE_CHECKING:
+    import concurrent.futures
 
 CONCURRENCY = 64  # requests in flight in one batch
 MIB = 1 << 20
@@ -145,7 +147,6 @@ class LoopClient(ABC):
         """``await request()``, again after a back-off while the service is throttling;
         any failure as the project's exception."""
         import asyncio
-        import random
 
         for attempt in range(self.attempts):
             try:
@@ -154,7 +155,7 @@ class LoopClient(ABC):
                 status, code, _ = answer(exc)
                 if attempt + 1 >= self.attempts or not self.throttled(status, code):
                     raise self.failure(exc, method, conditional, what) from None
-            await asyncio.sleep(min(5.0, 0.1 * 2 ** attempt) * random.uniform(0.5, 1.0))
+            await asyncio.sleep(pause(attempt))
 
     # -- plumbing ------------------------------------------------------------------------
     @property
@@ -170,12 +171,16 @@ class LoopClient(ABC):
         if self._writer is None:
             with self._loop_lock:
                 if self._writer is None:
+                    import concurrent.futures  # here: it imports logging, off the start
+
                     self._writer = concurrent.futures.ThreadPoolExecutor(
                         max_workers=4, thread_name_prefix=f"{self.name}-write")
         return self._writer
 
     def run(self, coro, transfer: Optional[Transfer]):
         """``coro`` on the loop, from a thread; cancelling ``transfer`` cancels it."""
+        import concurrent.futures
+
         fut = self._loop.submit(coro)
         if transfer is not None:
             transfer.on_cancel(fut.cancel)
@@ -214,7 +219,7 @@ class LoopClient(ABC):
         178,000 futex calls, most of the run's system time, then 87,000)."""
         import asyncio
 
-        h = hashlib.sha256()
+        h = sha256_hasher()
         try:
             # A stream holds a buffer of min_chunk_size: a small object comes in one piece.
             stream = r.stream(min_chunk_size=CHUNK) if r.meta["size"] > CHUNK else None

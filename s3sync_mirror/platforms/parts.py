@@ -13,15 +13,16 @@ ends as ``Cancelled``.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
-from ..core.hashing import CHUNK
+from ..core.hashing import CHUNK, sha256_hasher
 from .base import Cancelled, Transfer
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 
 def quoted(etag: str) -> str:
@@ -109,6 +110,8 @@ class Parts:
     def gather(self) -> list:
         """The parts' results, in order, once all have ended; the first real failure
         among them wins, else a cancel raises Cancelled."""
+        from concurrent.futures import wait  # here: it imports logging, off the start
+
         wait(self.futures)
         if self.failed:
             raise self.failed[0]
@@ -126,6 +129,8 @@ class Parts:
                     self.slots.release()
             else:
                 running.append(fut)
+        from concurrent.futures import wait
+
         wait(running)
 
 
@@ -136,7 +141,7 @@ def read_parts(parts: Parts, source, step: int, limit: int, send: Callable,
     file, once the transfer is cancelled (a part failed: ``parts.gather`` raises why), or
     once more than ``limit`` bytes came (the file grew: a mismatch anyway). Returns (the
     SHA-256 hex of the bytes read, or None when not ``whole``, their count)."""
-    digest, sent, index = hashlib.sha256() if whole else None, 0, 0
+    digest, sent, index = sha256_hasher() if whole else None, 0, 0
     with open(source, "rb") as f:
         while sent <= limit and parts.take_slot():
             try:
@@ -158,7 +163,7 @@ def read_parts(parts: Parts, source, step: int, limit: int, send: Callable,
 
 def sha256_of(path, transfer: Transfer) -> str:
     """The SHA-256 hex of a file written in ranges, read back (stopping at a cancel)."""
-    h = hashlib.sha256()
+    h = sha256_hasher()
     with open(path, "rb") as f:
         while True:
             transfer.check()

@@ -13,11 +13,11 @@ while a chmod or a new hard link, which move only the ctime, does not orphan the
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import os
 from typing import Mapping, Optional
 
+from ..core.hashing import sha256_hex
 from ..core.errors import StateError
 from ..core.model import FileState
 from ..core.paths import unsafe_reason
@@ -39,7 +39,7 @@ def of(sig: Optional[tuple]) -> str:
     """The name of a ``versions_local.csv`` by its statecache signature (size, mtime,
     ctime, inode), the ctime left out."""
     size, mtime, _ctime, inode = sig or (0, 0, 0, 0)
-    return hashlib.sha256(repr((size, mtime, inode)).encode()).hexdigest()[:16]
+    return sha256_hex(repr((size, mtime, inode)).encode())[:16]
 
 
 def render(changes: Mapping[str, Optional[FileState]], owner: str, base_of: str) -> bytes:

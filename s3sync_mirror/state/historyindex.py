@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 import re
 from typing import Iterable, NamedTuple, Optional
 
+from ..core.logs import log
 from ..core import layout
 from ..core import model as m
 from ..core.clock import iso_from_ns, now_iso
@@ -22,7 +22,6 @@ from ..core.errors import PreconditionFailed, RemoteNotFound
 from ..core.paths import unsafe_reason
 from .csvfiles import write_atomic
 
-log = logging.getLogger("s3sync_mirror")
 
 COLUMNS = ["File", "Edited By", "Time Edited", "Checksum", "Size", "Event", "Kept At", "At"]
 EVENTS = ("added", "modified", "deleted", "restored", "moved")

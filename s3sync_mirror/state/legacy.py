@@ -3,10 +3,8 @@ keep a copy of each legacy file before this tool replaces it (docs/state-files.m
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import unicodedata
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
@@ -40,6 +38,8 @@ def iso_time(text: str) -> str:
     """S3Synchrony's naive local time -> this tool's ISO 8601 UTC ('' stays '')."""
     if not text:
         return ""
+    from datetime import datetime, timezone
+
     when = datetime.strptime(text, TIME_FORMAT)  # naive: the writer's local zone
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -77,6 +77,8 @@ def rows(data: bytes, name: str) -> list[dict]:
 
 def hashes(path: Path) -> tuple[str, str, int]:
     """(MD5, SHA-256, size) of a file in one read."""
+    import hashlib
+
     md5, sha, size = hashlib.md5(usedforsecurity=False), hashlib.sha256(), 0
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -19,12 +19,12 @@ without it (written by hand, or by an older release) is named by its SHA-256.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import os
 import re
 from typing import Mapping, NamedTuple, Optional
 
+from ..core.hashing import sha256_hex
 from ..core import layout
 from ..core.errors import StateError
 from .csvfiles import writer
@@ -89,7 +89,7 @@ def log_id(checkpoint: bytes) -> str:
     last = first.rsplit(",", 1)[-1]
     if last.startswith("Log ") and _LOG.fullmatch(last[4:]):
         return last[4:]
-    return hashlib.sha256(checkpoint).hexdigest()[:32]
+    return sha256_hex(checkpoint)[:32]
 
 
 def new_log() -> str:

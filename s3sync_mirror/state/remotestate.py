@@ -4,13 +4,13 @@ with compare-and-swap: replaced only if unchanged since read; on a lost race re-
 re-merge, retry (docs/promises.md#no-lost-update)."""
 from __future__ import annotations
 
-import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections import ChainMap
 from dataclasses import dataclass, field
 from typing import Mapping, NamedTuple, Optional
 
+from ..core.background import Background
+from ..core.logs import log
 from ..core import layout
 from . import csvfiles as state, historyindex, legacy, remotelog as statelog, statehead
 from .merges import merge_remote, remote_changes
@@ -28,8 +28,6 @@ def _jitter(attempt: int) -> float:
 
     return random.uniform(0.01, 0.05) * (attempt + 1)
 
-
-log = logging.getLogger("s3sync_mirror")
 
 VERSIONS_KEY = layout.VERSIONS_KEY
 DELETED_KEY = layout.DELETED_KEY
@@ -138,6 +136,8 @@ def read_delta(remote, statedir, pos: Pos, save: bool) -> Optional[Delta]:
     replaced, the log ends or is damaged, the head says the state lost a piece): then
     the caller takes the full path. ``save``: keep the entries and the head in this
     clone's cache, as the full path does."""
+    from concurrent.futures import ThreadPoolExecutor  # off the start: it imports logging
+
     with ThreadPoolExecutor(max_workers=2) as pool:
         later = pool.submit(_after, remote, pos)
         head_f = pool.submit(statehead.read, remote)
@@ -181,9 +181,8 @@ def unchanged(remote, token: str, head_etag: Optional[str] = None) -> bool:
     if pos is None:
         return False
     # three independent requests, sent together: one round trip instead of three
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        later = pool.submit(_after, remote, pos)
-        head = pool.submit(remote.head, layout.HEAD_KEY)
+    with Background(_after, remote, pos) as later, \
+            Background(remote.head, layout.HEAD_KEY) as head:
         now = remote.head(VERSIONS_KEY)
         later, head = later.result(), head.result()
     if now is None or now.etag != pos.etag or later:
@@ -271,6 +270,8 @@ def heal(remote, rs: RemoteState, *, jobs: int = 8, tmp_dir=None) -> int:
               if not layout.is_state_key(o.key) and unsafe_reason(o.key) is None}
     todo = [o for k, o in listed.items() if not _same_object(rs.files.get(k), o)]
     gone = sorted(p for p in rs.files if p not in listed)
+    from concurrent.futures import ThreadPoolExecutor  # off the start: it imports logging
+
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         sums = list(pool.map(lambda o: o.sha256 or remote.checksum(o.key, tmp_dir), todo))
     made = _authors(remote, jobs) if todo else {}
@@ -372,6 +373,8 @@ def rebuild(remote, *, jobs: int = 8, tmp_dir=None, notes=None) -> RemoteState:
 
     def digest(obj):
         return obj.sha256 or remote.checksum(obj.key, tmp_dir)
+
+    from concurrent.futures import ThreadPoolExecutor  # off the start: it imports logging
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         sums = list(pool.map(digest, objects))

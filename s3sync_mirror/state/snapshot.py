@@ -3,17 +3,17 @@ and without pandas (the CSVs stay the source of truth).
 
 A snapshot is used only if the CSV still has the signature recorded with it (size,
 mtime_ns, ctime_ns, inode: ctime cannot be set back by hand) and the snapshot's own
-SHA-256 checks out. Anything else, a torn or stale or foreign snapshot included, means
+BLAKE2b digest checks out. Anything else, a torn or stale or foreign snapshot included, means
 "parse the CSV", never a guess.
 """
 from __future__ import annotations
 
-import hashlib
 import marshal
 import os
 from pathlib import Path
 from typing import Mapping, Optional
 
+from ..core.hashing import blake2b
 from ..core.model import FileState
 
 FORMAT = 2  # 2: states with their stat node, and the CSV's owners
@@ -35,7 +35,7 @@ def read_blob(path: Path):
     except OSError:
         return None
     digest, payload = blob[:32], blob[32:]
-    if len(digest) != 32 or hashlib.sha256(payload).digest() != digest:
+    if len(digest) != 32 or blake2b(payload, digest_size=32).digest() != digest:
         return None
     try:
         return marshal.loads(payload)
@@ -44,13 +44,13 @@ def read_blob(path: Path):
 
 
 def write_blob(path: Path, obj) -> None:
-    """Store ``obj`` (marshal-able) at ``path`` with its SHA-256, atomically; best effort:
+    """Store ``obj`` (marshal-able) at ``path`` with its digest, atomically; best effort:
     a derived file that cannot be written only costs the slow way next time."""
     payload = marshal.dumps(obj)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(hashlib.sha256(payload).digest() + payload)
+        tmp.write_bytes(blake2b(payload, digest_size=32).digest() + payload)
         os.replace(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)

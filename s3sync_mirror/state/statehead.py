@@ -10,11 +10,11 @@ The head may lag a commit (a member killed between its entry and the head): a st
 *ahead* of the head is normal; only a state behind it is a loss."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from typing import NamedTuple, Optional
 
+from ..core.hashing import sha256_hex
 from ..core import layout
 from ..core.errors import PreconditionFailed, RemoteNotFound
 from .remotelog import Pos
@@ -37,7 +37,7 @@ class Head(NamedTuple):
     def id(self) -> str:
         before = self.chain[0] if self.chain else ""
         text = f"{self.generation}:{self.log}:{self.entry}:{before}:{self.nonce}"
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+        return sha256_hex(text.encode("utf-8"))[:16]
 
     def covers(self, pos: Pos) -> bool:
         """Whether this head already names ``pos`` or a later state."""

@@ -5,14 +5,13 @@ the team store are such documents (docs/metadata.md#how-writes-are-shared)."""
 from __future__ import annotations
 
 import json
-import logging
 import random
 import time
 from typing import Callable, Optional
 
+from ..core.logs import log
 from ..core.errors import PreconditionFailed, RemoteError, RemoteNotFound, StateError
 
-log = logging.getLogger("s3sync_mirror")
 
 ATTEMPTS = 80  # twenty members writing at the same instant all get through
 

@@ -11,17 +11,16 @@ resumable upload then is cancelled on the server, so no object is created.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 from typing import Optional
 
+from ...core.logs import log
 from ...core.errors import ChecksumMismatch, RemoteError, RemoteNotFound
 from ...core.hashing import CHUNK
 from ..base import RemoteObject
 from .errors import classify
 from ..parts import download_ranges as in_ranges
 
-log = logging.getLogger("s3sync_mirror")
 
 UNIT = 256 * 1024  # a resumable upload's chunks are multiples of this
 OCTET = "application/octet-stream"

@@ -20,7 +20,6 @@ whole process (or of the share) longer than ``stale``.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import socket
 import threading
@@ -29,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from ...core.logs import log
 from ...core.errors import LockBusy, PreconditionFailed
 
-log = logging.getLogger("s3sync_mirror")
 
 LOCK_STALE_SECONDS = 30.0
 LOCK_WAIT_SECONDS = 120.0

@@ -2,10 +2,9 @@
 S3Connection, and its ``put_bytes`` when the transport has no small requests of its own)."""
 from __future__ import annotations
 
-import hashlib
 from typing import Optional
 
-from ...core.hashing import CHUNK, hex_to_b64
+from ...core.hashing import CHUNK, hex_to_b64, sha256_hasher
 from . import multipart as s3multipart
 from ..parts import CancellableBody, quoted, unquoted
 from .multipart import conditions
@@ -40,7 +39,7 @@ class BotocoreObjects:
             transfer=None) -> str:
         """GET the full ``key`` into ``dest``; returns the SHA-256 hex of the bytes written.
         ``advance`` is called per block (``transfer.advance`` when a transfer is given)."""
-        conn, h = self.conn, hashlib.sha256()
+        conn, h = self.conn, sha256_hasher()
         if transfer is not None:
             advance = transfer.advance
         extra = {"IfMatch": quoted(if_match)} if if_match is not None else {}

@@ -23,12 +23,12 @@ stopped, ranged GETs stop writing, a CRT request is cancelled in native code.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import threading
 from pathlib import Path
 from typing import Iterator, Optional
 
+from ...core.hashing import sha256_hex
 from ...core.errors import ChecksumMismatch, RemoteError, RemoteNotFound, S3SyncMirrorError
 from . import crt as s3crt, multipart as s3multipart, obstate as s3obstate, obstore as s3obstore
 from . import streamed as s3streamed
@@ -300,7 +300,7 @@ class S3Connection(LazyClient, PrefixedKeys, DataPlatformConnection):
         if self._small is not None:
             return s3obstate.put_bytes(self._small, self._key(key), key, data,
                                        if_match=if_match, if_none_match=if_none_match)
-        return self._botocore.put(self._key(key), data, hashlib.sha256(data).hexdigest(),
+        return self._botocore.put(self._key(key), data, sha256_hex(data),
                                   if_match=if_match, if_none_match=if_none_match, label=key)
 
     def upload(self, key: str, source: Path, *, sha256: str, size: int,
@@ -317,7 +317,7 @@ class S3Connection(LazyClient, PrefixedKeys, DataPlatformConnection):
                                           if_none_match, transfer, scanned)
             with open(source, "rb") as f:
                 data = f.read(size + 1)
-            digest = hashlib.sha256(data).hexdigest()
+            digest = sha256_hex(data)
             if len(data) != size or digest != sha256:
                 raise ChecksumMismatch(f"{key}: the file changed while it was being "
                                        f"uploaded: run the sync again to send its new content")

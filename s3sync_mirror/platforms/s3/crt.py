@@ -10,7 +10,6 @@ conditional headers and SHA-256 as there, and their failures go through the same
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import re
 import threading
@@ -18,7 +17,7 @@ from typing import Callable, Optional
 from urllib.parse import quote, urlsplit
 
 from ...core.errors import S3SyncMirrorError
-from ...core.hashing import hex_to_b64
+from ...core.hashing import hex_to_b64, sha256_hasher
 from .errors import classify
 
 _CODE = re.compile(rb"<Code>([^<]+)</Code>")
@@ -180,7 +179,7 @@ class CrtTransport:
         here. Cancelling ``transfer`` cancels the request."""
         from ..base import Transfer
 
-        h = hashlib.sha256()
+        h = sha256_hasher()
         headers = [("If-Match", f'"{if_match}"')] if if_match is not None else []
         own = transfer if transfer is not None else Transfer(advance)
         with open(dest, "wb") as fo:

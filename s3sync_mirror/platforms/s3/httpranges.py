@@ -17,10 +17,8 @@ CPU on four ranges against 0.55 s on one stream.
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
-import random
 import re
 import ssl
 import threading
@@ -29,6 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 from urllib.parse import urlsplit
 
+from ...core.hashing import sha256_hasher
+from ...core.backoff import pause
 from ...core.errors import PreconditionFailed
 from ..parts import NotPartial, quoted, unquoted
 from .errors import THROTTLED, classify
@@ -165,7 +165,7 @@ class Download:
                     raise _Stopped() from None
                 if attempt + 1 >= attempts:
                     raise self.fail(exc.status, exc.body) from None
-            if self.transfer.wait(min(5.0, 0.1 * 2 ** attempt) * random.uniform(0.5, 1.0)):
+            if self.transfer.wait(pause(attempt)):
                 self.transfer.check()
         done = 0
         while done < len(view):
@@ -254,7 +254,7 @@ def download(objects, full: str, what: str, dest, *, size: int, if_match: Option
 
 
 def _run(job: Download) -> str:
-    h = hashlib.sha256()
+    h = sha256_hasher()
     spans = iter([(s, min(s + STEP, job.size)) for s in range(0, job.size, STEP)])
     first = next(spans, None)
     if first is None:

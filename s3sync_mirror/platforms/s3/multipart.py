@@ -11,20 +11,18 @@ the parts not started, and aborts a multipart upload once its parts have stopped
 """
 from __future__ import annotations
 
-import hashlib
-import logging
 import os
 import threading
 from contextlib import contextmanager
 from typing import Optional
 
+from ...core.logs import log
 from ...core.errors import ChecksumMismatch, PreconditionFailed, RemoteError
-from ...core.hashing import CHUNK, hex_to_b64
+from ...core.hashing import CHUNK, hex_to_b64, sha256_hex
 from ..base import Cancelled, RemoteObject
 from ..parts import (CancellableBody, NotPartial, Parts, download_ranges, quoted, read_parts,
                      unquoted)
 
-log = logging.getLogger("s3sync_mirror")
 
 MIB = 1 << 20
 MULTIPART_THRESHOLD = 8 * MIB
@@ -104,7 +102,7 @@ def no_expect(model=None, params=None, **_kw) -> None:
 # -- upload ----------------------------------------------------------------------------------
 def _send_part(conn, key, full, upload_id, index: int, buf: bytes, transfer) -> dict:
     number = index + 1
-    b64 = hex_to_b64(hashlib.sha256(buf).hexdigest())
+    b64 = hex_to_b64(sha256_hex(buf))
     with conn._errors(f"{key} (part {number})"), acting_for(transfer):
         r = conn.client.upload_part(Bucket=conn.bucket, Key=full, UploadId=upload_id,
                                     PartNumber=number, Body=CancellableBody(buf, transfer),

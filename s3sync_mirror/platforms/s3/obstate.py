@@ -13,12 +13,12 @@ listing that still meets such a key raises ``Unlistable``: the caller lists on b
 """
 from __future__ import annotations
 
-import hashlib
-import random
 import threading
 import time
 from typing import Callable, Optional
 
+from ...core.hashing import sha256_hex
+from ...core.backoff import pause
 from ...core.clock import ISO as _ISO
 from ..base import RemoteObject
 from ..parts import quoted, unquoted
@@ -63,7 +63,7 @@ def call(objects, request: Callable, method: str, conditional: bool, what: str):
             _status, code, _ = objects.answer(exc)
             if attempt + 1 >= objects.attempts or code not in THROTTLED:
                 raise objects.failure(exc, method, conditional, what) from None
-        time.sleep(min(5.0, 0.1 * 2 ** attempt) * random.uniform(0.5, 1.0))
+        time.sleep(pause(attempt))
 
 
 def head(objects, full: str, key: str) -> Optional[RemoteObject]:
@@ -132,7 +132,7 @@ def put_bytes(objects, full: str, key: str, data: bytes, *, if_match: Optional[s
 
     mode = {"e_tag": quoted(if_match)} if if_match is not None \
         else ("create" if if_none_match else "overwrite")
-    sha256 = hashlib.sha256(data).hexdigest()
+    sha256 = sha256_hex(data)
     r = call(objects, lambda: obstore.put(objects.store, full, data, mode=mode,
                                           attributes={"sha256": sha256},
                                           use_multipart=False),

@@ -14,12 +14,12 @@ planned content. A download is hashed as it is written. Failures go through the 
 """
 from __future__ import annotations
 
-import hashlib
-import random
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Optional
 
+from ...core.hashing import sha256_hex
+from ...core.backoff import pause
 from ...core.errors import ChecksumMismatch, S3SyncMirrorError
 from ..base import Transfer
 from ..obloop import LoopClient, answer
@@ -157,7 +157,7 @@ class ObstoreTransport(LoopClient):
             except Exception as exc:  # noqa: BLE001 - the caller translates it
                 if attempt + 1 >= self.attempts or self.answer(exc)[1] not in THROTTLED:
                     raise
-            await _asyncio().sleep(min(5.0, 0.1 * 2 ** attempt) * random.uniform(0.5, 1.0))
+            await _asyncio().sleep(pause(attempt))
 
     async def put_file_async(self, key: str, source, sha256: str, size: int, *, if_match,
                              if_none_match, label: str, transfer: Transfer) -> str:
@@ -165,7 +165,7 @@ class ObstoreTransport(LoopClient):
         transfer.check()
         with open(source, "rb") as f:
             data = f.read(size + 1)
-        digest = hashlib.sha256(data).hexdigest()
+        digest = sha256_hex(data)
         if len(data) != size or digest != sha256:
             raise changed(label or key)
         etag = await self.put_async(key, data, digest, if_match=if_match,

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import hashlib
 import os
 from collections import deque
 from typing import Optional
 
+from ...core.hashing import sha256_hasher
 from ...core.errors import RemoteError
 from ..parts import NotPartial, quoted, unquoted
 
@@ -116,7 +116,7 @@ async def download(objects, full: str, key: str, dest, *, step: int, if_match: O
 async def _ranges(objects, full: str, key: str, fd: int, *, step: int,
                   if_match: Optional[str], transfer, writer) -> str:
     job = ranges = None
-    h = hashlib.sha256()
+    h = sha256_hasher()
     try:
         ranges = Ranges(objects, full, key, transfer)
         ranges.etag = if_match

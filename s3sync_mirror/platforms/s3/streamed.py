@@ -18,12 +18,11 @@ botocore's multipart upload of 8 MiB parts.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 from typing import Optional
 
 from ...core.errors import ChecksumMismatch
-from ...core.hashing import hex_to_b64
+from ...core.hashing import hex_to_b64, sha256_hasher
 from ..base import RemoteObject
 from ..parts import unquoted
 from .multipart import acting_for, conditions, signature
@@ -68,7 +67,7 @@ class CheckedBody(io.RawIOBase):
             self.f.seek(0)
             self.sent = 0
             self.trusted = self.scanned is not None and signature(self.source) == self.scanned
-            self.hash = None if self.trusted else hashlib.sha256()
+            self.hash = None if self.trusted else sha256_hasher()
         return self.sent
 
     def read(self, n: int = -1) -> bytes:

@@ -1,0 +1,95 @@
+"""What a no-change sync loads at its start (README "Performance", W2): the modules kept
+off it because they cost milliseconds of every run and such a sync has no use for them.
+Driven through the real CLI (`-X importtime` names every module a run imports), on the
+folder remote and on S3 (moto over HTTP)."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from s3sync_mirror import config
+from s3sync_mirror.core.background import Background
+
+# logging (with traceback): ~5 ms; concurrent.futures imports logging; subprocess: ~4 ms
+# and git's own start; hashlib loads OpenSSL: 2.4 ms; random, calendar: their imports
+KEPT_OFF = ("logging", "concurrent.futures", "subprocess", "hashlib", "_hashlib", "random",
+            "calendar", "tempfile", "shutil", "gzip", "secrets")
+
+
+def _imported(member, *args) -> dict:
+    """{module: the module that imported it} for one run of the CLI."""
+    env = {**os.environ, **member.env}
+    env.setdefault("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "s3sync_mirror", *args],
+                         cwd=member.repo, env=env, capture_output=True, text=True,
+                         timeout=120, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = [(len(m.group(1)), m.group(2)) for m in re.finditer(
+        r"^import time:\s+\d+ \|\s+\d+ \|( *)(\S+)$", out.stderr, flags=re.M)]
+    # a module's row comes after its children's, the importer's after it, less indented
+    return {name: next((n for d, n in rows[i + 1:] if d < depth), "(top)")
+            for i, (depth, name) in enumerate(rows)}
+
+
+def test_a_no_change_sync_loads_none_of_what_it_does_not_need(team):
+    alice = team.alice
+    alice.write("raw/a.csv", "id,v\n1,2\n")
+    alice.write("b.txt", "b")
+    for f in ("raw/a.csv", "b.txt"):  # older than the quick check's racy window
+        os.utime(alice.data / f, (1_700_000_000, 1_700_000_000))
+    alice.sync("--yes")
+    alice.sync("--yes")  # its caches made: the next run is the steady no-change run
+    mods = _imported(alice, "--yes", "-q")
+    assert "s3sync_mirror.sync" in mods  # the run went through the sync
+    # the folder remote's connection imports hashlib and shutil at its top (its copies and
+    # checksums); the S3 start, the benchmark's, is kept off both
+    kept_off = KEPT_OFF if team.kind == "s3" else set(KEPT_OFF) - {"hashlib", "_hashlib", "shutil"}
+    assert not (set(kept_off) & mods.keys()), {m: mods[m] for m in kept_off if m in mods}
+    # and a run with work to do still loads them where it needs them, and works
+    alice.write("c.txt", "c")
+    mods = _imported(alice, "--yes", "-q")
+    assert "hashlib" in mods
+    assert team.remote_files()["c.txt"] == b"c"
+
+
+def test_background_returns_the_value_or_raises_the_error_and_waits_on_exit():
+    with Background(lambda a, b=0: a + b, 2, b=3) as bg:
+        assert bg.result() == 5
+    with Background(lambda: 1 / 0) as bg:
+        with pytest.raises(ZeroDivisionError):
+            bg.result()
+    done = threading.Event()
+
+    def slow():
+        done.wait(5)
+        return "late"
+
+    with pytest.raises(KeyError):
+        with Background(slow) as bg:
+            threading.Timer(0.2, done.set).start()
+            raise KeyError("the block fails")
+    assert not bg._thread.is_alive()  # the block's exit waited for the call
+    assert bg.result() == "late"
+
+
+def test_the_clone_local_user_setting_is_read_in_a_work_tree_and_git_not_run_outside(
+        tmp_path, monkeypatch):
+    monkeypatch.delenv(config.USER_ENV, raising=False)
+    repo = tmp_path / "proj"
+    sub = repo / "analysis"
+    sub.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "config", config.USER_GIT_KEY, "ana"], check=True)
+    assert config.member_user(repo) == "ana"
+    assert config.member_user(sub) == "ana"  # a config in a folder below the top
+    outside = tmp_path / "plain"
+    outside.mkdir()
+    ran = []
+    monkeypatch.setattr(config, "_git_config", lambda *a: ran.append(a) or "x")
+    assert config.member_user(outside) == "" and not ran
