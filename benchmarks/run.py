@@ -44,7 +44,7 @@ from pathlib import Path
 
 from tables import markdown, summarize, verdicts
 from tools import (HERE, S5cmd, Aws, Bisync, Ours, Rclone, Server, link_copy, make_big,
-                   make_files, measure, replace_one, tool_path)
+                   make_files, measure, replace_one, tool_path, warm_memory)
 
 
 # -- the workloads ------------------------------------------------------------------------------
@@ -141,6 +141,7 @@ class Bench:
                 self.record("W6 up", tool.name, variant, *tool.up(variant, local, f"w6/{tag}"))
                 self.server.settle(f"w6/{tag}")
                 clone = self.work / f"w6-{tag}-clone"
+                warm_memory(self.work, self.w6_mib + 64)
                 self.record("W6 down", tool.name, variant,
                             *tool.down(variant, f"w6/{tag}", clone))
                 shutil.rmtree(local, ignore_errors=True)
