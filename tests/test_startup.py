@@ -1,15 +1,13 @@
 """What a no-change sync loads at its start (README "Performance", W2): the modules kept
 off it because they cost milliseconds of every run and such a sync has no use for them.
-Driven through the real CLI (`-X importtime` names every module a run imports), on the
+Driven through the real CLI (`PYTHONPROFILEIMPORTTIME`, as `-X importtime`, names every module a run imports), on the
 folder remote and on S3 (moto over HTTP)."""
 from __future__ import annotations
 
 import os
 import re
 import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -24,12 +22,7 @@ KEPT_OFF = ("logging", "concurrent.futures", "subprocess", "hashlib", "_hashlib"
 
 def _imported(member, *args) -> dict:
     """{module: the module that imported it} for one run of the CLI."""
-    env = {**os.environ, **member.env}
-    env.setdefault("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
-    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "s3sync_mirror", *args],
-                         cwd=member.repo, env=env, capture_output=True, text=True,
-                         timeout=120, stdin=subprocess.DEVNULL)
-    assert out.returncode == 0, out.stdout + out.stderr
+    out = member.run(*args, check_rc=0, env={"PYTHONPROFILEIMPORTTIME": "1"})
     rows = [(len(m.group(1)), m.group(2)) for m in re.finditer(
         r"^import time:\s+\d+ \|\s+\d+ \|( *)(\S+)$", out.stderr, flags=re.M)]
     # a module's row comes after its children's, the importer's after it, less indented

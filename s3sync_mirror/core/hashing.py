@@ -15,9 +15,7 @@ CHUNK = 1 << 20
 
 
 def sha256_file(path, progress=None) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
+    h = sha256_hasher()
     with open(path, "rb") as f:
         while True:
             block = f.read(CHUNK)

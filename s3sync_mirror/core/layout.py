@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .hashing import sha256_hex
+
 CONFIG_NAME = "s3sync_mirror.yml"  # the committed config, at the repo root
 LOCK_NAME = "s3sync_mirror.lock"  # the pin of the data, committed with the code, at the root
 STATE_DIR = ".S3"
@@ -74,11 +76,10 @@ def run_name(stamp: str, user: str, run_id: str) -> str:
 def baseline_owner(remote_url: str, clone_id: str, data_dir: Path) -> str:
     """Who a baseline belongs to: this remote, this clone, this folder. A baseline marked
     with another owner (a copied clone or file, a changed namespace) is no evidence."""
-    import hashlib
     import os
 
     key = f"{remote_url}\n{clone_id}\n{os.path.realpath(data_dir)}"
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    return sha256_hex(key.encode("utf-8"))[:16]
 
 
 def archive_key(run: str, path: str) -> str:

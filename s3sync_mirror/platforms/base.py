@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 from ..core.logs import log
 from ..core import layout
+from ..core.hashing import sha256_hex
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -163,11 +164,9 @@ def last_rules(service: str, where_code: bool = False) -> tuple:
 def read_whole(source, size: int, sha256: str, changed) -> tuple:
     """(bytes, SHA-256) of a small file about to be sent in one request, read once; raises
     ``changed()`` when the file is no longer the size and checksum the scan saw."""
-    import hashlib
-
     with open(source, "rb") as f:
         data = f.read(size + 1)
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256_hex(data)
     if len(data) != size or digest != sha256:
         raise changed()
     return data, digest
