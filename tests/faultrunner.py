@@ -9,6 +9,8 @@ Environment:
   FAULT_COUNT_FILE=path    write the number of events counted (at exit), and the place
                            of each event, one per line, to path + ".places"
   FAULT_TRACE_FILE=path    write where the kill happened (function and file)
+  FAULT_CRASH_IN=file:fn   SIGKILL this process when a function of the package is first
+                           called, named as ``replica.py:copy_to`` (one place, no timing)
   FAULT_EACCES=text        opening a file whose path contains ``text`` fails: EACCES
   FAULT_ENOSPC=N           a download in flight (.S3/tmp/) that grows past N bytes fails:
                            ENOSPC, as on a disk with N bytes free
@@ -79,6 +81,21 @@ def install_crash(crash_at: int, count_file: str, trace_file: str) -> None:
                 f.write("\n".join(places))
 
         atexit.register(report)
+
+
+def install_crash_in(place: str) -> None:
+    """SIGKILL at the first call of ``file.py:function`` in the package (any thread)."""
+    filename, _, function = place.partition(":")
+
+    def hook(frame, event, arg):
+        code = frame.f_code
+        if event == "call" and code.co_name == function and \
+                code.co_filename.startswith(PKG) and \
+                os.path.basename(code.co_filename) == filename:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.setprofile(hook)
+    sys.setprofile(hook)
 
 
 class _FailingWrites:
@@ -190,6 +207,8 @@ def main() -> int:
     if "FAULT_CRASH_AT" in env:
         install_crash(int(env["FAULT_CRASH_AT"]), env.get("FAULT_COUNT_FILE", ""),
                       env.get("FAULT_TRACE_FILE", ""))
+    if env.get("FAULT_CRASH_IN"):
+        install_crash_in(env["FAULT_CRASH_IN"])
     from s3sync_mirror.cli.main import main as cli_main
 
     return cli_main(sys.argv[1:])

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import time
 
+import pytest
+
 from .conftest import Team
 
 WINDOW_S = 240  # seconds of conflict names taken ahead of bob's run
@@ -122,3 +124,52 @@ def test_when_every_name_is_taken_the_run_fails_and_records_nothing(local_team):
     bob.sync("--conflict", "local")
     alice.sync()
     assert alice.read("f.txt") == b"bob's version"
+
+
+def _killed_after_sending_the_copy(make_team):
+    """bob's keep-both SIGKILLed after his conflict copy reached the remote and before he
+    placed it here (tests/faultrunner.py: at the first call of Replica.copy_to)."""
+    from .test_crashes import run_faulty
+
+    team = make_team(("alice", "bob", "carol"))
+    team.carol.sync()
+    alice, bob = _both_edit(team)
+    r = run_faulty(bob, {"FAULT_CRASH_IN": "replica.py:copy_to"}, "--yes", "--json",
+                   "--conflict", "both")
+    assert r.returncode == -9, (r.returncode, r.stdout, r.stderr)
+    (orphan,) = [p for p in team.remote_files() if p.startswith("f.conflict-bob-")]
+    assert team.remote_files()[orphan] == b"bob's version"
+    assert orphan not in team.remote_state()  # sent, not recorded: what the next run mends
+    assert bob.read("f.txt") == b"bob's version"
+    team.advance_clock(5)  # the next run's stamp, and so its conflict name, differ
+    return team, orphan
+
+
+def _settled(team) -> dict:
+    for _ in range(2):
+        for m in team.members.values():
+            m.sync("--conflict", "both")
+    remote = team.remote_files()
+    assert set(team.remote_state()) == set(remote)  # no object the team cannot see
+    for m in team.members.values():
+        assert m.files() == remote, m.name
+    return remote
+
+
+@pytest.mark.parametrize("how", ["both", "remote"])
+def test_a_keep_both_killed_after_sending_its_copy_is_recorded_by_the_next_run(make_team,
+                                                                               how):
+    """The copy a killed keep-both sent is recorded (not left where no plan ever sees
+    it): taken again as the copy when bob keeps both once more, else recorded as it is;
+    either way one copy, every member ends with it, and nothing of bob's is lost."""
+    team, orphan = _killed_after_sending_the_copy(make_team)
+    bob = team.bob
+    r = bob.sync("--conflict", how)
+    if how == "both":
+        assert f"yours is now {orphan}" in r.stdout, r.stdout
+    else:
+        assert f"{orphan}: sent by an earlier run" in r.stdout + r.stderr, r.stdout
+    assert orphan in team.remote_state()
+    remote = _settled(team)
+    assert [p for p in remote if ".conflict-" in p] == [orphan]
+    assert remote[orphan] == b"bob's version" and remote["f.txt"] == b"alice's version"

@@ -228,6 +228,9 @@ class Soak:
             self.log(f"final round {n}: " + ", ".join(
                 f"{name} rc {r.rc} {len([a for a in r.actions if a['status'] == 'done'])} "
                 f"done" for name, r in last.items()))
+            for name, r in last.items():  # what each did, for a failure's story
+                if r.actions:
+                    self.log(f"  {name}: {[(a['path'], a['action'], a['status']) for a in r.actions]}")
             if all(r.rc == 0 and not r.done(*ACTIONS) for r in last.values()):
                 break
         return last

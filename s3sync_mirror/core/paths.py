@@ -91,19 +91,32 @@ def join_key(prefix: str, path: str) -> str:
     return f"{prefix}/{path}" if prefix else path
 
 
-def conflict_name(path: str, user: str, stamp: str, taken=frozenset(), start: int = 0) -> str:
-    """``dir/name.conflict-<user>-<stamp>.ext`` (docs/decision-table.md#keep-both), unique among
-    ``taken``; from ``start`` on, a counter (``-1``, ``-2``...) follows the stamp."""
+def _conflict_parts(path: str, user: str) -> tuple:
+    """(folder and stem, ``.conflict-<user>-``, dot and extension) of ``path``'s copies."""
     folder, _, base = path.rpartition("/")
     stem, dot, ext = base.rpartition(".")
     if not stem:  # no extension, or a dotfile such as ".env"
         stem, dot, ext = base, "", ""
     who = re.sub(r"[^\w.-]+", "_", user).strip("_") or "user"
+    return (f"{folder}/{stem}" if folder else stem), f".conflict-{who}-", dot + ext
+
+
+def conflict_name(path: str, user: str, stamp: str, taken=frozenset(), start: int = 0) -> str:
+    """``dir/name.conflict-<user>-<stamp>.ext`` (docs/decision-table.md#keep-both), unique among
+    ``taken``; from ``start`` on, a counter (``-1``, ``-2``...) follows the stamp."""
+    head, tag, tail = _conflict_parts(path, user)
     n = start
     while True:
-        tag = f".conflict-{who}-{stamp}" + (f"-{n}" if n else "")
-        name = f"{stem}{tag}{dot}{ext}"
-        candidate = f"{folder}/{name}" if folder else name
+        candidate = f"{head}{tag}{stamp}" + (f"-{n}" if n else "") + tail
         if candidate not in taken:
             return candidate
         n += 1
+
+
+def conflict_copy_of(name: str, path: str, user: str) -> bool:
+    """Whether ``name`` is one that :func:`conflict_name` gives ``user``'s copies of
+    ``path`` (any stamp, any counter)."""
+    head, tag, tail = _conflict_parts(path, user)
+    stamp = name[len(head) + len(tag):len(name) - len(tail)]
+    return name.startswith(head + tag) and name.endswith(tail) and bool(stamp) \
+        and "/" not in stamp and "." not in stamp

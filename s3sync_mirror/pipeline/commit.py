@@ -6,14 +6,16 @@ from __future__ import annotations
 import time
 from typing import NamedTuple, Optional
 
+from . import evidence
 from ..state import historyindex as history, remotestate as remote_state
 from ..core import layout
 from ..ui import report
 from ..core import model as m
-from ..state.merges import changes_remote, new_baseline
+from ..state.merges import changes_remote, new_baseline, remote_changes
 from ..state.remotelog import diff
 from ..core.clock import now_iso
 from ..core.errors import S3SyncMirrorError
+from ..core.logs import log
 from ..core.model import Outcome
 from ..state.csvfiles import log_row
 
@@ -83,13 +85,51 @@ def _fold_observed(rs, outcomes) -> None:
             rs.repaired(o.action.path, o.observed[0])
 
 
+def _adopt_sent(s, journal, rs, outcomes) -> list:
+    """Uploads of this clone that no state records and no action of this run takes up: a
+    keep-both's conflict copy sent by a run killed before it recorded it (or one whose
+    local half then failed), a new file sent by a killed run and moved or deleted here
+    since. Nobody's plan would
+    ever see such an object (plans come from the remote state), so it goes into the
+    state as the journal says this clone sent it, when the object still holds those
+    bytes; the next runs bring it to every member like any new file."""
+    sent = journal.load()
+    if not sent:
+        return []
+    taken, adopted = set(), []
+    for o in outcomes:
+        taken.add(o.action.path)  # its outcome says what became of it
+        if o.status == m.DONE:
+            taken.update(p for p, _st in remote_changes(o))
+            taken.add(o.action.conflict_path)
+    for path, st in sent.items():
+        if path in taken or rs.files.get(path) is not None or \
+                rs.as_read.get(path) is not None:
+            continue
+        try:
+            seen = evidence.observed(s.remote, path, s.layout.tmp)
+        except S3SyncMirrorError as exc:
+            log.info("%s: a sent file not checked: %s", path, exc)
+            continue
+        if seen is None or seen.checksum != st.checksum or seen.size != st.size:
+            continue
+        rs.repaired(path, seen._replace(edited_by=st.edited_by,
+                                        time_edited=st.time_edited or seen.time_edited))
+        s.out.say(report.sent_before(path))
+        adopted.append(path)
+    return adopted
+
+
 def record(s, journal, base: dict, found, plan, outcomes, rows=("", {})) -> Recorded:
     """Commit the remote state, the history, the deletion logs and the baseline after
     ``outcomes``; ``rows`` is (run, the history rows announced for it)."""
     warnings: list = []
     _fold_observed(found.remote, outcomes)
+    # a plan of some paths never has a journal (pipeline/delta.py)
+    adopted = _adopt_sent(s, journal, found.remote, outcomes) if found.totals is None else []
     committed, rejected, agrees, etag = _commit_remote(s, found.remote, outcomes, plan,
                                                        warnings)
+    agrees = agrees and not adopted  # this clone does not hold them yet
     fixed = [_as_recorded(o, rejected, committed) for o in outcomes]
     new_base = new_baseline(base, found.scanned.files, plan.records, outcomes, rejected,
                             time.time_ns(), remote_committed=committed)

@@ -26,7 +26,7 @@ from ..core.logs import log
 from ..core import layout
 from ..core import model as m
 from ..core.clock import ns_from_iso
-from ..core.paths import conflict_name
+from ..core.paths import conflict_copy_of, conflict_name
 from ..core.errors import (ChecksumMismatch, PreconditionFailed, RemoteNotFound, RemoteUnreachable,
                            S3SyncMirrorError)
 from .replica import ChangedDuringSync, Replica
@@ -273,12 +273,14 @@ class Executor:
         tmp = self._fetch_verified(a)
         try:
             c, obj, sent = self._place_copy(a, dest)
+            theirs_remote = FileState.sent(loc, self.ctx.user, obj.etag)
+            self.ctx.journal.add(c, theirs_remote)  # sent: recorded even if killed now
             cdest = replica.copy_to(a.path, loc, c)
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
         here = rem.on_disk(os.stat(dest))
-        theirs, theirs_remote = self.sent(c, loc, obj.etag, cdest)
+        theirs = theirs_remote.on_disk(os.stat(cdest))
         return Outcome(a.with_(conflict_path=c) if c != a.conflict_path else a, m.DONE,
                        local_state=here, transferred=rem.size + sent,
                        extra=((c, theirs, theirs_remote),))
@@ -292,7 +294,7 @@ class Executor:
         loc, remote, replica = a.local, self.ctx.remote, self.ctx.replica
         tried: set = set()
         avoid = _Avoiding(tried, self.ctx.in_use, replica)
-        name = a.conflict_path
+        name = self._sent_before(a, avoid) or a.conflict_path
         for n in range(1, KEEP_BOTH_NAMES + 1):
             tried.add(name)
             obj = remote.head(name)
@@ -301,6 +303,9 @@ class Executor:
                 if seen is not None and seen.checksum == loc.checksum:
                     return name, obj, 0
             else:
+                # journaled before it is sent: a run killed before the reply still
+                # leaves its successor the name (pipeline/commit.py adopts it)
+                self.ctx.journal.add(name, FileState.sent(loc, self.ctx.user, ""))
                 try:
                     obj, _, sent = self._send(name, loc, src, None)
                     return name, obj, sent
@@ -312,6 +317,16 @@ class Executor:
             f"{a.path}: your version could not be kept as a conflict copy: {KEEP_BOTH_NAMES} "
             f"names from {a.conflict_path} on are taken on the remote. Nothing was changed "
             f"here or on the remote; run again, or resolve it with --conflict local/remote")
+
+    def _sent_before(self, a: Action, avoid) -> Optional[str]:
+        """The name under which a killed run of this clone sent these very bytes as
+        ``a.path``'s conflict copy (its journal), if no state and no file here holds it:
+        taken again rather than a second copy made."""
+        for name, st in self.ctx.prior_uploads.items():
+            if st.checksum == a.local.checksum and name not in avoid and \
+                    conflict_copy_of(name, a.path, self.ctx.user):
+                return name
+        return None
 
     def delete_remote(self, a: Action) -> Outcome:
         try:

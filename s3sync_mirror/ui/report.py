@@ -180,3 +180,8 @@ def ignores_conditions(url: str) -> str:
             f"that honours them (AWS S3, MinIO, Ceph RGW, R2), or sync one at a time.")
 
 
+
+
+def sent_before(path: str) -> str:
+    return (f"{path}: sent by an earlier run of this clone that stopped before recording "
+            f"it; recorded now, so every member gets it.")
