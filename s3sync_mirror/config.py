@@ -8,7 +8,7 @@ import getpass
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from .core.records import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 

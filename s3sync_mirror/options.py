@@ -1,7 +1,7 @@
 """The options of a sync (``sync``/``status`` on the command line, ``run()`` in the API)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .core.records import dataclass
 from typing import Optional
 
 from .core.errors import UsageError
@@ -12,6 +12,8 @@ CONFLICT_CHOICES = ("ask", "skip", "local", "remote", "both")
 
 @dataclass
 class Options:
+    """What the command line or ``run()`` asked of this sync (docs/interface.md)."""
+
     yes: bool = False
     dry_run: bool = False
     conflict: Optional[str] = None  # None: "ask" with a terminal, "skip" without

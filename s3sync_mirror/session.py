@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from .core.records import dataclass
 from functools import cached_property
 
 from .state import historyindex as history
@@ -24,6 +24,8 @@ from .state.clonestate import StateDir
 
 @dataclass
 class Session:
+    """One run's settings, local state, remote connection and output."""
+
     settings: object  # config.Settings
     layout: Layout
     statedir: StateDir

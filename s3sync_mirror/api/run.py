@@ -7,13 +7,13 @@ all derive from ``S3SyncMirrorError``. Otherwise it returns a ``SyncResult``.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from pathlib import Path
 from typing import Optional
 
 from ..config import MIRROR, Settings, _clean_prefix, default_user, load_settings
+from ..core import records as dataclasses  # dataclasses without inspect (core/records.py)
 from ..core.errors import EXIT_FAILURE, SyncFailed, UsageError
 from ..platforms import get_supported_platforms, registry
 from ..core.model import SyncResult

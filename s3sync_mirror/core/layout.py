@@ -6,7 +6,7 @@ Every other module asks here; no other module spells a state file's name.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from .records import dataclass
 from pathlib import Path
 
 from .hashing import sha256_hex

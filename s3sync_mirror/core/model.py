@@ -1,7 +1,7 @@
 """Values the stages pass to each other: file states, actions, plans, outcomes. No I/O."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from .records import dataclass, field, replace
 from typing import NamedTuple, Optional
 
 # What the user sees and confirms (docs/interface.md#json-output: "action").

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import stat
-from dataclasses import dataclass, field
+from ..core.records import dataclass, field
 from typing import Callable, Mapping, Optional
 
 from ..core.hashing import sha256_file
@@ -19,6 +19,8 @@ SMALL = 1 << 20  # files below this are hashed without a thread hand-off
 
 @dataclass
 class ScanResult:
+    """The data folder as the scan found it."""
+
     files: dict  # NFC path -> FileState(checksum, size, mtime_ns)
     disk: dict = field(default_factory=dict)  # NFC path -> on-disk relative path, if different
     warnings: list = field(default_factory=list)

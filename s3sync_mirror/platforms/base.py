@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
-from dataclasses import dataclass
+from ..core.records import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
@@ -121,6 +121,8 @@ class Transfers:
 
 @dataclass(frozen=True)
 class RemoteObject:
+    """One object as a listing or a HEAD of the remote found it."""
+
     key: str
     size: int
     etag: str  # opaque version token for conditional writes

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import ChainMap
-from dataclasses import dataclass, field
+from ..core.records import dataclass, field
 from typing import Mapping, NamedTuple, Optional
 
 from ..core.background import Background

@@ -17,9 +17,7 @@ removes the parts a killed run left behind, once no one has written them for an 
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
-import shutil
 import stat
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +26,7 @@ from typing import Iterator, Optional
 from ...core import layout
 from ...core.errors import (ChecksumMismatch, PreconditionFailed, RemoteError, RemoteNotFound,
                             RemotePermissionError, RemoteUnreachable)
-from ...core.hashing import CHUNK, sha256_file
+from ...core.hashing import CHUNK, sha256_file, sha256_hasher
 from ...core.clock import iso_from_ns
 from ...core.diskio import prune_empty_dirs
 from ..base import STALE_TMP_SECONDS, Advance, DataPlatformConnection, RemoteObject
@@ -228,7 +226,7 @@ class LocalConnection(DataPlatformConnection):
 
     def _write_tmp(self, key: str, source: Path, tmp: Path, sha256: str, size: int,
                    transfer) -> None:
-        h = hashlib.sha256()
+        h = sha256_hasher()
         sent = 0
         try:
             with open(source, "rb") as fi, open(tmp, "wb") as fo:
@@ -255,7 +253,7 @@ class LocalConnection(DataPlatformConnection):
             return self._copy_out(key, dest, if_match, transfer)
 
     def _copy_out(self, key: str, dest: Path, if_match: Optional[str], transfer) -> str:
-        h = hashlib.sha256()
+        h = sha256_hasher()
         try:
             fi = open(self._path(key), "rb")
         except OSError as exc:
@@ -326,6 +324,8 @@ class LocalConnection(DataPlatformConnection):
                                              f"overwritten") from None
                 except OSError:
                     tmp = self._new_tmp()
+                    import shutil  # off the start (README "Performance", W2)
+
                     shutil.copyfile(s, tmp)
                     try:
                         os.link(tmp, d)
