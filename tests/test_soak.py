@@ -136,8 +136,8 @@ class Soak:
     def restore(self, m) -> None:
         rel = self.rng.choice(PATHS)
         r = self.t.cli(m, "log", rel, "--json", "-n", "0")
-        if r.rc != 0:  # never in the history: named, exit 2
-            if r.rc != 2 or rel not in r.stderr:
+        if r.rc != 0:  # never in the history: named, exit 2 (under --json, in its "error")
+            if r.rc != 2 or rel not in r.stdout + r.stderr:
                 raise self.fail(f"log {rel} failed:\n{r}")
             self.log(f"{m.name} log {rel}: not in the history")
             return
