@@ -173,3 +173,24 @@ def test_a_keep_both_killed_after_sending_its_copy_is_recorded_by_the_next_run(m
     remote = _settled(team)
     assert [p for p in remote if ".conflict-" in p] == [orphan]
     assert remote[orphan] == b"bob's version" and remote["f.txt"] == b"alice's version"
+
+
+def test_log_after_a_killed_run_numbers_the_versions_as_restore_then_does(make_team):
+    """A killed run's history rows wait in this clone until its next writing command
+    publishes them (``restore`` does, before it chooses): ``log`` lists them meanwhile,
+    so the version a user reads in ``log`` is the one ``restore --version N`` brings."""
+    import json
+
+    team, orphan = _killed_after_sending_the_copy(make_team)
+    bob = team.bob
+
+    def listed():
+        r = bob.run("log", "--json", "-n", "0", check_rc=0)
+        return [(v["path"], v["version"], v["checksum"], v["event"])
+                for v in json.loads(r.stdout)["versions"]]
+
+    before = listed()
+    assert any(p == orphan for p, *_ in before), before  # the killed run's copy
+    bob.run("restore", "f.txt", "--version", "2", "--to", str(team.tmp / "out"), check_rc=0)
+    assert listed() == before
+    assert (team.tmp / "out" / "f.txt").read_bytes() == b"base"
