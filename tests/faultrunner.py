@@ -10,7 +10,8 @@ Environment:
                            of each event, one per line, to path + ".places"
   FAULT_TRACE_FILE=path    write where the kill happened (function and file)
   FAULT_CRASH_IN=file:fn   SIGKILL this process when a function of the package is first
-                           called, named as ``replica.py:copy_to`` (one place, no timing)
+                           called, named as ``replica.py:copy_to`` (one place, no timing);
+                           ``file:fn:return``: when it first returns
   FAULT_EACCES=text        opening a file whose path contains ``text`` fails: EACCES
   FAULT_ENOSPC=N           a download in flight (.S3/tmp/) that grows past N bytes fails:
                            ENOSPC, as on a disk with N bytes free
@@ -84,12 +85,14 @@ def install_crash(crash_at: int, count_file: str, trace_file: str) -> None:
 
 
 def install_crash_in(place: str) -> None:
-    """SIGKILL at the first call of ``file.py:function`` in the package (any thread)."""
-    filename, _, function = place.partition(":")
+    """SIGKILL at the first call of ``file.py:function`` in the package (any thread), or
+    at its first return (``file.py:function:return``)."""
+    filename, function, *when = place.split(":")
+    wanted = when[0] if when else "call"
 
     def hook(frame, event, arg):
         code = frame.f_code
-        if event == "call" and code.co_name == function and \
+        if event == wanted and code.co_name == function and \
                 code.co_filename.startswith(PKG) and \
                 os.path.basename(code.co_filename) == filename:
             os.kill(os.getpid(), signal.SIGKILL)

@@ -248,3 +248,26 @@ def test_the_test_clock_offset_moves_the_version_clock_only_when_set(monkeypatch
         "an age counts back from the same clock"
     monkeypatch.setenv(clock.TEST_CLOCK_OFFSET, "soon")  # not whole seconds: ignored
     assert abs(clock.now_ns() - time.time_ns()) < 1_000_000_000
+
+
+def test_restore_after_a_killed_run_brings_the_version_log_listed(team, tmp_path):
+    """A run killed after it recorded a remote deletion and before it published its
+    history rows leaves them for its clone's next writing command to publish. ``log`` lists the versions
+    as they are until then, and ``restore --version N`` chooses from that same listing
+    before it publishes them: v1 is the content log showed, not a deletion it did not."""
+    from .test_crashes import run_faulty
+
+    alice, bob = team.alice, team.bob
+    alice.write("b.csv", "bee")
+    alice.sync()
+    bob.sync()
+    bob.delete("b.csv")
+    r = run_faulty(bob, {"FAULT_CRASH_IN": "commit.py:_publish_history"}, "--yes", "--force",
+                   "--json")
+    assert r.returncode == -9, (r.returncode, r.stdout, r.stderr)
+    assert "b.csv" not in team.remote_files() and "b.csv" not in team.remote_state()
+    rows = log_rows(bob, "b.csv")
+    assert rows[0]["version"] == 1 and rows[0]["event"] != "deleted", rows
+    out = tmp_path / "out"
+    bob.run("restore", "b.csv", "--version", "1", "--to", str(out), check_rc=0)
+    assert (out / "b.csv").read_bytes() == b"bee"

@@ -126,16 +126,17 @@ def test_when_every_name_is_taken_the_run_fails_and_records_nothing(local_team):
     assert alice.read("f.txt") == b"bob's version"
 
 
-def _killed_after_sending_the_copy(make_team):
+def _killed_after_sending_the_copy(make_team, at="replica.py:copy_to"):
     """bob's keep-both SIGKILLed after his conflict copy reached the remote and before he
-    placed it here (tests/faultrunner.py: at the first call of Replica.copy_to)."""
+    placed it here (tests/faultrunner.py: at the first call of Replica.copy_to; or, with
+    ``at="execute.py:_send:return"``, as the upload returns, before it is journaled as
+    sent: only the line written before sending names it)."""
     from .test_crashes import run_faulty
 
     team = make_team(("alice", "bob", "carol"))
     team.carol.sync()
     alice, bob = _both_edit(team)
-    r = run_faulty(bob, {"FAULT_CRASH_IN": "replica.py:copy_to"}, "--yes", "--json",
-                   "--conflict", "both")
+    r = run_faulty(bob, {"FAULT_CRASH_IN": at}, "--yes", "--json", "--conflict", "both")
     assert r.returncode == -9, (r.returncode, r.stdout, r.stderr)
     (orphan,) = [p for p in team.remote_files() if p.startswith("f.conflict-bob-")]
     assert team.remote_files()[orphan] == b"bob's version"
@@ -156,13 +157,16 @@ def _settled(team) -> dict:
     return remote
 
 
-@pytest.mark.parametrize("how", ["both", "remote"])
+@pytest.mark.parametrize("how,at", [("both", "replica.py:copy_to"),
+                                    ("remote", "replica.py:copy_to"),
+                                    ("both", "execute.py:_send:return"),
+                                    ("remote", "execute.py:_send:return")])
 def test_a_keep_both_killed_after_sending_its_copy_is_recorded_by_the_next_run(make_team,
-                                                                               how):
+                                                                               how, at):
     """The copy a killed keep-both sent is recorded (not left where no plan ever sees
     it): taken again as the copy when bob keeps both once more, else recorded as it is;
     either way one copy, every member ends with it, and nothing of bob's is lost."""
-    team, orphan = _killed_after_sending_the_copy(make_team)
+    team, orphan = _killed_after_sending_the_copy(make_team, at)
     bob = team.bob
     r = bob.sync("--conflict", how)
     if how == "both":
@@ -173,24 +177,3 @@ def test_a_keep_both_killed_after_sending_its_copy_is_recorded_by_the_next_run(m
     remote = _settled(team)
     assert [p for p in remote if ".conflict-" in p] == [orphan]
     assert remote[orphan] == b"bob's version" and remote["f.txt"] == b"alice's version"
-
-
-def test_log_after_a_killed_run_numbers_the_versions_as_restore_then_does(make_team):
-    """A killed run's history rows wait in this clone until its next writing command
-    publishes them (``restore`` does, before it chooses): ``log`` lists them meanwhile,
-    so the version a user reads in ``log`` is the one ``restore --version N`` brings."""
-    import json
-
-    team, orphan = _killed_after_sending_the_copy(make_team)
-    bob = team.bob
-
-    def listed():
-        r = bob.run("log", "--json", "-n", "0", check_rc=0)
-        return [(v["path"], v["version"], v["checksum"], v["event"])
-                for v in json.loads(r.stdout)["versions"]]
-
-    before = listed()
-    assert any(p == orphan for p, *_ in before), before  # the killed run's copy
-    bob.run("restore", "f.txt", "--version", "2", "--to", str(team.tmp / "out"), check_rc=0)
-    assert listed() == before
-    assert (team.tmp / "out" / "f.txt").read_bytes() == b"base"

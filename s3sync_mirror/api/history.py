@@ -87,8 +87,10 @@ def restore(paths, path: str | os.PathLike = ".", at=None, version=None, checksu
 
         tag = pin_tag(settings, str(pin))
     with open_session(settings, writes=True) as s:
-        s.prepare()
+        # chosen before prepare() publishes a killed run's history rows: as `log` lists
+        # and numbers the versions (it writes nothing), so --version N is the N it showed
         chosen = _chosen(s, scope or [""], version, at, checksum, tag)
+        s.prepare()
         done = restoring.to_dir(s, chosen, Path(to)) if to is not None \
             else restoring.into_folder(s, chosen)
     return [{"path": v.path, "version": v.version, "checksum": v.checksum, "done": what,

@@ -110,9 +110,7 @@ def gather(s) -> list[Version]:
     """Every version of every file, for a session ``s`` (reads the remote; writes at most
     the legacy index)."""
     rows = history.read_all(s.remote, jobs=s.jobs)
-    tmp = s.layout.tmp if s.layout.tmp.is_dir() else None
-    rows += index_legacy(s.remote, {r.kept_at for r in rows if r.kept_at}, tmp)
-    # a killed run's rows not published yet: listed as the next writing run publishes them
-    rows += history.pending(s.remote, s.statedir, tmp)[1]
+    rows += index_legacy(s.remote, {r.kept_at for r in rows if r.kept_at},
+                         s.layout.tmp if s.layout.tmp.is_dir() else None)
     live = remote_state.fetch(s.remote, s.statedir, save_cache=False, jobs=s.jobs).files
     return assemble(rows, live, trash_rows(s.layout), pruned(s.remote))

@@ -85,31 +85,38 @@ def _fold_observed(rs, outcomes) -> None:
             rs.repaired(o.action.path, o.observed[0])
 
 
-def _adopt_sent(s, journal, rs, outcomes) -> list:
+def _adopt_sent(s, journal, rs, found, outcomes) -> tuple[list, dict]:
     """Uploads of this clone that no state records and no action of this run takes up: a
     keep-both's conflict copy sent by a run killed before it recorded it (or one whose
-    local half then failed), a new file sent by a killed run and moved or deleted here
-    since. Nobody's plan would
-    ever see such an object (plans come from the remote state), so it goes into the
-    state as the journal says this clone sent it, when the object still holds those
-    bytes; the next runs bring it to every member like any new file."""
+    local half then failed), a new file sent by a killed run and deleted or moved away
+    here since. Nobody's plan would ever see such an object (plans come from the remote
+    state), so it goes into the state as the journal says this clone sent it, when the
+    object still holds those bytes; the next runs bring it to every member like any new
+    file. An ignored path is left alone (not shared). One that is a file here stays in
+    the journal (a run whose plan holds it, as an upload, takes it up), as does one that
+    could not be checked. Returns (the paths recorded, the entries to keep)."""
     sent = journal.load()
     if not sent:
-        return []
-    taken, adopted = set(), []
+        return [], {}
+    taken, adopted, keep = set(), [], {}
     for o in outcomes:
         taken.add(o.action.path)  # its outcome says what became of it
         if o.status == m.DONE:
             taken.update(p for p, _st in remote_changes(o))
             taken.add(o.action.conflict_path)
+    ignored = s.ignored()
     for path, st in sent.items():
         if path in taken or rs.files.get(path) is not None or \
-                rs.as_read.get(path) is not None:
+                rs.as_read.get(path) is not None or (ignored is not None and ignored(path)):
+            continue
+        if path in found.scanned.files:
+            keep[path] = st
             continue
         try:
             seen = evidence.observed(s.remote, path, s.layout.tmp)
         except S3SyncMirrorError as exc:
             log.info("%s: a sent file not checked: %s", path, exc)
+            keep[path] = st
             continue
         if seen is None or seen.checksum != st.checksum or seen.size != st.size:
             continue
@@ -117,7 +124,7 @@ def _adopt_sent(s, journal, rs, outcomes) -> list:
                                         time_edited=st.time_edited or seen.time_edited))
         s.out.say(report.sent_before(path))
         adopted.append(path)
-    return adopted
+    return adopted, keep
 
 
 def record(s, journal, base: dict, found, plan, outcomes, rows=("", {})) -> Recorded:
@@ -126,7 +133,8 @@ def record(s, journal, base: dict, found, plan, outcomes, rows=("", {})) -> Reco
     warnings: list = []
     _fold_observed(found.remote, outcomes)
     # a plan of some paths never has a journal (pipeline/delta.py)
-    adopted = _adopt_sent(s, journal, found.remote, outcomes) if found.totals is None else []
+    adopted, unsettled = _adopt_sent(s, journal, found.remote, found, outcomes) \
+        if found.totals is None else ([], {})
     committed, rejected, agrees, etag = _commit_remote(s, found.remote, outcomes, plan,
                                                        warnings)
     agrees = agrees and not adopted  # this clone does not hold them yet
@@ -139,7 +147,7 @@ def record(s, journal, base: dict, found, plan, outcomes, rows=("", {})) -> Reco
         else:
             s.statedir.save_baseline(new_base, s.owner, before=base)
     if committed:
-        journal.clear()
+        journal.keep(unsettled)
     _publish_history(s, rows, fixed)
     s.statedir.append_deleted_local(_deletion_rows(s, fixed, m.DELETE_LOCAL, "local"))
     return Recorded(fixed, new_base, agrees, etag, warnings)

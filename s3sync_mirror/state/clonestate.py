@@ -414,3 +414,17 @@ class Journal:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
+
+    def keep(self, entries: Mapping[str, FileState]) -> None:
+        """Only ``entries`` left (what a commit could not settle yet); none: removed."""
+        if not entries:
+            return self.clear()
+        self.close()
+        import io
+
+        out = io.StringIO(newline="")
+        out.write(self.HEADER)
+        w = csv.writer(out)
+        for path, st in entries.items():
+            w.writerow([path, st.edited_by, st.time_edited, st.checksum, st.size, st.etag])
+        write_atomic(self.path, out.getvalue().encode("utf-8"))

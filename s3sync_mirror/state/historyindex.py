@@ -172,20 +172,15 @@ def present(remote, row: Row, tmp_dir=None) -> bool:
     return live == row.checksum or remote.head(layout.content_key(row.checksum)) is not None
 
 
-def pending(remote, statedir, tmp_dir=None) -> tuple[str, list[Row]]:
-    """(run, rows) of what a killed run left pending that tells the truth (``present``):
-    what :func:`recover` publishes, and what a reader lists meanwhile, so that ``log``
-    numbers the versions as the next writing command (``restore``) does."""
-    run, rows = _pending(statedir)
-    return (run, [r for r in rows if present(remote, r, tmp_dir)]) if run else ("", [])
-
-
 def recover(remote, statedir) -> int:
     """Publish what a killed run left pending, each row only if its bytes are found;
     returns how many rows were published."""
-    run, kept = pending(remote, statedir, statedir.layout.tmp)
-    if run:
-        publish(remote, run, kept)
+    run, rows = _pending(statedir)
+    if not run:
+        statedir.layout.history_pending.unlink(missing_ok=True)
+        return 0
+    kept = [r for r in rows if present(remote, r, statedir.layout.tmp)]
+    publish(remote, run, kept)
     statedir.layout.history_pending.unlink(missing_ok=True)
     return len(kept)
 
