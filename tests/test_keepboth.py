@@ -177,3 +177,18 @@ def test_a_keep_both_killed_after_sending_its_copy_is_recorded_by_the_next_run(m
     remote = _settled(team)
     assert [p for p in remote if ".conflict-" in p] == [orphan]
     assert remote[orphan] == b"bob's version" and remote["f.txt"] == b"alice's version"
+
+
+def test_a_conflict_left_open_after_the_kill_then_kept_both_makes_one_copy(make_team):
+    """Killed after sending the copy; the next run leaves the conflict open (``--conflict
+    skip``): the copy waits in the journal, so the run that then keeps both takes it as
+    the copy instead of sending a second one."""
+    team, orphan = _killed_after_sending_the_copy(make_team)
+    bob = team.bob
+    r = bob.run("--yes", "--conflict", "skip", check_rc=3)
+    assert orphan not in team.remote_state(), r.stdout
+    team.advance_clock(5)
+    r = bob.sync("--conflict", "both")
+    assert f"yours is now {orphan}" in r.stdout, r.stdout
+    remote = _settled(team)
+    assert [p for p in remote if ".conflict-" in p] == [orphan]

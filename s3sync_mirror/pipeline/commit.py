@@ -16,6 +16,7 @@ from ..state.remotelog import diff
 from ..core.clock import now_iso
 from ..core.errors import S3SyncMirrorError
 from ..core.logs import log
+from ..core.paths import conflict_copy_of
 from ..core.model import Outcome
 from ..state.csvfiles import log_row
 
@@ -85,7 +86,7 @@ def _fold_observed(rs, outcomes) -> None:
             rs.repaired(o.action.path, o.observed[0])
 
 
-def _adopt_sent(s, journal, rs, found, outcomes) -> tuple[list, dict]:
+def _adopt_sent(s, journal, rs, found, plan, outcomes) -> tuple[list, dict]:
     """Uploads of this clone that no state records and no action of this run takes up: a
     keep-both's conflict copy sent by a run killed before it recorded it (or one whose
     local half then failed), a new file sent by a killed run and deleted or moved away
@@ -94,7 +95,9 @@ def _adopt_sent(s, journal, rs, found, outcomes) -> tuple[list, dict]:
     object still holds those bytes; the next runs bring it to every member like any new
     file. An ignored path is left alone (not shared). One that is a file here stays in
     the journal (a run whose plan holds it, as an upload, takes it up), as does one that
-    could not be checked. Returns (the paths recorded, the entries to keep)."""
+    could not be checked, and a conflict copy of a conflict this run left open (the run
+    that keeps both takes it again as the copy). Returns (the paths recorded, the
+    entries to keep)."""
     sent = journal.load()
     if not sent:
         return [], {}
@@ -105,11 +108,14 @@ def _adopt_sent(s, journal, rs, found, outcomes) -> tuple[list, dict]:
             taken.update(p for p, _st in remote_changes(o))
             taken.add(o.action.conflict_path)
     ignored = s.ignored()
+    acted = {o.action.path for o in outcomes}
+    still_open = [a.path for a in plan.actions if a.kind == m.CONFLICT and a.path not in acted]
     for path, st in sent.items():
         if path in taken or rs.files.get(path) is not None or \
                 rs.as_read.get(path) is not None or (ignored is not None and ignored(path)):
             continue
-        if path in found.scanned.files:
+        if path in found.scanned.files or any(
+                conflict_copy_of(path, p, s.user) for p in still_open):
             keep[path] = st
             continue
         try:
@@ -133,7 +139,7 @@ def record(s, journal, base: dict, found, plan, outcomes, rows=("", {})) -> Reco
     warnings: list = []
     _fold_observed(found.remote, outcomes)
     # a plan of some paths never has a journal (pipeline/delta.py)
-    adopted, unsettled = _adopt_sent(s, journal, found.remote, found, outcomes) \
+    adopted, unsettled = _adopt_sent(s, journal, found.remote, found, plan, outcomes) \
         if found.totals is None else ([], {})
     committed, rejected, agrees, etag = _commit_remote(s, found.remote, outcomes, plan,
                                                        warnings)
