@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 NAME = "s3sync_mirror"
-_wanted: list = []  # the command line's (verbose, quiet), until the logger is made
+_wanted = None  # the command line's (verbose, quiet), until the logger is made
 
 
 def _apply(logger, verbose: int, quiet: bool) -> None:
@@ -28,18 +28,21 @@ def _apply(logger, verbose: int, quiet: bool) -> None:
 
 def logger():
     """The real logger, with the command line's settings on it."""
+    global _wanted
     import logging
 
     real = logging.getLogger(NAME)
-    while _wanted:
-        _apply(real, *_wanted.pop())
+    if _wanted is not None:
+        _apply(real, *_wanted)
+        _wanted = None
     return real
 
 
 def configure(verbose: int, quiet: bool) -> None:
     """The command line's -v/-q: on the logger now if `logging` is loaded, else at its
     first use."""
-    _wanted[:] = [(verbose, quiet)]
+    global _wanted
+    _wanted = (verbose, quiet)
     if "logging" in sys.modules:
         logger()
 

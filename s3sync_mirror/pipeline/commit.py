@@ -101,14 +101,13 @@ def _adopt_sent(s, journal, rs, found, plan, outcomes) -> tuple[list, dict]:
     sent = journal.load()
     if not sent:
         return [], {}
-    taken, adopted, keep = set(), [], {}
+    acted = {o.action.path for o in outcomes}  # its outcome says what became of it
+    taken, adopted, keep = set(acted), [], {}
     for o in outcomes:
-        taken.add(o.action.path)  # its outcome says what became of it
         if o.status == m.DONE:
             taken.update(p for p, _st in remote_changes(o))
             taken.add(o.action.conflict_path)
     ignored = s.ignored()
-    acted = {o.action.path for o in outcomes}
     still_open = [a.path for a in plan.actions if a.kind == m.CONFLICT and a.path not in acted]
     for path, st in sent.items():
         if path in taken or rs.files.get(path) is not None or \

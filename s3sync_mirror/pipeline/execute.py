@@ -247,11 +247,17 @@ class Executor:
         exc.observed = (seen,)
         raise exc
 
+    def journaled(self, path: str, loc: FileState, etag: str) -> FileState:
+        """The remote state of ``loc`` sent to ``path`` (``etag`` "": about to be sent),
+        in the journal until it is committed."""
+        there = FileState.sent(loc, self.ctx.user, etag)
+        self.ctx.journal.add(path, there)
+        return there
+
     def sent(self, path: str, loc: FileState, etag: str, src: Path):
         """(local state, remote state) of an upload, journaled until it is committed.
         ``src`` is where the sent content is on disk now."""
-        there = FileState.sent(loc, self.ctx.user, etag)
-        self.ctx.journal.add(path, there)
+        there = self.journaled(path, loc, etag)
         return there.on_disk(os.stat(src)), there
 
     def upload(self, a: Action) -> Outcome:
@@ -273,8 +279,7 @@ class Executor:
         tmp = self._fetch_verified(a)
         try:
             c, obj, sent = self._place_copy(a, dest)
-            theirs_remote = FileState.sent(loc, self.ctx.user, obj.etag)
-            self.ctx.journal.add(c, theirs_remote)  # sent: recorded even if killed now
+            theirs_remote = self.journaled(c, loc, obj.etag)  # recorded even if killed now
             cdest = replica.copy_to(a.path, loc, c)
             os.replace(tmp, dest)
         finally:
@@ -305,7 +310,7 @@ class Executor:
             else:
                 # journaled before it is sent: a run killed before the reply still
                 # leaves its successor the name (pipeline/commit.py adopts it)
-                self.ctx.journal.add(name, FileState.sent(loc, self.ctx.user, ""))
+                self.journaled(name, loc, "")
                 try:
                     obj, _, sent = self._send(name, loc, src, None)
                     return name, obj, sent

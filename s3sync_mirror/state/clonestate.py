@@ -379,6 +379,10 @@ class Journal:
         self._fh = None
         self._lock = threading.Lock()
 
+    @staticmethod
+    def _row(path: str, st: FileState) -> list:  # the columns of HEADER
+        return [path, st.edited_by, st.time_edited, st.checksum, st.size, st.etag]
+
     def load(self) -> dict[str, FileState]:
         try:
             with open(self.path, newline="", encoding="utf-8") as fh:
@@ -398,8 +402,7 @@ class Journal:
                 self._fh = open(self.path, "a", newline="", encoding="utf-8")
                 if self._fh.tell() == 0:
                     self._fh.write(self.HEADER)
-            csv.writer(self._fh).writerow(
-                [path, st.edited_by, st.time_edited, st.checksum, st.size, st.etag])
+            csv.writer(self._fh).writerow(self._row(path, st))
             self._fh.flush()  # reaches the OS: survives a killed process
 
     def close(self) -> None:
@@ -425,6 +428,5 @@ class Journal:
         out = io.StringIO(newline="")
         out.write(self.HEADER)
         w = csv.writer(out)
-        for path, st in entries.items():
-            w.writerow([path, st.edited_by, st.time_edited, st.checksum, st.size, st.etag])
+        w.writerows(self._row(path, st) for path, st in entries.items())
         write_atomic(self.path, out.getvalue().encode("utf-8"))
