@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 CONCURRENCY = 64  # requests in flight in one batch
 MIB = 1 << 20
 BATCH_MAX = MIB  # downloads below this go in batches (each read whole into memory)
+INLINE_MAX = 16 << 10  # a GET's body up to this size is read without yielding (read_into)
 RANGED_MIN = 64 * MIB  # downloads below this are one GET; above: the provider's ranges
 # object_store's HTTP client, for every provider: a request's deadline (its body included)
 # and connect timeout, and the idle connections kept for a batch's requests in flight
@@ -216,14 +217,22 @@ class LoopClient(ABC):
         or, with ``fetched``, returned as ``Fetched`` for the caller to write: a batch
         writes it in the thread that takes its results (``many``), so that a small file
         costs no hand-over to a writer thread and back (measured on S3 at 2,000 files:
-        178,000 futex calls, most of the run's system time, then 87,000)."""
+        178,000 futex calls, most of the run's system time, then 87,000).
+
+        A body of at most ``INLINE_MAX`` bytes is read at once, without yielding the loop:
+        it is on its way with the answer's head, and awaiting it costs a second hand-over
+        from obstore's threads to the loop's (each awaited result takes the GIL from a
+        thread of its own). Measured, 2,000 x 4 KiB from `rclone serve s3`, fresh clones
+        on tmpfs, medians of 9: 1.16 s -> 1.07 s."""
         import asyncio
 
         h = sha256_hasher()
         try:
             # A stream holds a buffer of min_chunk_size: a small object comes in one piece.
-            stream = r.stream(min_chunk_size=CHUNK) if r.meta["size"] > CHUNK else None
-            whole = await r.bytes_async() if stream is None else b""
+            size = r.meta["size"]
+            stream = r.stream(min_chunk_size=CHUNK) if size > CHUNK else None
+            whole = b"" if stream is not None else r.bytes() if size <= INLINE_MAX \
+                else await r.bytes_async()
         except Exception as exc:  # noqa: BLE001 - every failure goes through the table
             raise self.failure(exc, "GET", conditional, what) from None
         if stream is None:
