@@ -3,12 +3,12 @@ a table when its name says so and both sides parse, else text, else binary."""
 from __future__ import annotations
 
 import difflib
-import hashlib
 from typing import Optional
 
 from ..core.textbytes import as_text
 from . import tables
 from .result import FileDiff
+from ..core.hashing import sha256_hex
 
 
 def _status(old, new) -> str:
@@ -27,7 +27,7 @@ def compare(path: str, old: Optional[bytes], new: Optional[bytes], *, key=(),
     for side, data in (("old", old), ("new", new)):
         if data is not None:
             setattr(d, f"{side}_size", len(data))
-            setattr(d, f"{side}_checksum", hashlib.sha256(data).hexdigest())
+            setattr(d, f"{side}_checksum", sha256_hex(data))
     fmt = tables.table_format(path)
     if fmt is not None:
         try:

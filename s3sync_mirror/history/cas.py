@@ -11,7 +11,7 @@ from typing import Iterable, Optional
 
 from ..core import layout
 from ..core.errors import ChecksumMismatch, PreconditionFailed, RemoteNotFound, UsageError
-from ..core.hashing import sha256_file
+from ..core.hashing import sha256_file, sha256_hex
 
 _HEX = re.compile(r"[0-9a-f]{4,64}")
 
@@ -57,9 +57,7 @@ def store_file(remote, source: Path, checksum: str, size: int, *, copy_from: Ite
 
 def store_bytes(remote, data: bytes) -> tuple[str, str]:
     """Put a small object (a manifest) in the store; returns (its SHA-256, kept|sent)."""
-    import hashlib
-
-    checksum = hashlib.sha256(data).hexdigest()
+    checksum = sha256_hex(data)
     key = layout.cas_key(checksum)
     if remote.head(key) is not None:
         return checksum, "kept"

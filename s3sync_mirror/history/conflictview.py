@@ -2,7 +2,6 @@
 baseline (its bytes from the remote's archive or this clone's trash), by the diff engine."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Optional
 
@@ -12,6 +11,7 @@ from ..core import layout
 from ..core.errors import RemoteNotFound
 from ..ui import changes
 from . import sources
+from ..core.hashing import sha256_hex
 
 ROWS = 10  # rows and cells shown per side
 MAX_BYTES = 256 << 20  # larger tables: no table view (the text rule still applies)
@@ -34,13 +34,13 @@ class TableView:
             data, _ = self.s.remote.get_bytes(layout.content_key(checksum))
         except (RemoteNotFound, OSError):
             data = None
-        if data is None or hashlib.sha256(data).hexdigest() != checksum:
+        if data is None or sha256_hex(data) != checksum:
             data = None
             for r in sources.trash_rows(self.s.layout):
                 if r.checksum == checksum:
                     data = Path(self.s.layout.data_dir, *r.kept_at.split("/")).read_bytes()
                     break
-        return data if data is not None and hashlib.sha256(data).hexdigest() == checksum \
+        return data if data is not None and sha256_hex(data) == checksum \
             else None
 
     def lines(self, action, local: Optional[bytes], remote: Optional[bytes]) -> list[str]:

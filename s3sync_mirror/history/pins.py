@@ -4,7 +4,6 @@ file count, bytes, and the remote tag that keeps the manifest; git's history of 
 is the list of pins (docs/history.md#pins)."""
 from __future__ import annotations
 
-import hashlib
 import subprocess
 from pathlib import Path
 from typing import Mapping, Optional
@@ -14,6 +13,7 @@ from ..core.diskio import write_atomic
 from ..core.errors import UsageError
 from ..core.layout import LOCK_NAME
 from . import tags as tagging
+from ..core.hashing import sha256_hasher
 
 FIELDS = ("content", "files", "bytes", "tag", "pinned", "by", "message")
 
@@ -21,7 +21,7 @@ FIELDS = ("content", "files", "bytes", "tag", "pinned", "by", "message")
 def content_id(files: Mapping) -> str:
     """The SHA-256 of the sorted ``path<TAB>sha256`` lines: the same data, the same id,
     whoever computes it."""
-    h = hashlib.sha256()
+    h = sha256_hasher()
     for path in sorted(files):
         h.update(f"{path}\t{files[path].checksum}\n".encode("utf-8"))
     return h.hexdigest()

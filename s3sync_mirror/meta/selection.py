@@ -8,7 +8,6 @@ and nothing is downloaded, uploaded or deleted for it anywhere. This module says
 selected, and (pure) what narrowing the selection does to the files this clone holds."""
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Optional
@@ -17,6 +16,7 @@ from ..core import model as m
 from ..core import typed
 from ..core.errors import StateError, UsageError
 from ..state.csvfiles import write_atomic
+from ..core.hashing import sha256_hex
 
 FORMAT = 1
 
@@ -85,7 +85,7 @@ class Selection:
         """Changes whenever what is selected may change: the rules, and for ``where``
         filters the metadata's version (the quick no-change check compares it)."""
         text = json.dumps([self.as_json(), metadata_etag if self.uses_metadata else ""])
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+        return sha256_hex(text.encode("utf-8"))[:16]
 
     def as_json(self) -> dict:
         return {"rules": [{"patterns": list(r.patterns), "where": list(r.where)}

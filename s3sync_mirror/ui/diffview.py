@@ -7,11 +7,11 @@ passes in: this module imports no cloud client. Nothing here writes anything.
 from __future__ import annotations
 
 import difflib
-import hashlib
 from pathlib import Path
 from typing import Callable, Optional
 
 from ..core.textbytes import as_text  # noqa: F401  (also this module's name for it)
+from ..core.hashing import sha256_hex
 
 MAX_BYTES = 1 << 20  # larger than this on either side: no diff
 MAX_LINES = 40  # diff lines shown (headers included); the rest is counted
@@ -88,7 +88,7 @@ def _text_lines(action, data_dir, fetch_remote) -> list[str]:
             local = _read_local(Path(data_dir).joinpath(*action.path.split("/")))
         except OSError as exc:
             return [f"no diff: cannot read the local file ({exc.strerror or exc})"]
-        if len(local) <= MAX_BYTES and hashlib.sha256(local).hexdigest() != loc.checksum:
+        if len(local) <= MAX_BYTES and sha256_hex(local) != loc.checksum:
             notes.append("note: the local file changed since the plan was made; "
                          "this is its content now")
     if rem is not None:
@@ -100,7 +100,7 @@ def _text_lines(action, data_dir, fetch_remote) -> list[str]:
             return [f"no diff: cannot fetch the remote version ({exc})"]
         if remote is None:
             return ["no diff: the remote version is gone (deleted since the plan was made?)"]
-        if len(remote) <= MAX_BYTES and hashlib.sha256(remote).hexdigest() != rem.checksum:
+        if len(remote) <= MAX_BYTES and sha256_hex(remote) != rem.checksum:
             notes.append("note: the remote version changed since the plan was made; "
                          "this is its content now")
     return notes + unified(action.path, local, remote)

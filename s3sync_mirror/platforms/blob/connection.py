@@ -17,7 +17,6 @@ Every failure is translated by the one table, ``bloberrors.classify``.
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import os
 import threading
@@ -35,6 +34,7 @@ from .blocks import changed, conditions
 from .errors import CRED_HELP, ContainerNotFound, azure_errors
 from ..obloop import RANGED_MIN, Reads
 from ..parts import quoted, unquoted
+from ...core.hashing import sha256_hasher, sha256_hex
 
 MIB = 1 << 20
 BLOCK_SIZE = 8 * MIB
@@ -230,7 +230,7 @@ class BlobConnection(PrefixedKeys, Reads, DataPlatformConnection):
 
     def put_bytes(self, key: str, data: bytes, *, if_match: Optional[str] = None,
                   if_none_match: bool = False) -> str:
-        return self._put(key, data, hashlib.sha256(data).hexdigest(), if_match, if_none_match)
+        return self._put(key, data, sha256_hex(data), if_match, if_none_match)
 
     def upload(self, key: str, source: Path, *, sha256: str, size: int,
                if_match: Optional[str] = None, if_none_match: bool = False,
@@ -255,7 +255,7 @@ class BlobConnection(PrefixedKeys, Reads, DataPlatformConnection):
                                                    fetched=False), transfer)
             if size_hint >= self.threshold:
                 return blobblocks.download(self, key, dest, transfer, if_match)
-            h = hashlib.sha256()
+            h = sha256_hasher()
             with self._errors(key, conditional=if_match is not None):
                 stream = self._blob(key).download_blob(**conditions(if_match, False))
                 with open(dest, "wb") as fo:

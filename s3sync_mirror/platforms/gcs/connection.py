@@ -25,7 +25,6 @@ Every failure is translated by ``gcserrors``.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import threading
 from pathlib import Path
@@ -39,6 +38,7 @@ from ..base import (Advance, DataPlatformConnection, LazyClient, PrefixedKeys, R
                     read_whole)
 from .errors import NO_BUCKET, classify, gcs_errors, no_credentials
 from ..obloop import RANGED_MIN, Reads
+from ...core.hashing import sha256_hex
 
 MIB = 1 << 20
 THRESHOLD = 8 * MIB  # from this size on, files go in a resumable upload, chunk by chunk
@@ -264,7 +264,7 @@ class GCSConnection(LazyClient, PrefixedKeys, Reads, DataPlatformConnection):
 
     def put_bytes(self, key: str, data: bytes, *, if_match: Optional[str] = None,
                   if_none_match: bool = False) -> str:
-        return gcstransfer.put(self, key, data, hashlib.sha256(data).hexdigest(),
+        return gcstransfer.put(self, key, data, sha256_hex(data),
                                self.conditions(key, if_match, if_none_match))
 
     def upload(self, key: str, source: Path, *, sha256: str, size: int,

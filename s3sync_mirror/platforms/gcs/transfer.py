@@ -10,13 +10,12 @@ resumable upload then is cancelled on the server, so no object is created.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Optional
 
 from ...core.logs import log
 from ...core.errors import ChecksumMismatch, RemoteError, RemoteNotFound
-from ...core.hashing import CHUNK
+from ...core.hashing import CHUNK, sha256_hasher
 from ..base import RemoteObject
 from .errors import classify
 from ..parts import download_ranges as in_ranges
@@ -91,7 +90,7 @@ class _Sink:
 
     def __init__(self, fd: int, offset: int, transfer, hashing: bool = False):
         self.fd, self.offset, self.transfer = fd, offset, transfer
-        self.sha = hashlib.sha256() if hashing else None
+        self.sha = sha256_hasher() if hashing else None
         self.pending = 0
 
     def write(self, block: bytes) -> None:
@@ -214,7 +213,7 @@ def _next_chunk(conn, key, f, window: _Window, whole, size: int, sha256: str,
 
 def _send_chunks(conn, key, upload, source, size, sha256, condition, transfer):
     """Send the file chunk by chunk; returns the final response (the object's resource)."""
-    window, whole, reported = _Window(), hashlib.sha256(), 0
+    window, whole, reported = _Window(), sha256_hasher(), 0
     upload.initiate(conn.transport, window, {"name": conn._key(key),
                                              "metadata": {"sha256": sha256}},
                     OCTET, total_bytes=size, stream_final=False, timeout=TIMEOUT)
