@@ -362,3 +362,95 @@ def test_a_get_that_broke_off_is_sent_again_and_an_answer_is_not(conn, tmp_path,
     assert got[0] == sha(b"a,b\n") and (tmp_path / "a").read_bytes() == b"a,b\n"
     assert isinstance(got[1], RemoteNotFound)
     assert calls.count("repo/Data/f.csv") == 3 and calls.count("repo/Data/missing.csv") == 1
+
+
+def test_a_file_up_to_64_mib_goes_in_one_put_from_memory_hashed_once(bucket, aws_env,
+                                                                    tmp_path, monkeypatch):
+    """With the default threshold on obstore, a 9 MiB file (above botocore's 8 MiB) goes
+    up in one PUT from memory, not streamed or in parts; with the scan's signature still
+    holding it is not hashed again; changed after the scan (the signature moved), it is
+    hashed, found different and not sent."""
+    from s3sync_mirror.platforms.s3 import connection as s3connection
+    from s3sync_mirror.platforms.s3.connection import MEMORY_PUT_MAX, S3Connection
+
+    conn = S3Connection(bucket, "p", endpoint_url=aws_env, transport="obstore")
+    assert conn.multipart_threshold == MEMORY_PUT_MAX
+    data = bytes(range(256)) * (9 << 12)
+    src = tmp_path / "nine"
+    src.write_bytes(data)
+    hashed = []
+    real = s3connection.sha256_hex
+    monkeypatch.setattr(s3connection, "sha256_hex", lambda b: hashed.append(len(b)) or real(b))
+    for slow in ("streamed", "multipart"):  # neither way is taken
+        monkeypatch.setattr(getattr(s3connection, f"s3{slow}"), "upload",
+                            lambda *a, **kw: pytest.fail("not in one PUT from memory"))
+    try:
+        obj = conn.upload("nine", src, sha256=sha(data), size=len(data), scanned=_scanned(src))
+        assert obj.sha256 == sha(data) and hashed == []
+        assert conn.download("nine", tmp_path / "back", size_hint=len(data)) == sha(data)
+        assert (tmp_path / "back").read_bytes() == data
+        scanned = _scanned(src)
+        src.write_bytes(b"x" * len(data))  # same size, another content: the ctime moved
+        with pytest.raises(ChecksumMismatch):
+            conn.upload("other", src, sha256=sha(data), size=len(data), scanned=scanned)
+        assert hashed == [len(data)] and conn.head("other") is None
+    finally:
+        conn.close()
+
+
+def test_the_memory_budget_holds_a_put_back_until_others_let_go():
+    """Whole-file PUTs hold at most the budget at once; one alone may exceed it; a
+    cancelled transfer stops waiting."""
+    import threading
+
+    from s3sync_mirror.platforms.base import Transfer
+    from s3sync_mirror.platforms.parts import ByteBudget
+
+    budget, t = ByteBudget(100), Transfer()
+    with budget.hold(150, t):  # alone: over the budget, still goes
+        assert budget.used == 150
+    first = budget.hold(60, t)
+    got = threading.Event()
+
+    def second():
+        with budget.hold(60, t):
+            got.set()
+
+    worker = threading.Thread(target=second)
+    worker.start()
+    assert not got.wait(0.3), "went past the budget"
+    with first:
+        pass
+    assert got.wait(2), "never let through"
+    worker.join(2)
+    assert budget.used == 0
+    held = budget.hold(100, t)
+    t.cancel()
+    with pytest.raises(Cancelled):
+        budget.hold(1, t)
+    with held:
+        pass
+
+
+def test_a_listing_of_data_keys_takes_obstore_only_for_an_empty_prefix(bucket, aws_env):
+    """An empty prefix is seen empty through obstore (no botocore client is made); a
+    prefix holding anything, a folder marker or a key obstore cannot represent among it,
+    is listed on botocore, key for key."""
+    from s3sync_mirror.platforms.s3.connection import S3Connection
+
+    s3 = boto3.client("s3", endpoint_url=aws_env, region_name="us-east-1")
+    conns = {p: S3Connection(bucket, p, endpoint_url=aws_env, transport="obstore")
+             for p in ("empty", "marker", "odd")}
+    s3.put_object(Bucket=bucket, Key="marker/dir/", Body=b"")
+    s3.put_object(Bucket=bucket, Key="odd/a//b.csv", Body=b"1")
+    s3.put_object(Bucket=bucket, Key="odd/c.csv", Body=b"22")
+    try:
+        assert list(conns["empty"].list("")) == [] and conns["empty"]._client is None
+        assert list(conns["marker"].list("")) == [] and conns["marker"]._client is not None
+        assert sorted((o.key, o.size) for o in conns["odd"].list("")) == \
+            [("a//b.csv", 1), ("c.csv", 2)]
+        # a prefix that is not a folder is listed as a prefix (obstore would take a folder)
+        assert [o.key for o in conns["odd"].list("c")] == ["c.csv"]
+    finally:
+        for c in conns.values():
+            c.close()

@@ -34,6 +34,40 @@ def unquoted(etag: Optional[str]) -> str:
     return (etag or "").strip('"')
 
 
+class ByteBudget:
+    """At most ``limit`` bytes held at once by the transfers of one connection that read a
+    whole file into memory (``hold``); one transfer alone may hold more, so that a file
+    bigger than the budget still goes, by itself."""
+
+    def __init__(self, limit: int):
+        self.limit, self.used = limit, 0
+        self._cond = threading.Condition()
+
+    def hold(self, n: int, transfer: Transfer) -> "_Held":
+        with self._cond:
+            while self.used and self.used + n > self.limit:
+                transfer.check()  # Ctrl-C stops the wait
+                self._cond.wait(0.1)
+            self.used += n
+        return _Held(self, n)
+
+    def _release(self, n: int) -> None:
+        with self._cond:
+            self.used -= n
+            self._cond.notify_all()
+
+
+class _Held:
+    def __init__(self, budget: ByteBudget, n: int):
+        self.budget, self.n = budget, n
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.budget._release(self.n)
+
+
 class NotPartial(Exception):
     """The server answered a ranged GET with 200: with the whole object (it ignores
     ranges), or with the range labelled 200 (``rclone serve s3``, which obstore refuses)."""

@@ -6,9 +6,12 @@ small files in one loop run, ``upload_many`` / ``download_many``) when installed
 AWS Common Runtime (``s3crt``), else botocore (``BotocoreObjects``); ``transport=`` or the
 environment variable ``S3SYNC_MIRROR_S3_TRANSPORT`` forces one. On obstore, HEAD, GET and
 PUT of the state files, the listing of ``.S3/``, plain DELETEs (``s3obstate``) and big
-downloads (ranged GETs, ``s3ranges``) go through it too, and botocore is not even imported
-when the environment gives the keys and the region (``env_credentials``). The full
-listing, copy, conditional delete and multipart uploads (``s3multipart``) are on botocore
+downloads (ranged GETs, ``s3ranges``) go through it too, so do files up to
+``MEMORY_PUT_MAX`` (one PUT from memory) and the question whether a prefix is empty, and
+botocore is not even imported when the environment gives the keys and the region
+(``env_credentials``). The full listing of a prefix that holds something, copy,
+conditional delete, streamed PUTs (``s3streamed``) and multipart uploads (``s3multipart``)
+are on botocore
 (on the other transports, everything but whole objects is). Every failure of any transport
 is translated by the one table, ``s3errors.classify``.
 
@@ -33,7 +36,7 @@ from ...core.errors import ChecksumMismatch, RemoteError, RemoteNotFound, S3Sync
 from . import crt as s3crt, multipart as s3multipart, obstate as s3obstate, obstore as s3obstore
 from . import streamed as s3streamed
 from ..obloop import BATCH_MAX, RANGED_MIN, available as obstore_available
-from ..parts import NotPartial, quoted, unquoted
+from ..parts import ByteBudget, NotPartial, quoted, unquoted
 from .boto import BotocoreObjects
 from ...core.clock import ISO
 from ...core.layout import STATE_DIR
@@ -53,6 +56,13 @@ UNSIGNED = {"payload_signing_enabled": False}
 # file above the threshold in parts.
 SINGLE_PUT_MAX = 512 * MIB
 SINGLE_PUT_ENV = "S3SYNC_MIRROR_SINGLE_PUT_MAX"
+# On obstore a file below this goes up in one PUT read whole into memory (the threshold
+# there, where botocore's is MULTIPART_THRESHOLD): the streamed PUT and the parts need
+# botocore's client, 0.25-0.33 s of CPU to import and make (measured), which a first
+# upload of files of 8-64 MiB then no longer pays. Such PUTs hold at most MEMORY_PUTS
+# bytes at once, all transfers together.
+MEMORY_PUT_MAX = 64 * MIB
+MEMORY_PUTS = 256 * MIB
 # A download from RANGED_MIN (obloop: 64 MiB) on goes in parallel ranges; a smaller one in
 # one GET on the transport's loop (with the other files of the plan in flight, one stream
 # each is enough; rclone's own cut-off is 256 MiB). On `rclone serve s3` ranges need
@@ -109,7 +119,7 @@ class S3Connection(LazyClient, PrefixedKeys, DataPlatformConnection):
 
     def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: Optional[str] = None,
                  profile: Optional[str] = None, region: Optional[str] = None, jobs: int = 16,
-                 multipart_threshold: int = MULTIPART_THRESHOLD, part_size: int = PART_SIZE,
+                 multipart_threshold: Optional[int] = None, part_size: int = PART_SIZE,
                  client=None, use_crt: Optional[bool] = None,
                  transport: Optional[str] = None, single_put_max: Optional[int] = None,
                  ranged_min: int = RANGED_MIN):
@@ -120,7 +130,6 @@ class S3Connection(LazyClient, PrefixedKeys, DataPlatformConnection):
         self.profile = profile
         self.region = region
         self.jobs = max(1, jobs)
-        self.multipart_threshold = max(multipart_threshold, 5 * MIB)
         self.part_size = max(part_size, 5 * MIB)
         self._client = client
         if client is not None:
@@ -134,7 +143,8 @@ class S3Connection(LazyClient, PrefixedKeys, DataPlatformConnection):
             found = os.environ.get(SINGLE_PUT_ENV, "").strip()
             single_put_max = int(found) if found.isdigit() else SINGLE_PUT_MAX
         self.single_put_max = min(single_put_max, COPY_LIMIT)  # S3's limit of one PUT
-        self.ranged_min = max(ranged_min, self.multipart_threshold)
+        self._ranged_min = ranged_min
+        self._memory_puts = ByteBudget(MEMORY_PUTS)
         self._delete_if_match = True
         self._botocore = BotocoreObjects(self)
         # The whole-object transport: chosen here, made on first use (the CRT needs the
@@ -143,6 +153,12 @@ class S3Connection(LazyClient, PrefixedKeys, DataPlatformConnection):
         self._make_objects = {"obstore": self._make_obstore, "crt": self._make_crt,
                               "botocore": lambda: self._botocore}[self.transport]
         self._objects = None
+        if multipart_threshold is None:  # one PUT from memory on obstore, unless the
+            # single PUT is capped below that (S3SYNC_MIRROR_SINGLE_PUT_MAX=0: in parts)
+            multipart_threshold = MEMORY_PUT_MAX if self.transport == "obstore" and \
+                self.single_put_max >= MEMORY_PUT_MAX else MULTIPART_THRESHOLD
+        self.multipart_threshold = max(multipart_threshold, 5 * MIB)
+        self.ranged_min = max(self._ranged_min, self.multipart_threshold)
 
     # -- plumbing ------------------------------------------------------------------------
     def _make_client(self):
@@ -254,6 +270,9 @@ class S3Connection(LazyClient, PrefixedKeys, DataPlatformConnection):
                 return
             except s3obstate.Unlistable:
                 pass
+        elif self._small is not None and (not under or under.endswith("/")) and \
+                s3obstate.empty(self._small, base + under, f"listing {self.describe()}"):
+            return  # nothing there: no botocore client made to list it
         with self._errors(f"listing {self.describe()}"):
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=base + under)
@@ -315,17 +334,32 @@ class S3Connection(LazyClient, PrefixedKeys, DataPlatformConnection):
             if size >= self.multipart_threshold:
                 return s3multipart.upload(self, key, source, sha256, size, if_match,
                                           if_none_match, transfer, scanned)
-            with open(source, "rb") as f:
-                data = f.read(size + 1)
-            digest = sha256_hex(data)
-            if len(data) != size or digest != sha256:
-                raise ChecksumMismatch(f"{key}: the file changed while it was being "
-                                       f"uploaded: run the sync again to send its new content")
-            etag = self.objects.put(self._key(key), data, digest, if_match=if_match,
-                                    if_none_match=if_none_match, label=key,
-                                    transfer=transfer)
+            with self._memory_puts.hold(size, transfer):
+                data, digest = self._read_whole(source, sha256, size, scanned)
+                if len(data) != size or digest != sha256:
+                    raise ChecksumMismatch(f"{key}: the file changed while it was being "
+                                           f"uploaded: run the sync again to send its new "
+                                           f"content")
+                etag = self.objects.put(self._key(key), data, digest, if_match=if_match,
+                                        if_none_match=if_none_match, label=key,
+                                        transfer=transfer)
+                del data
             transfer.moved(size)  # sent: recorded even if Ctrl-C came meanwhile
             return RemoteObject(key, size, etag, sha256=digest)
+
+    @staticmethod
+    def _read_whole(source, sha256: str, size: int, scanned: Optional[tuple]):
+        """(the file's bytes, their SHA-256). Hashed once: when ``scanned`` (the file's
+        ``s3multipart.signature`` when ``sha256`` was computed) holds before the read and
+        after it, no write came between (each moves the ctime): the bytes are the ones
+        hashed, and the scan's hash is theirs."""
+        before = s3multipart.signature(source) if scanned is not None else None
+        with open(source, "rb") as f:
+            data = f.read(size + 1)
+        if before is not None and before == scanned == s3multipart.signature(source) \
+                and len(data) == size:
+            return data, sha256
+        return data, sha256_hex(data)
 
     def download(self, key: str, dest: Path, *, advance: Advance = None,
                  size_hint: int = -1, if_match: Optional[str] = None) -> str:

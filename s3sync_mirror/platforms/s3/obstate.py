@@ -10,6 +10,8 @@ Listing goes through obstore only under ``.S3/``: object_store's paths cannot te
 folder marker (``dir/``) from an object ``dir`` and refuse keys with empty or ``.``
 segments, which another tool may have written among the data files but never there. A
 listing that still meets such a key raises ``Unlistable``: the caller lists on botocore.
+Elsewhere obstore only says whether a prefix is empty (``empty``): a first sync to a new
+prefix lists nothing, and makes no botocore client for it.
 """
 from __future__ import annotations
 
@@ -106,6 +108,25 @@ def listing(objects, prefix: str, base: str, what: str) -> list:
                          modified=m["last_modified"].strftime(_ISO))
             for m in call(objects, request, "LIST", False, what)
             if m["path"].startswith(folder)]  # not a marker of the folder itself
+
+
+def empty(objects, prefix: str, what: str) -> bool:
+    """Whether no key at all is under ``prefix`` (a folder key, or "": the bucket). An
+    empty answer is one obstore cannot have misread (no folder marker, no odd key): the
+    caller then needs no listing of its own (on botocore)."""
+    import obstore
+
+    def request() -> bool:
+        try:
+            first = next(iter(obstore.list(objects.store, prefix.rstrip("/") or None,
+                                           chunk_size=1)), [])
+        except Exception as exc:  # noqa: BLE001 - an odd key: there is something
+            if "invalid path" in str(exc).lower() or type(exc).__name__ == "InvalidPathError":
+                return False
+            raise
+        return not first
+
+    return call(objects, request, "LIST", False, what)
 
 
 def get_bytes(objects, full: str, key: str, if_none_match: Optional[str]):
