@@ -230,6 +230,10 @@ class DataPlatformConnection(ABC):
         work that holds the GIL, done before requests that wait on the network run
         beside a walk of the folder. Nothing by default."""
 
+    def warm_transfers(self) -> None:
+        """Start now what the first transfer starts (an event loop): called while this
+        thread would only wait for the remote state. Nothing by default."""
+
     @abstractmethod
     def describe(self) -> str:
         """Where this remote is, for messages (``s3://bucket/prefix`` or a folder)."""

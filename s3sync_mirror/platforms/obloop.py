@@ -167,6 +167,10 @@ class LoopClient(ABC):
                     self._loop_made = Loop(self.name)
         return self._loop_made
 
+    def start(self) -> None:
+        """Start the loop now (``_loop`` starts it on first use otherwise)."""
+        self._loop  # noqa: B018
+
     def writers(self) -> concurrent.futures.ThreadPoolExecutor:
         """The threads that write downloaded bytes to disk, started on first use."""
         if self._writer is None:

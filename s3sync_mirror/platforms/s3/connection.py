@@ -221,6 +221,10 @@ class S3Connection(LazyClient, PrefixedKeys, DataPlatformConnection):
     def warm(self) -> None:
         self._small  # noqa: B018 - the obstore store, made here (~8 ms: TLS roots)
 
+    def warm_transfers(self) -> None:
+        if self._small is not None:
+            self._small.start()  # imports asyncio (~16 ms) and starts the loop's thread
+
     @property
     def _small(self):
         """The obstore transport when it also carries HEAD, the state's LIST, GET and PUT
