@@ -143,7 +143,6 @@ class S3Connection(LazyClient, PrefixedKeys, DataPlatformConnection):
             found = os.environ.get(SINGLE_PUT_ENV, "").strip()
             single_put_max = int(found) if found.isdigit() else SINGLE_PUT_MAX
         self.single_put_max = min(single_put_max, COPY_LIMIT)  # S3's limit of one PUT
-        self._ranged_min = ranged_min
         self._memory_puts = ByteBudget(MEMORY_PUTS)
         self._delete_if_match = True
         self._botocore = BotocoreObjects(self)
@@ -158,7 +157,7 @@ class S3Connection(LazyClient, PrefixedKeys, DataPlatformConnection):
             multipart_threshold = MEMORY_PUT_MAX if self.transport == "obstore" and \
                 self.single_put_max >= MEMORY_PUT_MAX else MULTIPART_THRESHOLD
         self.multipart_threshold = max(multipart_threshold, 5 * MIB)
-        self.ranged_min = max(self._ranged_min, self.multipart_threshold)
+        self.ranged_min = max(ranged_min, self.multipart_threshold)
 
     # -- plumbing ------------------------------------------------------------------------
     def _make_client(self):

@@ -91,17 +91,8 @@ def head(objects, full: str, key: str) -> Optional[RemoteObject]:
 def listing(objects, prefix: str, base: str, what: str) -> list:
     """Every object under ``prefix`` (a folder key), keys relative to ``base``. Raises
     Unlistable when obstore cannot represent a key."""
-    import obstore
-    from obstore import exceptions as ox
-
     def request() -> list:
-        try:
-            return [m for batch in obstore.list(objects.store, prefix.rstrip("/"),
-                                                 chunk_size=1000) for m in batch]
-        except Exception as exc:  # noqa: BLE001 - a key object_store cannot represent
-            if isinstance(exc, ox.InvalidPathError) or "invalid path" in str(exc).lower():
-                raise Unlistable(str(exc)) from None
-            raise
+        return [m for batch in _batches(objects, prefix, 1000) for m in batch]
 
     folder = prefix if prefix.endswith("/") else prefix + "/"
     return [RemoteObject(m["path"][len(base):], m["size"], unquoted(m.get("e_tag")),
@@ -114,19 +105,28 @@ def empty(objects, prefix: str, what: str) -> bool:
     """Whether no key at all is under ``prefix`` (a folder key, or "": the bucket). An
     empty answer is one obstore cannot have misread (no folder marker, no odd key): the
     caller then needs no listing of its own (on botocore)."""
-    import obstore
-
     def request() -> bool:
         try:
-            first = next(iter(obstore.list(objects.store, prefix.rstrip("/") or None,
-                                           chunk_size=1)), [])
-        except Exception as exc:  # noqa: BLE001 - an odd key: there is something
-            if "invalid path" in str(exc).lower() or type(exc).__name__ == "InvalidPathError":
-                return False
-            raise
-        return not first
+            return not next(_batches(objects, prefix, 1), [])
+        except Unlistable:  # an odd key: there is something
+            return False
 
     return call(objects, request, "LIST", False, what)
+
+
+def _batches(objects, prefix: str, chunk_size: int):
+    """obstore's listing of ``prefix``, batch by batch; Unlistable at a key object_store
+    cannot represent."""
+    import obstore
+    from obstore import exceptions as ox
+
+    try:
+        yield from obstore.list(objects.store, prefix.rstrip("/") or None,
+                                chunk_size=chunk_size)
+    except Exception as exc:  # noqa: BLE001 - a key object_store cannot represent
+        if isinstance(exc, ox.InvalidPathError) or "invalid path" in str(exc).lower():
+            raise Unlistable(str(exc)) from None
+        raise
 
 
 def get_bytes(objects, full: str, key: str, if_none_match: Optional[str]):
