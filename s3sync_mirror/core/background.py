@@ -1,10 +1,12 @@
-"""One call run on a thread of its own while the caller goes on: the remote's state is
-read while the folder is walked.
+"""One call run on a thread of its own while the caller goes on (``Background``: the
+remote's state is read while the folder is walked), and the thread pools of the work that
+needs several (``thread_pool``).
 
-A one-worker ``ThreadPoolExecutor`` does the same, but `concurrent.futures` imports
-`logging` (with traceback, string, weakref): about 6 ms of every start, measured, on the
-no-change sync that needs nothing else from it. As a ``with`` block, like the executor,
-it waits for the call on the way out, also when the block raises."""
+`concurrent.futures` imports `logging` (with traceback, string, weakref): about 6 ms of
+every start, measured, on the no-change sync that needs no pool. So ``Background`` is a
+thread of its own, not a one-worker pool, and ``thread_pool`` imports the module only
+when a pool is made. As a ``with`` block, like the executor, ``Background`` waits for the
+call on the way out, also when the block raises."""
 from __future__ import annotations
 
 import threading
@@ -36,3 +38,10 @@ class Background:
 
     def __exit__(self, *exc) -> None:
         self._thread.join()
+
+
+def thread_pool(workers: int, name: str = ""):
+    """A ``ThreadPoolExecutor`` of ``workers`` threads (at least one), named ``name``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix=name)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Mapping, Optional
 
 from ..state import remotestate as remote_state
+from ..core.background import thread_pool
 from ..core.clock import ns_from_iso
 from ..core.model import FileState
 
@@ -52,9 +53,7 @@ def verify(remote, rs, base: Mapping[str, FileState], *, local: Mapping = None,
         return
     rows = deletion_log(remote)
     if missing and not rs.rebuilt:  # a rebuilt state is the listing itself
-        from concurrent.futures import ThreadPoolExecutor  # off the start: it imports logging
-
-        with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(missing)))) as pool:
+        with thread_pool(min(jobs, len(missing))) as pool:
             found = list(pool.map(lambda p: observed(remote, p, tmp_dir), missing))
         for p, st in zip(missing, found):
             if st is not None:

@@ -9,6 +9,7 @@ import stat
 from ..core.records import dataclass, field
 from typing import Callable, Mapping, Optional
 
+from ..core.background import thread_pool
 from ..core.hashing import sha256_file
 from ..core.model import FileState
 from ..core.paths import STATE_DIR, nfc, unsafe_reason
@@ -174,9 +175,7 @@ def _hash_all(root: str, todo: list, jobs: int, progress, result: ScanResult,
     # where a thread hand-off would cost more than the hash.
     big = [t for t in todo if t[2] >= SMALL] if jobs > 1 else []
     small = [t for t in todo if t[2] < SMALL] if big else todo
-    from concurrent.futures import ThreadPoolExecutor  # off the start: it imports logging
-
-    pool = ThreadPoolExecutor(max_workers=jobs) if len(big) > 1 else None
+    pool = thread_pool(jobs) if len(big) > 1 else None
     try:
         hashed_big = pool.map(digest, big) if pool is not None else map(digest, big)
         for path, res in itertools.chain(map(digest, small), hashed_big):

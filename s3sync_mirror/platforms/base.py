@@ -13,6 +13,7 @@ from ..core.records import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
+from ..core.background import thread_pool
 from ..core.logs import log
 from ..core import layout
 from ..core.hashing import sha256_hex
@@ -338,11 +339,8 @@ class DataPlatformConnection(ABC):
             with self.__dict__.setdefault("_part_pool_lock", threading.Lock()):
                 pool = self.__dict__.get("_part_pool")
                 if pool is None:
-                    from concurrent.futures import ThreadPoolExecutor  # imports logging
-
-                    pool = self.__dict__["_part_pool"] = ThreadPoolExecutor(
-                        max_workers=self.jobs,
-                        thread_name_prefix=f"{self.platform.lower()}-part")
+                    pool = self.__dict__["_part_pool"] = thread_pool(
+                        self.jobs, f"{self.platform.lower()}-part")
         return pool
 
     def _close_pool(self) -> None:

@@ -17,6 +17,7 @@ import re
 import threading
 from typing import TYPE_CHECKING, Iterator, NamedTuple, Optional
 
+from ..core.background import thread_pool
 from ..core.backoff import pause
 from ..core.errors import RemoteError, RemoteUnreachable, S3SyncMirrorError
 from ..core.hashing import CHUNK, sha256_hasher
@@ -176,10 +177,7 @@ class LoopClient(ABC):
         if self._writer is None:
             with self._loop_lock:
                 if self._writer is None:
-                    import concurrent.futures  # here: it imports logging, off the start
-
-                    self._writer = concurrent.futures.ThreadPoolExecutor(
-                        max_workers=4, thread_name_prefix=f"{self.name}-write")
+                    self._writer = thread_pool(4, f"{self.name}-write")
         return self._writer
 
     def run(self, coro, transfer: Optional[Transfer]):

@@ -14,6 +14,7 @@ import io
 import re
 from typing import Iterable, NamedTuple, Optional
 
+from ..core.background import thread_pool
 from ..core.logs import log
 from ..core import layout
 from ..core import model as m
@@ -188,8 +189,6 @@ def recover(remote, statedir) -> int:
 # -- reading ----------------------------------------------------------------------------
 def read_all(remote, jobs: int = 8) -> list[Row]:
     """Every row of every segment (one listing and one GET per segment, in parallel)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     keys = [o.key for o in remote.list(layout.HISTORY_ROOT + "/") if o.key.endswith(".csv")]
 
     def one(key: str) -> list[Row]:
@@ -200,5 +199,5 @@ def read_all(remote, jobs: int = 8) -> list[Row]:
         run = key.rsplit("/", 1)[-1][:-len(".csv")]
         return parse(data, remote.url(key), run)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(keys) or 1))) as pool:
+    with thread_pool(min(jobs, len(keys))) as pool:
         return [r for rows in pool.map(one, keys) for r in rows]

@@ -9,7 +9,7 @@ from collections import ChainMap
 from ..core.records import dataclass, field
 from typing import Mapping, NamedTuple, Optional
 
-from ..core.background import Background
+from ..core.background import Background, thread_pool
 from ..core.logs import log
 from ..core import layout
 from . import csvfiles as state, historyindex, legacy, remotelog as statelog, statehead
@@ -136,9 +136,7 @@ def read_delta(remote, statedir, pos: Pos, save: bool) -> Optional[Delta]:
     replaced, the log ends or is damaged, the head says the state lost a piece): then
     the caller takes the full path. ``save``: keep the entries and the head in this
     clone's cache, as the full path does."""
-    from concurrent.futures import ThreadPoolExecutor  # off the start: it imports logging
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with thread_pool(2) as pool:
         later = pool.submit(_after, remote, pos)
         head_f = pool.submit(statehead.read, remote)
         now = remote.head(VERSIONS_KEY)
@@ -270,9 +268,7 @@ def heal(remote, rs: RemoteState, *, jobs: int = 8, tmp_dir=None) -> int:
               if not layout.is_state_key(o.key) and unsafe_reason(o.key) is None}
     todo = [o for k, o in listed.items() if not _same_object(rs.files.get(k), o)]
     gone = sorted(p for p in rs.files if p not in listed)
-    from concurrent.futures import ThreadPoolExecutor  # off the start: it imports logging
-
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with thread_pool(jobs) as pool:
         sums = list(pool.map(lambda o: o.sha256 or remote.checksum(o.key, tmp_dir), todo))
     made = _authors(remote, jobs) if todo else {}
     for o, digest in zip(todo, sums):
@@ -374,9 +370,7 @@ def rebuild(remote, *, jobs: int = 8, tmp_dir=None, notes=None) -> RemoteState:
     def digest(obj):
         return obj.sha256 or remote.checksum(obj.key, tmp_dir)
 
-    from concurrent.futures import ThreadPoolExecutor  # off the start: it imports logging
-
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with thread_pool(jobs) as pool:
         sums = list(pool.map(digest, objects))
     files = {o.key: FileState.listed(s, o.size, o.modified, o.etag)
              for o, s in zip(objects, sums)}
