@@ -6,6 +6,7 @@ Every error leaving a connection is one of the project's exceptions (``core/erro
 """
 from __future__ import annotations
 
+import os
 import threading
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Optional
 from ..core.background import thread_pool
 from ..core.logs import log
 from ..core import layout
+from ..core.errors import ChecksumMismatch
 from ..core.hashing import sha256_hex
 
 if TYPE_CHECKING:
@@ -164,14 +166,33 @@ def last_rules(service: str, where_code: bool = False) -> tuple:
              "run again; if it persists, run with -vv to see the request"))
 
 
-def read_whole(source, size: int, sha256: str, changed) -> tuple:
+def changed(key: str) -> ChecksumMismatch:
+    """The error of a file that changed while it was being sent (nothing is stored)."""
+    return ChecksumMismatch(f"{key}: the file changed while it was being uploaded: run the "
+                            f"sync again to send its new content")
+
+
+def signature(path) -> tuple:
+    """(size, mtime_ns, (ctime_ns, inode, device)): what the scan recorded with a hash."""
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns, (st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+def read_whole(source, size: int, sha256: str, key: str,
+               scanned: Optional[tuple] = None) -> tuple:
     """(bytes, SHA-256) of a small file about to be sent in one request, read once; raises
-    ``changed()`` when the file is no longer the size and checksum the scan saw."""
+    ``changed(key)`` when the file is no longer the size and checksum the scan saw. Hashed
+    once: when ``scanned`` (the file's ``signature`` when ``sha256`` was computed) holds
+    before the read and after it, no write came between (each moves the ctime), so the
+    bytes are the ones the scan hashed."""
+    before = signature(source) if scanned is not None else None
     with open(source, "rb") as f:
         data = f.read(size + 1)
+    if before is not None and before == scanned == signature(source) and len(data) == size:
+        return data, sha256
     digest = sha256_hex(data)
     if len(data) != size or digest != sha256:
-        raise changed()
+        raise changed(key)
     return data, digest
 
 

@@ -16,8 +16,8 @@ import os
 import uuid
 from typing import Optional
 
-from ...core.errors import ChecksumMismatch, PreconditionFailed, RemoteError
-from ..base import RemoteObject
+from ...core.errors import PreconditionFailed, RemoteError
+from ..base import RemoteObject, changed
 from ..parts import CancellableBody, Parts, download_ranges, quoted, read_parts, unquoted
 
 MIB = 1 << 20
@@ -35,9 +35,6 @@ def conditions(if_match: Optional[str], if_none_match: bool) -> dict:
     return {}
 
 
-def changed(key: str) -> ChecksumMismatch:
-    return ChecksumMismatch(f"{key}: the file changed while it was being uploaded: run the "
-                            f"sync again to send its new content")
 
 
 def block_size(conn, size: int) -> int:

@@ -30,7 +30,7 @@ from ...core.layout import CONFIG_NAME
 from ...core.errors import ConfigError, RemoteError, RemoteNotFound
 from . import blocks as blobblocks
 from ..base import Advance, DataPlatformConnection, PrefixedKeys, RemoteObject, read_whole
-from .blocks import changed, conditions
+from .blocks import conditions
 from .errors import CRED_HELP, ContainerNotFound, azure_errors
 from ..obloop import RANGED_MIN, Reads
 from ..parts import quoted, unquoted
@@ -239,7 +239,7 @@ class BlobConnection(PrefixedKeys, Reads, DataPlatformConnection):
             if size >= self.threshold:
                 return blobblocks.upload(self, key, source, sha256, size, if_match,
                                          if_none_match, transfer)
-            data, digest = read_whole(source, size, sha256, lambda: changed(key))
+            data, digest = read_whole(source, size, sha256, key)
             transfer.check()
             etag = self._put(key, data, digest, if_match, if_none_match)
             transfer.moved(size)  # sent: recorded even if Ctrl-C came meanwhile

@@ -32,7 +32,7 @@ from typing import Iterator, Optional
 from urllib.parse import quote, urlencode
 
 from ...core.clock import ISO
-from ...core.errors import ChecksumMismatch, PreconditionFailed, RemoteNotFound
+from ...core.errors import PreconditionFailed, RemoteNotFound
 from . import transfer as gcstransfer
 from ..base import (Advance, DataPlatformConnection, LazyClient, PrefixedKeys, RemoteObject,
                     read_whole)
@@ -275,8 +275,7 @@ class GCSConnection(LazyClient, PrefixedKeys, Reads, DataPlatformConnection):
             if size >= self.threshold:
                 return gcstransfer.upload(self, key, source, sha256, size, condition,
                                           transfer)
-            data, digest = read_whole(source, size, sha256,
-                                      lambda: ChecksumMismatch(gcstransfer.changed(key)))
+            data, digest = read_whole(source, size, sha256, key)
             transfer.check()
             etag = gcstransfer.put(self, key, data, digest, condition)
             transfer.moved(size)  # sent: recorded even if Ctrl-C came meanwhile

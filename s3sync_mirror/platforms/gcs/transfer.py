@@ -14,9 +14,9 @@ import os
 from typing import Optional
 
 from ...core.logs import log
-from ...core.errors import ChecksumMismatch, RemoteError, RemoteNotFound
+from ...core.errors import RemoteError, RemoteNotFound
 from ...core.hashing import CHUNK, sha256_hasher
-from ..base import RemoteObject
+from ..base import RemoteObject, changed
 from .errors import classify
 from ..parts import download_ranges as in_ranges
 
@@ -26,9 +26,6 @@ OCTET = "application/octet-stream"
 TIMEOUT = (10, 120)  # connect, read
 
 
-def changed(key: str) -> str:
-    return (f"{key}: the file changed while it was being uploaded: run the sync again to "
-            f"send its new content")
 
 
 def _retrying(conn, request):
@@ -206,7 +203,7 @@ def _next_chunk(conn, key, f, window: _Window, whole, size: int, sha256: str,
     if window.end < size and len(data) == want:
         return
     if len(data) != want or f.read(1) or whole.hexdigest() != sha256:
-        raise ChecksumMismatch(changed(key))
+        raise changed(key)
     gen = condition.get("ifGenerationMatch")
     conn.check(key, None if gen is None or gen == 0 else str(gen), gen == 0)
 

@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from ...core import layout
-from ...core.errors import (ChecksumMismatch, PreconditionFailed, RemoteError, RemoteNotFound,
+from ...core.errors import (PreconditionFailed, RemoteError, RemoteNotFound,
                             RemotePermissionError, RemoteUnreachable)
 from ...core.hashing import CHUNK, sha256_file, sha256_hasher
 from ...core.clock import iso_from_ns
 from ...core.diskio import prune_empty_dirs
-from ..base import STALE_TMP_SECONDS, Advance, DataPlatformConnection, RemoteObject
+from ..base import (STALE_TMP_SECONDS, Advance, DataPlatformConnection, RemoteObject,
+                    changed)
 from .lock import LOCK_STALE_SECONDS, LOCK_WAIT_SECONDS, FencedLock, LockLost, share_now_ns
 
 
@@ -245,7 +246,7 @@ class LocalConnection(DataPlatformConnection):
                 raise
             raise self._translate(exc, key) from None
         if sent != size or h.hexdigest() != sha256:
-            raise ChecksumMismatch(f"{key}: the file changed while it was being uploaded")
+            raise changed(key)
 
     def download(self, key: str, dest: Path, *, advance: Advance = None,
                  size_hint: int = -1, if_match: Optional[str] = None) -> str:

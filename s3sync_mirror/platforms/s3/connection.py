@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from ...core.hashing import sha256_hex
-from ...core.errors import ChecksumMismatch, RemoteError, RemoteNotFound, S3SyncMirrorError
+from ...core.errors import RemoteError, RemoteNotFound, S3SyncMirrorError
 from . import crt as s3crt, multipart as s3multipart, obstate as s3obstate, obstore as s3obstore
 from . import streamed as s3streamed
 from ..obloop import BATCH_MAX, RANGED_MIN, available as obstore_available
@@ -40,7 +40,8 @@ from ..parts import ByteBudget, NotPartial, quoted, unquoted
 from .boto import BotocoreObjects
 from ...core.clock import ISO
 from ...core.layout import STATE_DIR
-from ..base import Advance, DataPlatformConnection, LazyClient, PrefixedKeys, RemoteObject
+from ..base import (Advance, DataPlatformConnection, LazyClient, PrefixedKeys, RemoteObject,
+                    read_whole)
 from .errors import botocore_errors, no_credentials
 from .multipart import COPY_LIMIT, MIB, MULTIPART_THRESHOLD, PART_MEMORY, PART_SIZE
 
@@ -338,31 +339,13 @@ class S3Connection(LazyClient, PrefixedKeys, DataPlatformConnection):
                 return s3multipart.upload(self, key, source, sha256, size, if_match,
                                           if_none_match, transfer, scanned)
             with self._memory_puts.hold(size, transfer):
-                data, digest = self._read_whole(source, sha256, size, scanned)
-                if len(data) != size or digest != sha256:
-                    raise ChecksumMismatch(f"{key}: the file changed while it was being "
-                                           f"uploaded: run the sync again to send its new "
-                                           f"content")
+                data, digest = read_whole(source, size, sha256, key, scanned)
                 etag = self.objects.put(self._key(key), data, digest, if_match=if_match,
                                         if_none_match=if_none_match, label=key,
                                         transfer=transfer)
                 del data
             transfer.moved(size)  # sent: recorded even if Ctrl-C came meanwhile
             return RemoteObject(key, size, etag, sha256=digest)
-
-    @staticmethod
-    def _read_whole(source, sha256: str, size: int, scanned: Optional[tuple]):
-        """(the file's bytes, their SHA-256). Hashed once: when ``scanned`` (the file's
-        ``s3multipart.signature`` when ``sha256`` was computed) holds before the read and
-        after it, no write came between (each moves the ctime): the bytes are the ones
-        hashed, and the scan's hash is theirs."""
-        before = s3multipart.signature(source) if scanned is not None else None
-        with open(source, "rb") as f:
-            data = f.read(size + 1)
-        if before is not None and before == scanned == s3multipart.signature(source) \
-                and len(data) == size:
-            return data, sha256
-        return data, sha256_hex(data)
 
     def download(self, key: str, dest: Path, *, advance: Advance = None,
                  size_hint: int = -1, if_match: Optional[str] = None) -> str:

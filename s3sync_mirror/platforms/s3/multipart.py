@@ -19,7 +19,7 @@ from typing import Optional
 from ...core.logs import log
 from ...core.errors import ChecksumMismatch, PreconditionFailed, RemoteError
 from ...core.hashing import CHUNK, hex_to_b64, sha256_hex
-from ..base import Cancelled, RemoteObject
+from ..base import Cancelled, RemoteObject, changed, signature
 from ..parts import (CancellableBody, NotPartial, Parts, download_ranges, quoted, read_parts,
                      unquoted)
 
@@ -111,12 +111,6 @@ def _send_part(conn, key, full, upload_id, index: int, buf: bytes, transfer) -> 
     return {"PartNumber": number, "ETag": r["ETag"], "ChecksumSHA256": b64}
 
 
-def signature(path) -> tuple:
-    """(size, mtime_ns, (ctime_ns, inode, device)): what the scan recorded with a hash."""
-    st = os.stat(path)
-    return st.st_size, st.st_mtime_ns, (st.st_ctime_ns, st.st_ino, st.st_dev)
-
-
 def upload(conn, key: str, source, sha256: str, size: int, if_match: Optional[str],
            if_none_match: bool, transfer, scanned: Optional[tuple] = None) -> RemoteObject:
     """Multipart upload of ``source``; completed (conditionally) only if the bytes read
@@ -147,8 +141,7 @@ def upload(conn, key: str, source, sha256: str, size: int, if_match: Optional[st
         elif trusted:
             digest = sha256
         if sent != size or digest != sha256:
-            raise ChecksumMismatch(f"{key}: the file changed while it was being uploaded: "
-                                   f"run the sync again to send its new content")
+            raise changed(key)
         transfer.check()  # interrupted with every part sent: aborted, not completed
         with conn._errors(key, conditional=if_match is not None or if_none_match):
             conn.client.complete_multipart_upload(

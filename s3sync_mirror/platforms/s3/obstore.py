@@ -18,10 +18,9 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Optional
 
-from ...core.hashing import sha256_hex
 from ...core.backoff import pause
-from ...core.errors import ChecksumMismatch, S3SyncMirrorError
-from ..base import Transfer
+from ...core.errors import S3SyncMirrorError
+from ..base import Transfer, read_whole
 from ..obloop import LoopClient, answer
 from ..parts import quoted, unquoted
 from .errors import THROTTLED, classify
@@ -39,9 +38,6 @@ def _asyncio():
     return asyncio
 
 
-def changed(key: str) -> ChecksumMismatch:
-    return ChecksumMismatch(f"{key}: the file changed while it was being uploaded: run the "
-                            f"sync again to send its new content")
 
 
 class ObstoreTransport(LoopClient):
@@ -163,11 +159,7 @@ class ObstoreTransport(LoopClient):
                              if_none_match, label: str, transfer: Transfer) -> str:
         """Read ``source`` (once), check it is the planned content, PUT it."""
         transfer.check()
-        with open(source, "rb") as f:
-            data = f.read(size + 1)
-        digest = sha256_hex(data)
-        if len(data) != size or digest != sha256:
-            raise changed(label or key)
+        data, digest = read_whole(source, size, sha256, label or key)
         etag = await self.put_async(key, data, digest, if_match=if_match,
                                     if_none_match=if_none_match, label=label)
         transfer.moved(size)  # sent: recorded even if Ctrl-C came meanwhile

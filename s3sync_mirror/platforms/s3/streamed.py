@@ -21,18 +21,14 @@ from __future__ import annotations
 import io
 from typing import Optional
 
-from ...core.errors import ChecksumMismatch
 from ...core.hashing import hex_to_b64, sha256_hasher
-from ..base import RemoteObject
+from ..base import RemoteObject, changed, signature
 from ..parts import unquoted
-from .multipart import acting_for, conditions, signature
+from .multipart import acting_for, conditions
 
 SEND_BLOCK = 1 << 20  # bytes handed to the socket per read (http.client asks for 8 KiB)
 
 
-def changed(key: str) -> ChecksumMismatch:
-    return ChecksumMismatch(f"{key}: the file changed while it was being uploaded: run the "
-                            f"sync again to send its new content")
 
 
 class CheckedBody(io.RawIOBase):
