@@ -84,7 +84,7 @@ def _stream(ex, actions: list):
         return remote.upload_many(items, advance=ex.advance), {}
     tmps = {i: replica.tmp() for i in range(len(actions))}
     items = [(a.path, tmps[i], a.remote.etag or None) for i, a in enumerate(actions)]
-    return remote.download_many(items, advance=ex.advance), tmps
+    return remote.download_many(items, advance=ex.advance, keep=True), tmps
 
 
 def _one_kind(ex, actions: list) -> list[Outcome]:

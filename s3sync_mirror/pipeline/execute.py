@@ -31,7 +31,7 @@ from ..core.errors import (ChecksumMismatch, PreconditionFailed, RemoteNotFound,
                            S3SyncMirrorError)
 from .replica import ChangedDuringSync, Replica
 from ..core.model import Action, FileState, Outcome
-from ..platforms.base import STALE_TMP_SECONDS, Cancelled, DataPlatformConnection
+from ..platforms.base import STALE_TMP_SECONDS, Cancelled, DataPlatformConnection, Fetched
 from ..ui.progress import Progress
 from ..ui.report import INTERRUPTING
 from .schedule import schedule
@@ -53,6 +53,11 @@ class _Avoiding:
 
     def __contains__(self, path) -> bool:
         return path in self.tried or path in self.in_use or self.replica.path(path).exists()
+
+
+def _edited(rem: FileState) -> Optional[int]:
+    """The remote version's edit time, ns (a download's mtime); None when unknown."""
+    return rem.mtime_ns if rem.mtime_ns != -1 else ns_from_iso(rem.time_edited)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -167,17 +172,22 @@ class Executor:
             raise PreconditionFailed(f"{key}: not the content the remote state records")
 
     # -- the operations ------------------------------------------------------------------
-    def _fetch_verified(self, a: Action) -> Path:
+    def _fetch_verified(self, a: Action):
+        """The remote's content of ``a``, verified: a temp file with the remote's edit
+        time, or a batch's small file still in memory (``Fetched``: nothing written)."""
         rem, done = a.remote, batches.take(self, batches.DOWN, a.path)
         tmp = self.ctx.replica.tmp() if done is None else done[0]
         try:
-            digest = batches.result(done[1]) if done is not None else self.ctx.remote.download(
+            got = batches.result(done[1]) if done is not None else self.ctx.remote.download(
                 a.path, tmp, advance=self.advance, size_hint=rem.size, if_match=rem.etag or None)
+            digest = got.digest if isinstance(got, Fetched) else got
             if digest != rem.checksum:
                 raise ChecksumMismatch(f"{a.path}: the remote content does not match its "
                                        f"recorded SHA-256 (got {digest[:12]}..., expected "
                                        f"{rem.checksum[:12]}...); not placed")
-            edited = rem.mtime_ns if rem.mtime_ns != -1 else ns_from_iso(rem.time_edited)
+            if isinstance(got, Fetched):
+                return got
+            edited = _edited(rem)
             if edited is not None:
                 os.utime(tmp, ns=(time.time_ns(), edited))
             return tmp
@@ -186,14 +196,18 @@ class Executor:
             raise
 
     def download(self, a: Action) -> Outcome:
-        self.ctx.replica.path(a.path)  # refuse an unsafe place before fetching anything
+        replica = self.ctx.replica
+        replica.path(a.path)  # refuse an unsafe place before fetching anything
         tmp = reuse.local_copy(self, a)
         moved = 0 if tmp is not None else a.remote.size
         if tmp is None:
             tmp = self._fetch_verified(a)
         else:
             self.ctx.progress.advance(a.remote.size)
-        st, trashed = self.ctx.replica.place(tmp, a.path, a.local)
+        if isinstance(tmp, Fetched):  # a new file appears whole under its name at once
+            st, trashed = replica.place_bytes(tmp.data, a.path, a.local, _edited(a.remote))
+        else:
+            st, trashed = replica.place(tmp, a.path, a.local)
         return Outcome(a, m.DONE, local_state=a.remote.on_disk(st),
                        archived_as=trashed, transferred=moved)
 

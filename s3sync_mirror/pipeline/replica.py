@@ -6,10 +6,11 @@ from __future__ import annotations
 import itertools
 import os
 import stat
+import time
 from pathlib import Path
 from typing import Optional
 
-from ..core.diskio import link_or_copy, prune_empty_dirs
+from ..core.diskio import create_whole, link_or_copy, prune_empty_dirs, write_file
 from ..core.errors import S3SyncMirrorError
 from ..core.layout import Layout
 from ..core.model import FileState
@@ -33,10 +34,15 @@ class Replica:
         self._made_dirs: set = set()  # folders this run made or found (not made again)
         self._tmp_ids = itertools.count()
         self._tmp_dir = layout.tmp  # asked once per download: made once
+        self._unnamed = True  # whether new files are written unnamed, then linked
+        self._paths: dict = {}  # path -> its checked place on disk (asked 3 times a file)
 
     def path(self, path: str) -> Path:
         """The file's place on disk, refusing any parent that leads out of the data folder
         (a symlinked folder, say)."""
+        found = self._paths.get(path)
+        if found is not None:
+            return found
         rel = self.disk.get(path, path)
         p = self.root.joinpath(*rel.split("/"))
         parent = os.path.dirname(p)
@@ -46,6 +52,7 @@ class Replica:
                 raise S3SyncMirrorError(f"{path}: its folder leads outside the data folder "
                                         f"(a symlink?); left alone")
             self._safe_dirs.add(parent)
+        self._paths[path] = p
         return p
 
     def tmp(self) -> Path:
@@ -86,24 +93,61 @@ class Replica:
         trashed = ""
         try:
             self.expect(dest, expected, path)
-            parent = dest.parent
-            if parent not in self._made_dirs:
-                parent.mkdir(parents=True, exist_ok=True)
-                self._made_dirs.add(parent)
+            self._parent_made(dest)
             if expected is not None:
                 target = self._trash_target(path)
                 link_or_copy(dest, target)
                 trashed = self._shown(target)
             try:
                 os.replace(tmp, dest)
-            except FileNotFoundError:  # its folder was pruned meanwhile: made again
-                self._made_dirs.discard(parent)
-                parent.mkdir(parents=True, exist_ok=True)
+            except FileNotFoundError:
+                self._parent_made(dest, again=True)
                 os.replace(tmp, dest)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         return os.stat(dest), trashed
+
+    def _parent_made(self, dest: Path, again: bool = False) -> None:
+        parent = dest.parent
+        if again:  # its folder was pruned meanwhile: made again
+            self._made_dirs.discard(parent)
+        if parent not in self._made_dirs:
+            parent.mkdir(parents=True, exist_ok=True)
+            self._made_dirs.add(parent)
+
+    def place_bytes(self, data: bytes, path: str, expected: Optional[FileState],
+                    mtime_ns: Optional[int]) -> tuple:
+        """``place`` of a verified download held in memory, modified at ``mtime_ns``
+        (None: now). A file no local one precedes is written straight under its name,
+        appearing whole or not at all and never over one that appeared meanwhile
+        (``diskio.create_whole``); elsewhere, and where the disk cannot, through a temp
+        file and ``place``."""
+        if expected is None and self._unnamed:
+            dest = self.path(path)
+            self._parent_made(dest)
+            try:
+                try:
+                    st = create_whole(dest, data, mtime_ns)
+                except FileNotFoundError:
+                    self._parent_made(dest, again=True)
+                    st = create_whole(dest, data, mtime_ns)
+            except FileExistsError:
+                self.expect(dest, None, path)  # says what is in the way
+                raise ChangedDuringSync(f"{path}: created locally during this sync; "
+                                        f"run again") from None
+            if st is not None:
+                return st, ""
+            self._unnamed = False
+        tmp = self.tmp()
+        try:
+            write_file(tmp, data)
+            if mtime_ns is not None:
+                os.utime(tmp, ns=(time.time_ns(), mtime_ns))
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return self.place(tmp, path, expected)
 
     def copy_to(self, path: str, expected: FileState, new_path: str) -> Path:
         """Keep ``path``'s current content under ``new_path`` too (keep both)."""

@@ -12,9 +12,10 @@ from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from ..core.records import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple, Optional
 
 from ..core.background import thread_pool
+from ..core.diskio import write_file
 from ..core.logs import log
 from ..core import layout
 from ..core.errors import ChecksumMismatch
@@ -25,6 +26,18 @@ if TYPE_CHECKING:
 
 Advance = Optional[Callable[[int], None]]
 STALE_TMP_SECONDS = 3600.0  # a remote temp file not written for this long was abandoned
+
+
+class Fetched(NamedTuple):
+    """A small object's bytes, fetched and hashed, for the caller to write to disk
+    (``download_many`` with ``keep``)."""
+
+    digest: str
+    data: bytes
+
+    def write(self, dest) -> str:
+        write_file(dest, self.data)
+        return self.digest
 
 
 class Cancelled(Exception):
@@ -242,9 +255,11 @@ class DataPlatformConnection(ABC):
         ``batch_limit`` in one batch; yields (index, RemoteObject or the exception)."""
         raise NotImplementedError(f"{type(self).__name__} has no batches (batch_limit 0)")
 
-    def download_many(self, items, advance=None) -> Iterator[tuple]:
+    def download_many(self, items, advance=None, keep: bool = False) -> Iterator[tuple]:
         """Download each (key, dest, if_match) below ``download_batch_limit`` in one
-        batch; yields (index, the SHA-256 hex written, or the exception)."""
+        batch; yields (index, the SHA-256 hex written, or the exception). With ``keep``,
+        an object read whole is yielded as it is in memory (``Fetched``: its SHA-256 and
+        bytes), not written to ``dest``, for the caller to write where it goes."""
         raise NotImplementedError(f"{type(self).__name__} has no batches (batch_limit 0)")
 
     def warm(self) -> None:

@@ -15,13 +15,14 @@ from abc import ABC, abstractmethod
 import queue
 import re
 import threading
-from typing import TYPE_CHECKING, Iterator, NamedTuple, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 from ..core.background import thread_pool
 from ..core.backoff import pause
 from ..core.errors import RemoteError, RemoteUnreachable, S3SyncMirrorError
 from ..core.hashing import CHUNK, sha256_hasher
-from .base import Cancelled, Transfer
+from ..core.diskio import write_file
+from .base import Cancelled, Fetched, Transfer
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -74,11 +75,6 @@ def available() -> bool:
     return importlib.util.find_spec("obstore") is not None
 
 
-def write_file(dest, data: bytes) -> None:
-    with open(dest, "wb") as fo:  # local failures are OSError, as on every transport
-        fo.write(data)
-
-
 def retry_config(retries: int, deadline: float = 60.0) -> dict:
     """object_store's retries (5xx, no answer) as a connection's own are set: at most
     ``retries`` (0: none), for at most ``deadline`` seconds, with a growing back-off."""
@@ -89,17 +85,6 @@ def retry_config(retries: int, deadline: float = 60.0) -> dict:
     return {"max_retries": retries, "retry_timeout": timedelta(seconds=deadline),
             "backoff": {"init_backoff": timedelta(milliseconds=100),
                         "max_backoff": timedelta(seconds=5), "base": 2}}
-
-
-class Fetched(NamedTuple):
-    """A small object's bytes, fetched and hashed, for the caller to write to disk."""
-
-    digest: str
-    data: bytes
-
-    def write(self, dest) -> str:
-        write_file(dest, self.data)
-        return self.digest
 
 
 class Loop:
@@ -305,14 +290,15 @@ class LoopClient(ABC):
         finally:
             fut.cancel()
 
-    def download_many(self, jobs: list, dests: list, transfer: Transfer) -> Iterator[tuple]:
+    def download_many(self, jobs: list, dests: list, transfer: Transfer,
+                      keep: bool = False) -> Iterator[tuple]:
         """``many`` of GETs made with ``fetched``: each small object written to its
-        ``dests[i]`` here; yields (index, the SHA-256 hex, or the exception); a failed
-        one's file is removed."""
+        ``dests[i]`` here (with ``keep``: yielded as it is, a ``Fetched``); yields (index,
+        the SHA-256 hex, or the exception); a failed one's file is removed."""
         import os
 
         for i, got in self.many(jobs, transfer):
-            if isinstance(got, Fetched):
+            if isinstance(got, Fetched) and not keep:
                 try:
                     got = got.write(dests[i])
                 except OSError as exc:  # as a transfer raises it

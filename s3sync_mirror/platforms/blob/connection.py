@@ -159,16 +159,17 @@ class BlobConnection(PrefixedKeys, Reads, DataPlatformConnection):
 
         return blobreader.make(self)
 
-    def download_many(self, items, advance: Advance = None) -> Iterator[tuple]:
+    def download_many(self, items, advance: Advance = None,
+                      keep: bool = False) -> Iterator[tuple]:
         """``download`` of each (key, dest, if_match) below ``download_batch_limit`` in
         one event loop run (``blobreader``); yields (index, the SHA-256 hex, or the
-        exception ``download`` would raise) as each ends."""
+        exception ``download`` would raise) as each ends. ``keep``: see the base class."""
         reader = self.reader
         with self.transfers.track(advance) as transfer:
             jobs = [functools.partial(reader.get_async, self._key(key), dest,
                                       if_match=if_match, transfer=transfer, label=key)
                     for key, dest, if_match in items]
-            yield from reader.download_many(jobs, [d for _k, d, _m in items], transfer)
+            yield from reader.download_many(jobs, [d for _k, d, _m in items], transfer, keep)
 
     def close(self) -> None:
         self._close_pool()

@@ -140,15 +140,17 @@ class GCSConnection(LazyClient, PrefixedKeys, Reads, DataPlatformConnection):
 
         return gcsreader.make(self)
 
-    def download_many(self, items, advance: Advance = None) -> Iterator[tuple]:
+    def download_many(self, items, advance: Advance = None,
+                      keep: bool = False) -> Iterator[tuple]:
         """``download`` of each (key, dest, if_match) below ``download_batch_limit`` in
         one event loop run (``gcsreader``); yields (index, the SHA-256 hex, or the
-        exception ``download`` would raise) as each ends."""
+        exception ``download`` would raise) as each ends. ``keep``: see the base class."""
         reader = self.reader
         with self.transfers.track(advance) as transfer:
             jobs = [functools.partial(self._pinned_get, reader, key, dest, if_match,
                                       transfer) for key, dest, if_match in items]
-            for i, got in reader.download_many(jobs, [d for _k, d, _m in items], transfer):
+            for i, got in reader.download_many(jobs, [d for _k, d, _m in items], transfer,
+                                               keep):
                 if isinstance(got, RemoteNotFound):
                     got = self._not_found(items[i][0], items[i][2], got)
                 yield i, got

@@ -422,17 +422,19 @@ class S3Connection(LazyClient, PrefixedKeys, DataPlatformConnection):
                 yield i, etag if isinstance(etag, BaseException) \
                     else RemoteObject(key, size, etag, sha256=sha)
 
-    def download_many(self, items, advance: Advance = None) -> Iterator[tuple]:
+    def download_many(self, items, advance: Advance = None,
+                      keep: bool = False) -> Iterator[tuple]:
         """``download`` of each (key, dest, if_match) below ``batch_limit``, all in one
         event loop run; yields (index, the SHA-256 hex written, or the exception) as each
-        ends; a failed one's ``dest`` is removed."""
+        ends; a failed one's ``dest`` is removed. ``keep``: see the base class."""
         objects = self.objects
         with self.transfers.track(advance) as transfer:
             jobs = [functools.partial(objects.get_async, self._key(key), dest,
                                       if_match=if_match, transfer=transfer, label=key,
                                       fetched=True)
                     for key, dest, if_match in items]
-            yield from objects.download_many(jobs, [dest for _k, dest, _m in items], transfer)
+            yield from objects.download_many(jobs, [dest for _k, dest, _m in items], transfer,
+                                             keep)
 
     def copy(self, src: str, dst: str, *, if_match: Optional[str] = None,
              size_hint: int = -1) -> str:
