@@ -113,3 +113,44 @@ def test_the_credential_bridges_give_obstore_fresh_tokens():
     got = _azure_tokens(azure)()
     assert got["token"] == "bearer" and got["expires_at"] > datetime.now(timezone.utc)
     assert azure.scopes == [SCOPE]
+
+
+def test_a_gcs_read_is_of_the_planned_generation_or_none(monkeypatch):
+    """GCS's reads are not asked by generation (the emulator's costly path) but checked
+    against the answer's own: another generation is that generation gone (404); an answer
+    that does not say is asked again by name. Unit test: obstore's GET stands in."""
+    import asyncio
+
+    import obstore
+
+    from s3sync_mirror.platforms.gcs.reader import GCSReader
+
+    asked: list = []
+    live = {"version": "8"}
+
+    class Answer:
+        def __init__(self, options):
+            self.meta = {"size": 1, **({"version": options["version"]} if options else live)}
+
+    async def get_async(store, path, options=None):
+        asked.append(options)
+        return Answer(options)
+
+    async def fetch(request, dest, **kw):
+        return (await request()).meta
+
+    monkeypatch.setattr(obstore, "get_async", get_async)
+    reader = GCSReader.__new__(GCSReader)
+    reader.store, reader.fetch = None, fetch
+
+    def read(generation):
+        asked.clear()
+        return asyncio.run(reader.get_async("k", None, generation=generation, transfer=None,
+                                            label="k"))
+    assert read("8")["version"] == "8" and asked == [None]
+    assert read(None)["version"] == "8" and asked == [None]
+    with pytest.raises(FileNotFoundError):
+        read("7")
+    assert asked == [None]
+    live.pop("version")
+    assert read("7")["version"] == "7" and asked == [None, {"version": "7"}]

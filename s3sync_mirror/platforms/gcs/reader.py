@@ -75,10 +75,22 @@ class GCSReader(LoopClient):
 
     async def get_async(self, full: str, dest, *, generation: Optional[str], transfer,
                         label: str, fetched: bool = True):
-        """GET ``full`` (of ``generation`` when given) into ``dest`` (``fetch``)."""
+        """GET ``full`` into ``dest`` (``fetch``); with ``generation``, only the bytes of
+        that generation: the answer says its own (``x-goog-generation``), and another one
+        is taken as that generation gone (404, as a GET naming it would be answered). Not
+        asked by name where the answer says it: fake-gcs-server spent 60-80% more CPU on
+        a GET naming its generation (2,000 x 4 KiB, in memory: 2.2-2.8 s against
+        1.3-1.5 s), which bounded a fresh clone there."""
         import obstore
 
-        options = {"version": generation} if generation else None
-        return await self.fetch(lambda: obstore.get_async(self.store, full, options=options),
-                                dest, transfer=transfer, what=label, conditional=False,
-                                fetched=fetched)
+        async def request():
+            r = await obstore.get_async(self.store, full)
+            if not generation or r.meta.get("version") == generation:
+                return r
+            if r.meta.get("version") is None:  # the answer does not say: asked by name
+                return await obstore.get_async(self.store, full,
+                                               options={"version": generation})
+            raise FileNotFoundError(f"{full}: generation {generation} is no longer live")
+
+        return await self.fetch(request, dest, transfer=transfer, what=label,
+                                conditional=False, fetched=fetched)
