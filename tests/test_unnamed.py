@@ -133,8 +133,9 @@ def test_a_file_made_locally_meanwhile_is_never_written_over(team, monkeypatch):
     real = diskio.create_whole
 
     def user_was_quicker(path, data, mtime_ns):
-        if path.name == "f4.csv":  # the user saves a file of that name just before
-            path.write_bytes(b"the user's own")
+        if os.path.basename(path) == "f4.csv":  # the user saves a file of that name first
+            with open(path, "wb") as f:
+                f.write(b"the user's own")
         return real(path, data, mtime_ns)
 
     monkeypatch.setattr(replica, "create_whole", user_was_quicker)

@@ -7,7 +7,7 @@ import errno
 import os
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 # a file this call creates, never one that exists; its mode follows the umask
 _EXCLUSIVE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
@@ -63,7 +63,7 @@ def _unnamed_files(known: list = []) -> bool:  # noqa: B006 - asked once a proce
     return known[0]
 
 
-def create_whole(path: Path, data: bytes,
+def create_whole(path: Union[str, Path], data: bytes,
                  mtime_ns: Optional[int]) -> Optional[os.stat_result]:
     """Create ``path`` holding ``data`` (modified at ``mtime_ns``; None: now), appearing whole or not
     at all, never over anything already there; its stat. The file is written unnamed in
@@ -76,7 +76,7 @@ def create_whole(path: Path, data: bytes,
     if not _unnamed_files():
         return None
     try:
-        fd = os.open(path.parent, _UNNAMED, 0o666)  # the mode follows the umask
+        fd = os.open(os.path.dirname(path), _UNNAMED, 0o666)  # the mode follows the umask
     except OSError as exc:
         if exc.errno in _NO_UNNAMED:
             return None

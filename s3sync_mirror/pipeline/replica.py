@@ -108,12 +108,12 @@ class Replica:
             raise
         return os.stat(dest), trashed
 
-    def _parent_made(self, dest: Path, again: bool = False) -> None:
-        parent = dest.parent
+    def _parent_made(self, dest, again: bool = False) -> None:
+        parent = os.path.dirname(dest)  # a str: no Path made per file
         if again:  # its folder was pruned meanwhile: made again
             self._made_dirs.discard(parent)
         if parent not in self._made_dirs:
-            parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(parent, exist_ok=True)
             self._made_dirs.add(parent)
 
     def place_bytes(self, data: bytes, path: str, expected: Optional[FileState],
@@ -124,7 +124,7 @@ class Replica:
         (``diskio.create_whole``); elsewhere, and where the disk cannot, through a temp
         file and ``place``."""
         if expected is None and self._unnamed:
-            dest = self.path(path)
+            dest = os.fspath(self.path(path))
             self._parent_made(dest)
             try:
                 try:
