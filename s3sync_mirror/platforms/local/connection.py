@@ -31,7 +31,7 @@ from ...core.clock import iso_from_ns
 from ...core.diskio import prune_empty_dirs
 from ..base import (STALE_TMP_SECONDS, Advance, DataPlatformConnection, RemoteObject,
                     changed)
-from .lock import LOCK_STALE_SECONDS, LOCK_WAIT_SECONDS, FencedLock, LockLost, share_now_ns
+from .lock import LOCK_STALE_SECONDS, LOCK_WAIT_SECONDS, FencedLock, share_now_ns
 
 
 def _etag(st: os.stat_result) -> str:

@@ -16,7 +16,6 @@ import threading
 from typing import Callable, Optional
 from urllib.parse import quote, urlsplit
 
-from ...core.errors import S3SyncMirrorError
 from ...core.hashing import hex_to_b64, sha256_hasher
 from .errors import classify
 
