@@ -65,14 +65,15 @@ def _unnamed_files(known: list = []) -> bool:  # noqa: B006 - asked once a proce
 
 def create_whole(path: Union[str, Path], data: bytes,
                  mtime_ns: Optional[int]) -> Optional[os.stat_result]:
-    """Create ``path`` holding ``data`` (modified at ``mtime_ns``; None: now), appearing whole or not
-    at all, never over anything already there; its stat. The file is written unnamed in
-    its folder (``O_TMPFILE``: after a crash no temp file is left, the kernel frees it)
-    and then linked under its name, which fails if the name is taken (FileExistsError,
-    nothing changed): one directory entry made, where a temp file and a rename make one
-    and then move it (2,000 files of 4 KiB on this machine's disk: 0.41 s -> 0.28 s).
-    None where the system or the file system offers no unnamed files (the caller takes a
-    temp file and a rename). Its folder must exist (FileNotFoundError)."""
+    """Create ``path`` holding ``data`` (modified at ``mtime_ns``; None: now), appearing
+    whole or not at all, never over anything already there; its stat. It is written
+    unnamed in its folder (``O_TMPFILE``: after a crash no temp file is left, the kernel
+    frees it) and then linked under its name, which fails if the name is taken
+    (FileExistsError, nothing changed): one directory entry made, where a temp file and
+    a rename make one and then move it (2,000 files of 4 KiB on this machine's disk:
+    0.41 s -> 0.28 s). None where the system or the file system offers no unnamed files
+    (the caller takes a temp file and a rename). Its folder must exist
+    (FileNotFoundError)."""
     if not _unnamed_files():
         return None
     try:
