@@ -4,6 +4,7 @@ removed up to a root."""
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import time
 from pathlib import Path
@@ -56,11 +57,11 @@ _NO_UNNAMED = (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOSYS, errno
                errno.EPERM)
 
 
-def _unnamed_files(known: list = []) -> bool:  # noqa: B006 - asked once a process
-    """Whether this system has unnamed files and the /proc names that link them."""
-    if not known:
-        known.append(_UNNAMED != os.O_WRONLY and os.path.isdir("/proc/self/fd"))
-    return known[0]
+@functools.lru_cache(maxsize=None)
+def _unnamed_files() -> bool:
+    """Whether this system has unnamed files and the /proc names that link them (asked
+    once a process)."""
+    return _UNNAMED != os.O_WRONLY and os.path.isdir("/proc/self/fd")
 
 
 def create_whole(path: Union[str, Path], data: bytes,

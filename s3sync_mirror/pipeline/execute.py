@@ -198,16 +198,16 @@ class Executor:
     def download(self, a: Action) -> Outcome:
         replica = self.ctx.replica
         replica.path(a.path)  # refuse an unsafe place before fetching anything
-        tmp = reuse.local_copy(self, a)
-        moved = 0 if tmp is not None else a.remote.size
-        if tmp is None:
-            tmp = self._fetch_verified(a)
+        got = reuse.local_copy(self, a)  # a temp file, or a batch's bytes (Fetched)
+        moved = 0 if got is not None else a.remote.size
+        if got is None:
+            got = self._fetch_verified(a)
         else:
             self.ctx.progress.advance(a.remote.size)
-        if isinstance(tmp, Fetched):  # a new file appears whole under its name at once
-            st, trashed = replica.place_bytes(tmp.data, a.path, a.local, _edited(a.remote))
+        if isinstance(got, Fetched):  # a new file appears whole under its name at once
+            st, trashed = replica.place_bytes(got.data, a.path, a.local, _edited(a.remote))
         else:
-            st, trashed = replica.place(tmp, a.path, a.local)
+            st, trashed = replica.place(got, a.path, a.local)
         return Outcome(a, m.DONE, local_state=a.remote.on_disk(st),
                        archived_as=trashed, transferred=moved)
 

@@ -85,9 +85,12 @@ class GCSReader(LoopClient):
 
         async def request():
             r = await obstore.get_async(self.store, full)
-            if not generation or r.meta.get("version") == generation:
+            if not generation:
                 return r
-            if r.meta.get("version") is None:  # the answer does not say: asked by name
+            said = r.meta.get("version")  # meta is a new dict at each access: read once
+            if said == generation:
+                return r
+            if said is None:  # the answer does not say: asked by name
                 return await obstore.get_async(self.store, full,
                                                options={"version": generation})
             raise FileNotFoundError(f"{full}: generation {generation} is no longer live")
