@@ -90,7 +90,10 @@ def _sync(s, opts: Options):
         base, found, plan = few.base, few.found, few.plan
     else:
         base = s.load_baseline()
-        found = detect.detect(s, base, quick.walked, quick.remote_etag)
+        # a run that can approve (--yes, or a person at the prompts) reads ahead
+        ahead = opts.mode == "sync" and (opts.yes or _interactive(opts))
+        found = detect.detect(s, base, quick.walked, quick.remote_etag, ahead=ahead,
+                              scope=opts.paths)
         for w in found.warnings:
             s.out.warn(w)
         detect.check_scope(opts.must_match, found, base)

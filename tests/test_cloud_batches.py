@@ -68,6 +68,46 @@ def test_each_failure_is_what_download_raises(cloud, tmp_path):
             assert not items[i][1].exists()  # a failed one leaves no file
 
 
+def test_a_batch_takes_what_was_read_ahead(cloud, tmp_path, monkeypatch):
+    """What ``read_ahead`` read is the batch's answer, counted once in its progress and
+    sent once; one that failed (a replaced version) is asked again by the batch, and
+    fails as ``download`` does."""
+    import time
+
+    import obstore
+
+    from s3sync_mirror.platforms.base import Fetched
+
+    files = {f"a/f{i}.csv": f"ahead,{i}\n".encode() * (i + 1) for i in range(12)}
+    etags = {k: cloud.put_bytes(k, v) for k, v in files.items()}
+    old = cloud.put_bytes("replaced.csv", b"v1")
+    cloud.put_bytes("replaced.csv", b"v2", if_match=old)
+    sent: list = []
+    real = obstore.get_async
+    monkeypatch.setattr(obstore, "get_async",
+                        lambda store, key, *a, **k: sent.append(key) or real(store, key, *a, **k))
+    cloud.read_ahead([(k, etags[k], len(v)) for k, v in files.items()] +
+                     [("replaced.csv", old, 2)])
+    reader = cloud.reader
+    end = time.monotonic() + 30
+    while time.monotonic() < end and not (
+            len(reader._ahead) == 13 and all(s.fut.done() for s in reader._ahead.values())):
+        time.sleep(0.01)
+    ahead_sent = len(sent)
+    assert ahead_sent >= 13
+    items = [(k, tmp_path / f"{n}.part", etags[k]) for n, k in enumerate(files)]
+    items.append(("replaced.csv", tmp_path / "r.part", old))
+    seen: list = []
+    got = dict(cloud.download_many(items, advance=seen.append, keep=True))
+    for i, (key, dest, _etag) in enumerate(items[:-1]):
+        assert got[i] == Fetched(sha(files[key]), files[key]) and not dest.exists()
+    assert isinstance(got[len(files)], PreconditionFailed)
+    assert sum(seen) == sum(map(len, files.values()))
+    assert [k for k in sent[ahead_sent:] if not k.endswith("replaced.csv")] == []
+    assert any(k.endswith("replaced.csv") for k in sent[ahead_sent:])  # asked again
+    assert reader._ahead == {}
+
+
 def test_no_batches_where_obstore_cannot_speak_for_the_connection(monkeypatch):
     from s3sync_mirror.platforms.gcs.connection import GCSConnection
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
-from . import evidence, quickcheck as insync
+from . import ahead as read_ahead, evidence, quickcheck as insync
 from ..state import remotestate as remote_state
 from ..core.background import Background
 from ..core.errors import S3SyncMirrorError, UsageError
@@ -93,8 +93,10 @@ def quick_check(s, paths) -> Quick:
                  etag if remote_same else None, printed, rec, ordered)
 
 
-def detect(s, base: dict, walked=None, remote_etag=None) -> Detected:
-    """Scan the folder while the remote state is fetched."""
+def detect(s, base: dict, walked=None, remote_etag=None, *, ahead: bool = False,
+           scope=None) -> Detected:
+    """Scan the folder while the remote state is fetched. ``ahead``: then start reading
+    the files new to this clone (within ``scope``) into memory (``pipeline/ahead.py``)."""
     notes: list = []
     with Background(remote_state.fetch, s.remote, s.statedir, save_cache=s.writes,
                     jobs=s.jobs, tmp_dir=s.layout.tmp, notes=notes,
@@ -111,6 +113,8 @@ def detect(s, base: dict, walked=None, remote_etag=None) -> Detected:
         rs = fut.result()
     evidence.verify(s.remote, rs, base, local=scanned.files, jobs=s.jobs,
                     tmp_dir=s.layout.tmp)
+    if ahead:
+        read_ahead.start(s, base, scanned.files, rs.files, scope)
     return Detected(scanned, rs, notes + scanned.warnings)
 
 

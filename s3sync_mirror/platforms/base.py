@@ -262,6 +262,12 @@ class DataPlatformConnection(ABC):
         bytes), not written to ``dest``, for the caller to write where it goes."""
         raise NotImplementedError(f"{type(self).__name__} has no batches (batch_limit 0)")
 
+    def read_ahead(self, items) -> None:
+        """Start reading into memory each (key, if_match, size) that a batch of this run
+        will likely download (``download_many`` with ``keep`` then takes the answers
+        instead of asking again); returns at once, writes nothing. Nothing by default: a
+        connection without batches reads when it downloads."""
+
     def warm(self) -> None:
         """Make now, in this thread, what the first request builds (a client, a store):
         work that holds the GIL, done before requests that wait on the network run

@@ -116,6 +116,7 @@ class LoopClient(ABC):
         self._loop_made: Optional[Loop] = None
         self._writer: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._loop_lock = threading.Lock()
+        self._ahead: dict = {}  # read ahead: {key: _Ahead}, touched on the loop only
 
     # -- what a provider says ----------------------------------------------------------------
     @abstractmethod
@@ -290,6 +291,61 @@ class LoopClient(ABC):
         finally:
             fut.cancel()
 
+    # -- reading ahead -------------------------------------------------------------------
+    def read_ahead(self, jobs: list) -> None:
+        """Start the GETs ``jobs`` ([(key, coroutine function)], each returning a
+        ``Fetched``) now, ``CONCURRENCY`` at a time, and keep each answer in memory under
+        its key until a batch asks for it (``ahead``): a sync reads the small files it
+        will most likely download while it still plans (``pipeline/ahead.py``). Nothing
+        is written anywhere; an answer no batch asks for is dropped with the loop. Returns
+        at once."""
+        if jobs:
+            self._loop.submit(self._read_ahead(jobs))
+
+    async def _read_ahead(self, jobs: list) -> None:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        # Every key is known before the first await: a batch submitted after this call
+        # finds them all (the loop runs its tasks in the order they were submitted).
+        slots = [(_Ahead(loop.create_future()), job) for key, job in jobs]
+        for (key, _job), (slot, _j) in zip(jobs, slots):
+            self._ahead[key] = slot
+        todo = iter(slots)
+
+        async def worker() -> None:
+            for slot, job in todo:
+                if slot.taken:
+                    continue  # a batch asked before it started: it sends its own GET
+                slot.started = True
+                try:
+                    got = await job()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the batch then asks again itself
+                    got = exc
+                if not slot.fut.done():
+                    slot.fut.set_result(got)
+
+        await asyncio.gather(*(worker() for _ in range(min(CONCURRENCY, len(slots)))))
+
+    def ahead(self, key, job, transfer: Transfer):
+        """``job`` (a coroutine function returning a ``Fetched``), answered from what was
+        read ahead under ``key`` when that GET started: its bytes, counted as moved now;
+        a GET not started yet, or one that failed, is sent again by ``job`` itself, so
+        every failure is the usual one, raised by the usual request."""
+        async def run():
+            slot = self._ahead.pop(key, None)
+            if slot is not None:
+                slot.taken = True
+                if slot.started:
+                    got = await slot.fut
+                    if isinstance(got, Fetched):
+                        transfer.advance(len(got.data))
+                        return got
+            return await job()
+        return run
+
     def download_many(self, jobs: list, dests: list, transfer: Transfer,
                       keep: bool = False) -> Iterator[tuple]:
         """``many`` of GETs made with ``fetched``: each small object written to its
@@ -317,6 +373,16 @@ class LoopClient(ABC):
             self._writer.shutdown(wait=True)
 
 
+class _Ahead:
+    """One GET read ahead: its answer (a Fetched or the exception), whether it started,
+    and whether a batch took it."""
+
+    __slots__ = ("fut", "started", "taken")
+
+    def __init__(self, fut):
+        self.fut, self.started, self.taken = fut, False, False
+
+
 class Reads:
     """A connection (GCS, Azure Blob) whose downloads go through an obstore ``LoopClient``
     where one can be made for it (``make_reader``: None where obstore cannot stand in):
@@ -341,6 +407,26 @@ class Reads:
     @property
     def download_batch_limit(self) -> int:
         return BATCH_MAX if self.reader is not None else 0
+
+    @abstractmethod
+    def _read_job(self, reader: LoopClient, key: str, dest, if_match: Optional[str],
+                  transfer: Transfer):
+        """The coroutine function of one batched GET of ``key`` (a ``Fetched``)."""
+
+    def _batch_jobs(self, reader: LoopClient, items, transfer: Transfer) -> list:
+        """The jobs of a batch of (key, dest, if_match): each answered from what was read
+        ahead where it can be (``LoopClient.ahead``)."""
+        return [reader.ahead((key, if_match), self._read_job(reader, key, dest, if_match,
+                                                             transfer), transfer)
+                for key, dest, if_match in items]
+
+    def read_ahead(self, items) -> None:
+        reader = self.reader
+        if reader is None:
+            return
+        idle = Transfer()
+        reader.read_ahead([((key, if_match), self._read_job(reader, key, None, if_match, idle))
+                           for key, if_match, size in items if size < BATCH_MAX])
 
     def close_reader(self) -> None:
         if self._reader:

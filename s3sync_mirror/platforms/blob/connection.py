@@ -166,10 +166,12 @@ class BlobConnection(PrefixedKeys, Reads, DataPlatformConnection):
         exception ``download`` would raise) as each ends. ``keep``: see the base class."""
         reader = self.reader
         with self.transfers.track(advance) as transfer:
-            jobs = [functools.partial(reader.get_async, self._key(key), dest,
-                                      if_match=if_match, transfer=transfer, label=key)
-                    for key, dest, if_match in items]
+            jobs = self._batch_jobs(reader, items, transfer)
             yield from reader.download_many(jobs, [d for _k, d, _m in items], transfer, keep)
+
+    def _read_job(self, reader, key, dest, if_match, transfer):
+        return functools.partial(reader.get_async, self._key(key), dest, if_match=if_match,
+                                 transfer=transfer, label=key)
 
     def close(self) -> None:
         self._close_pool()

@@ -147,8 +147,7 @@ class GCSConnection(LazyClient, PrefixedKeys, Reads, DataPlatformConnection):
         exception ``download`` would raise) as each ends. ``keep``: see the base class."""
         reader = self.reader
         with self.transfers.track(advance) as transfer:
-            jobs = [functools.partial(self._pinned_get, reader, key, dest, if_match,
-                                      transfer) for key, dest, if_match in items]
+            jobs = self._batch_jobs(reader, items, transfer)
             for i, got in reader.download_many(jobs, [d for _k, d, _m in items], transfer,
                                                keep):
                 if isinstance(got, RemoteNotFound):
@@ -159,6 +158,9 @@ class GCSConnection(LazyClient, PrefixedKeys, Reads, DataPlatformConnection):
         """What a 404 of obstore's GET means: the pinned generation replaced, the object
         or the bucket gone (``gone``, ``missing``), as the one-by-one path says it."""
         return self.gone(key, if_match, exc) if if_match is not None else self.missing(key)
+
+    def _read_job(self, reader, key, dest, if_match, transfer):
+        return functools.partial(self._pinned_get, reader, key, dest, if_match, transfer)
 
     async def _pinned_get(self, reader, key, dest, if_match, transfer, fetched=True):
         if if_match is not None:

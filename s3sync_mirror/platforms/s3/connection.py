@@ -41,7 +41,7 @@ from .boto import BotocoreObjects
 from ...core.clock import ISO
 from ...core.layout import STATE_DIR
 from ..base import (Advance, DataPlatformConnection, LazyClient, PrefixedKeys, RemoteObject,
-                    read_whole)
+                    Transfer, read_whole)
 from .errors import botocore_errors, no_credentials
 from .multipart import COPY_LIMIT, MIB, MULTIPART_THRESHOLD, PART_MEMORY, PART_SIZE
 
@@ -429,12 +429,24 @@ class S3Connection(LazyClient, PrefixedKeys, DataPlatformConnection):
         ends; a failed one's ``dest`` is removed. ``keep``: see the base class."""
         objects = self.objects
         with self.transfers.track(advance) as transfer:
-            jobs = [functools.partial(objects.get_async, self._key(key), dest,
-                                      if_match=if_match, transfer=transfer, label=key,
-                                      fetched=True)
-                    for key, dest, if_match in items]
+            jobs = [objects.ahead((self._key(key), if_match),
+                                  self._get_job(objects, key, dest, if_match, transfer),
+                                  transfer) for key, dest, if_match in items]
             yield from objects.download_many(jobs, [dest for _k, dest, _m in items], transfer,
                                              keep)
+
+    def read_ahead(self, items) -> None:
+        objects = self._small
+        if objects is None:
+            return
+        idle = Transfer()
+        objects.read_ahead([((self._key(key), if_match),
+                             self._get_job(objects, key, None, if_match, idle, size))
+                            for key, if_match, size in items if size < self.download_batch_limit])
+
+    def _get_job(self, objects, key, dest, if_match, transfer, size=0):
+        return functools.partial(objects.get_async, self._key(key), dest, if_match=if_match,
+                                 transfer=transfer, label=key, size=size, fetched=True)
 
     def copy(self, src: str, dst: str, *, if_match: Optional[str] = None,
              size_hint: int = -1) -> str:
