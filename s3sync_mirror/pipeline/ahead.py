@@ -9,10 +9,15 @@ Nothing is written before the plan is approved: what is read ahead stays in memo
 ``MAX_BYTES``, ``MAX_FILES``), is checked against the plan like any download, and is
 dropped with the connection when the plan does not take it. Each GET asks for the version
 the state names, as the batch's own would; one that fails is simply asked again by the
-batch, whose failure is then the usual one."""
+batch, whose failure is then the usual one. ``S3SYNC_MIRROR_READ_AHEAD=0`` turns it off
+(a metered link, say: a plan that is declined then costs no GET)."""
 from __future__ import annotations
 
+import os
+
 from ..core.paths import in_scope
+
+SWITCH = "S3SYNC_MIRROR_READ_AHEAD"
 
 MAX_FILES = 8192
 MAX_BYTES = 64 << 20
@@ -46,7 +51,7 @@ def candidates(remote: dict, base: dict, local: dict, ignored, limit: int,
 
 def start(s, base: dict, local: dict, remote: dict, scope=None) -> int:
     """Start reading ahead for a sync that writes (session ``s``); how many files."""
-    if not s.writes:
+    if not s.writes or os.environ.get(SWITCH, "1").strip() == "0":
         return 0
     chosen = candidates(remote, base, local, s.ignored(), s.remote.download_batch_limit,
                         scope)
