@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -180,3 +181,39 @@ def test_a_read_ahead_that_failed_is_asked_again_by_the_batch(team, monkeypatch)
         {p: d for p, d in files.items() if p != key}
     full = [k for k in sent if k.endswith(key)]
     assert len(full) == 1 and sent[full[0]] >= 3  # read ahead, the batch's, the re-plan's
+
+
+@pytest.mark.parametrize("remote_kind", ["s3"])
+def test_a_plan_declined_at_the_prompt_leaves_nothing_here(team):
+    """In a terminal the run reads ahead while the person reads the plan; answered `n`,
+    nothing of what was read is written anywhere, and the next run (answered `y`)
+    brings every file."""
+    import os
+    import sys
+
+    import pexpect
+
+    files = _team_with_files(team, count=8)
+    env = {**os.environ, **team.bob.env, "TERM": "xterm"}
+    env.setdefault("PYTHONPATH", str(Path(s3sync_mirror.__file__).parents[1]))
+    # the real command line, with a word when the reading ahead started
+    shim = ("import sys; from s3sync_mirror.pipeline import ahead; real = ahead.start\n"
+            "def start(*a, **k):\n    n = real(*a, **k); print('read ahead:', n, flush=True)"
+            "; return n\n"
+            "ahead.start = start; sys.argv = ['s3sync_mirror']\n"
+            "from s3sync_mirror.cli.main import run; run()")
+    for key, expect_files in (("n", {}), ("y", files)):
+        child = pexpect.spawn(sys.executable, ["-c", shim], cwd=str(team.bob.repo),
+                              env=env, encoding="utf-8", timeout=60, use_poll=True,
+                              dimensions=(50, 120))
+        child.expect("read ahead: 8")
+        child.expect("Apply this plan")
+        time.sleep(0.5)  # the person reads; the reading ahead runs meanwhile
+        child.send(key)
+        child.expect(pexpect.EOF)
+        child.close()
+        assert team.bob.files() == expect_files, (key, child.before)
+        if key == "n":
+            left = [p for p in team.bob.data.rglob("*") if p.is_file()
+                    and p.parent.name == "tmp"] if team.bob.data.exists() else []
+            assert left == []
