@@ -456,3 +456,25 @@ def test_a_listing_of_data_keys_takes_obstore_only_for_an_empty_prefix(bucket, a
     finally:
         for c in conns.values():
             c.close()
+
+
+def test_tls_is_verified_on_https_and_no_roots_are_loaded_on_plain_http(monkeypatch):
+    """On an https endpoint the store verifies TLS as object_store does by default; on a
+    plain http one (no TLS at all) the system's root certificates are not loaded (5-10
+    ms of every start)."""
+    from obstore import store as obstores
+
+    from s3sync_mirror.platforms.obloop import plain_http
+    from s3sync_mirror.platforms.s3.obstore import ObstoreTransport
+
+    made: list = []
+    monkeypatch.setattr(obstores, "S3Store",
+                        lambda bucket, **kw: made.append(kw["client_options"]) or object())
+    for url in ("https://s3.example.org", "http://127.0.0.1:9000"):
+        ObstoreTransport(bucket="b", endpoint_url=url, region="us-east-1",
+                         credentials={"access_key_id": "k", "secret_access_key": "s"},
+                         path_style=True, max_connections=8, endpoint=url)
+    secure, plain = made
+    assert secure["allow_http"] is False and "allow_invalid_certificates" not in secure
+    assert plain["allow_http"] is True and plain["allow_invalid_certificates"] is True
+    assert plain_http("https://x") == {"allow_http": False}

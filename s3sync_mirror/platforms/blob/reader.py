@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Optional
 
-from ..obloop import CLIENT_OPTIONS, LoopClient, answer, available, retry_config
+from ..obloop import CLIENT_OPTIONS, LoopClient, answer, available, plain_http, retry_config
 from ..parts import quoted
 from .errors import classify
 
@@ -38,7 +38,7 @@ def make(conn) -> Optional["BlobReader"]:
     service = conn.service
     url, _, sas = service.url.partition("?")
     credential = service.credential
-    options = {**CLIENT_OPTIONS, "allow_http": url.startswith("http://")}
+    options = {**CLIENT_OPTIONS, **plain_http(url)}
     config = {"account_name": service.account_name, "endpoint": url.rstrip("/")}
     provider = None
     if getattr(credential, "account_key", None):

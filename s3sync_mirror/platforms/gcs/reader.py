@@ -15,7 +15,7 @@ import json
 from datetime import timezone
 from typing import Optional
 
-from ..obloop import CLIENT_OPTIONS, LoopClient, answer, available, retry_config
+from ..obloop import CLIENT_OPTIONS, LoopClient, answer, available, plain_http, retry_config
 from .errors import classify
 
 def _google_tokens(credentials):
@@ -47,7 +47,7 @@ def make(conn) -> Optional["GCSReader"]:
         key = json.dumps({"disable_oauth": True, "gcs_base_url": endpoint.rstrip("/"),
                           "client_email": "", "private_key": "", "private_key_id": ""})
         store = GCSStore(conn.bucket, service_account_key=key,
-                         client_options={**options, "allow_http": True},
+                         client_options={**options, **plain_http(endpoint)},
                          retry_config=retry_config(10, conn.retry_deadline))
     elif endpoint:
         return None  # another https endpoint: the connection's own client knows it

@@ -21,7 +21,7 @@ from typing import Optional
 from ...core.backoff import pause
 from ...core.errors import S3SyncMirrorError
 from ..base import Transfer, read_whole
-from ..obloop import LoopClient, answer
+from ..obloop import LoopClient, answer, plain_http
 from ..parts import quoted, unquoted
 from .errors import THROTTLED, classify
 
@@ -92,7 +92,7 @@ class ObstoreTransport(LoopClient):
                   "unsigned_payload": True}
         if self.endpoint:
             config["endpoint"] = self._endpoint_url
-        client = {"allow_http": self._endpoint_url.startswith("http://"),
+        client = {**plain_http(self._endpoint_url),
                   "pool_max_idle_per_host": str(self._max), "connect_timeout": "10s",
                   "timeout": f"{timeout}s"}
         retry = {"max_retries": self.attempts - 1, "retry_timeout": timedelta(seconds=60),
