@@ -90,9 +90,8 @@ def _sync(s, opts: Options):
         base, found, plan = few.base, few.found, few.plan
     else:
         base = s.load_baseline()
-        # a run that can approve (--yes, or a person at the prompts) reads ahead
-        ahead = opts.mode == "sync" and (opts.yes or _interactive(opts))
-        found = detect.detect(s, base, quick.walked, quick.remote_etag, ahead=ahead,
+        # reads ahead in a run that writes (one that can approve: ahead.start)
+        found = detect.detect(s, base, quick.walked, quick.remote_etag, ahead=True,
                               scope=opts.paths)
         for w in found.warnings:
             s.out.warn(w)

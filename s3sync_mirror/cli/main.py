@@ -374,6 +374,12 @@ def _dispatch(args) -> int:
     opts = Options(json=args.json, quiet=args.quiet, verbose=args.verbose,
                    status=args.command == "status", **changing)
     opts.paths, opts.must_match = api.split_scope(settings, args.paths, Path.cwd())
+    # The process ends with this command: the cyclic collector, paused during the run
+    # (sync._no_cycle_collector), stays off, else its first pass once back on walks
+    # everything the run still holds (a fresh clone of 2,000 files: 9.5 ms at its end).
+    import gc
+
+    gc.disable()
     result = run_sync(settings, opts)
     if args.json:
         import json
