@@ -217,3 +217,26 @@ def test_a_plan_declined_at_the_prompt_leaves_nothing_here(team):
             left = [p for p in team.bob.data.rglob("*") if p.is_file()
                     and p.parent.name == "tmp"] if team.bob.data.exists() else []
             assert left == []
+
+
+def test_closing_ends_what_is_still_being_read_ahead(bucket, aws_env, caplog):
+    """A connection closed while it reads ahead (a plan declined at once) cancels those
+    GETs and waits for them: no request or task is left behind, nothing is reported."""
+    import gc
+    import logging
+
+    from tests.test_contract import s3_connection
+
+    conn = s3_connection(bucket, aws_env, "obstore")
+    etags = {f"c/f{i}.csv": conn.put_bytes(f"c/f{i}.csv", b"x" * (i + 1)) for i in range(300)}
+    objects = conn.objects
+    caplog.set_level(logging.WARNING, logger="asyncio")
+    conn.read_ahead([(k, e, 1) for k, e in etags.items()])
+    end = time.monotonic() + 10
+    while len(objects._ahead) < 300 and time.monotonic() < end:
+        time.sleep(0.001)  # until the reading ahead has started
+    assert not all(slot.fut.done() for slot in objects._ahead.values())
+    conn.close()
+    assert objects._ahead == {} and not objects._loop_made.thread.is_alive()
+    gc.collect()  # a task destroyed while pending would be reported now
+    assert [r for r in caplog.records if r.name == "asyncio"] == []
