@@ -222,6 +222,7 @@ def test_a_plan_declined_at_the_prompt_leaves_nothing_here(team):
 def test_closing_ends_what_is_still_being_read_ahead(bucket, aws_env, caplog):
     """A connection closed while it reads ahead (a plan declined at once) cancels those
     GETs and waits for them: no request or task is left behind, nothing is reported."""
+    import asyncio
     import gc
     import logging
 
@@ -237,6 +238,9 @@ def test_closing_ends_what_is_still_being_read_ahead(bucket, aws_env, caplog):
         time.sleep(0.001)  # until the reading ahead has started
     assert not all(slot.fut.done() for slot in objects._ahead.values())
     conn.close()
-    assert objects._ahead == {} and not objects._loop_made.thread.is_alive()
+    loop = objects._loop_made
+    assert objects._ahead == {} and not loop.thread.is_alive()
+    assert [t for t in asyncio.all_tasks(loop.loop) if not t.done()] == []
+    del loop, objects, conn
     gc.collect()  # a task destroyed while pending would be reported now
     assert [r for r in caplog.records if r.name == "asyncio"] == []

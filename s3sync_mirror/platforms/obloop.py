@@ -112,6 +112,21 @@ class Loop:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def close(self) -> None:
+        """Cancel what still runs on the loop (a batch's last step, GETs read ahead that no
+        batch took) and wait for it, as ``asyncio.run`` does, then stop the loop: no task
+        is left pending, to be reported when it is collected."""
+        import asyncio
+
+        async def finish() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        try:
+            asyncio.run_coroutine_threadsafe(finish(), self.loop).result(timeout=5)
+        except Exception:  # noqa: BLE001 - best effort: the loop stops next anyway
+            pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
 
@@ -126,8 +141,6 @@ class LoopClient(ABC):
         self._writer: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._loop_lock = threading.Lock()
         self._ahead: dict = {}  # read ahead: {key: _Ahead}, touched on the loop only
-        self._ahead_runs: list = []  # the reading ahead's loop runs (close ends them)
-        self._ahead_tasks: set = set()  # their tasks, on the loop
 
     # -- what a provider says ----------------------------------------------------------------
     @abstractmethod
@@ -311,13 +324,12 @@ class LoopClient(ABC):
         is written anywhere; an answer no batch asks for is dropped with the loop. Returns
         at once."""
         if jobs:
-            self._ahead_runs.append(self._loop.submit(self._read_ahead(jobs)))
+            self._loop.submit(self._read_ahead(jobs))
 
     async def _read_ahead(self, jobs: list) -> None:
         import asyncio
 
         loop = asyncio.get_running_loop()
-        self._ahead_tasks.add(asyncio.current_task())  # what close() cancels
         # Every key is known before the first await: a batch submitted after this call
         # finds them all (the loop runs its tasks in the order they were submitted).
         slots = [(_Ahead(loop.create_future()), job) for key, job in jobs]
@@ -378,31 +390,10 @@ class LoopClient(ABC):
                     pass
             yield i, got
 
-    def _end_reading_ahead(self) -> None:
-        """Cancel what is still being read ahead and wait for it to end, on the loop, so
-        that closing leaves no request or task behind."""
-        import asyncio
-
-        if all(run.done() for run in self._ahead_runs):
-            return
-
-        async def end() -> None:
-            tasks = [t for t in self._ahead_tasks if not t.done()]
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            self._ahead.clear()
-            self._ahead_tasks.clear()
-
-        try:
-            self._loop.submit(end()).result(timeout=5)
-        except Exception:  # noqa: BLE001 - best effort: the loop is closed next anyway
-            pass
-
     def close(self) -> None:
         if self._loop_made is not None:
-            self._end_reading_ahead()
-            self._loop_made.close()
+            self._loop_made.close()  # ends what is still read ahead, too
+            self._ahead.clear()
         if self._writer is not None:
             self._writer.shutdown(wait=True)
 
