@@ -14,6 +14,7 @@ import pytest
 import s3sync_mirror
 from s3sync_mirror.core.model import DONE, FileState
 from s3sync_mirror.pipeline import ahead
+from tests.test_unnamed import _team_with_files
 
 MIB = 1 << 20
 REAL_START = ahead.start
@@ -53,14 +54,6 @@ def test_what_is_read_ahead_is_bounded(monkeypatch):
 
 
 # -- a team on S3 ------------------------------------------------------------------------
-def _team_with_files(team, count=30):
-    files = {f"d{i % 3}/f{i}.csv": f"row,{i}\n".encode() * (i + 1) for i in range(count)}
-    for path, data in files.items():
-        team.alice.write(path, data)
-    team.alice.sync()
-    return files
-
-
 def _count_gets(monkeypatch) -> dict:
     """{object key: GETs sent} of obstore, as this process sends them."""
     import obstore
@@ -109,7 +102,7 @@ def _wait_read(s, keys, timeout=30.0) -> None:
 
 @pytest.mark.parametrize("remote_kind", ["s3"])
 def test_a_fresh_clone_reads_ahead_and_sends_each_get_once(team, monkeypatch):
-    files = _team_with_files(team)
+    files = _team_with_files(team, count=30)
     sent = _count_gets(monkeypatch)
     started = _spy_start(monkeypatch)
     result = s3sync_mirror.run(team.bob.repo, yes=True, quiet=True)
