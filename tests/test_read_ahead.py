@@ -5,6 +5,7 @@ asking again, each GET is sent once, what is read ahead is the version the plan 
 read ahead that failed is asked again by the batch, whose failure is the usual one."""
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import s3sync_mirror
+from s3sync_mirror.core.errors import PreconditionFailed
 from s3sync_mirror.core.model import DONE, FileState
 from s3sync_mirror.pipeline import ahead
 from tests.test_unnamed import _team_with_files
@@ -34,9 +36,9 @@ def test_only_small_files_new_to_this_clone_largest_first():
     base = {"known.csv": _st(10, "K")}
     got = ahead.candidates(remote, base, local, lambda p: p.startswith("tmp/"), MIB)
     # not: here locally, in the baseline, its content here under another name, empty,
-    # not below the batch limit, ignored; in the executor's order (largest first, stable)
-    assert got == [("b.csv", "e", 30), ("c.csv", "e", 20), ("d.csv", None, 20),
-                   ("a.csv", "e", 10)]
+    # not below the batch limit, ignored, no version to ask for; in the executor's order
+    # (largest first, stable)
+    assert got == [("b.csv", "e", 30), ("c.csv", "e", 20), ("a.csv", "e", 10)]
     assert ahead.candidates(remote, base, local, None, MIB, scope=("c.csv",)) == \
         [("c.csv", "e", 20)]
     assert ahead.candidates(remote, base, local, None, 0) == []  # a remote without batches
@@ -166,12 +168,25 @@ def test_a_read_ahead_that_failed_is_asked_again_by_the_batch(team, monkeypatch)
         team.alice.write(key, b"alice's second version\n")
         team.alice.sync()
 
-    _spy_start(monkeypatch, before=replaced_before_the_read)
+    refused: list = []
+
+    def the_read_was_refused(s):
+        end = time.monotonic() + 30
+        planned: list = []
+        while not planned and time.monotonic() < end:  # the loop makes the slots
+            planned = [(k, slot) for k, slot in list(s.remote.objects._ahead.items())
+                       if k[0].endswith(key)]
+            time.sleep(0.005)
+        _wait_read(s, [k for k, _slot in planned])
+        refused.extend(slot.fut.result() for _k, slot in planned)
+
+    _spy_start(monkeypatch, before=replaced_before_the_read, after=the_read_was_refused)
     result = s3sync_mirror.run(team.bob.repo, yes=True, quiet=True)
     assert result.ok, [(o.action.path, o.status, o.error) for o in result.outcomes]
     assert team.bob.read(key) == b"alice's second version\n"
     assert {p: team.bob.read(p) for p in files if p != key} == \
         {p: d for p, d in files.items() if p != key}
+    assert len(refused) == 1 and isinstance(refused[0], PreconditionFailed), refused
     full = [k for k in sent if k.endswith(key)]
     assert len(full) == 1 and sent[full[0]] >= 3  # read ahead, the batch's, the re-plan's
 
@@ -229,11 +244,40 @@ def test_closing_ends_what_is_still_being_read_ahead(bucket, aws_env, caplog):
     end = time.monotonic() + 10
     while len(objects._ahead) < 300 and time.monotonic() < end:
         time.sleep(0.001)  # until the reading ahead has started
-    assert not all(slot.fut.done() for slot in objects._ahead.values())
-    conn.close()
     loop = objects._loop_made
+    conn.close()
+    conn.close()  # twice: nothing more to do
     assert objects._ahead == {} and not loop.thread.is_alive()
     assert [t for t in asyncio.all_tasks(loop.loop) if not t.done()] == []
     del loop, objects, conn
     gc.collect()  # a task destroyed while pending would be reported now
     assert [r for r in caplog.records if r.name == "asyncio"] == []
+
+
+def test_ctrl_c_stops_the_reading_ahead_and_later_calls_work(bucket, aws_env, tmp_path):
+    """``interrupt`` (Ctrl-C) cancels what is being read ahead and drops what was read;
+    a batch asked afterwards sends its own GETs and gets every file."""
+    from s3sync_mirror.platforms.base import Fetched
+    from tests.test_contract import s3_connection
+
+    conn = s3_connection(bucket, aws_env, "obstore")
+    try:
+        files = {f"i/f{i}.csv": b"y" * (i + 1) for i in range(300)}
+        etags = {k: conn.put_bytes(k, v) for k, v in files.items()}
+        objects = conn.objects
+        conn.read_ahead([(k, e, len(files[k])) for k, e in etags.items()])
+        end = time.monotonic() + 10
+        while len(objects._ahead) < 300 and time.monotonic() < end:
+            time.sleep(0.001)
+        run = objects._ahead_run
+        conn.interrupt()
+        end = time.monotonic() + 10
+        while (objects._ahead or not run.done()) and time.monotonic() < end:
+            time.sleep(0.01)
+        assert objects._ahead == {} and run.cancelled() and objects._ahead_run is None
+        items = [(k, tmp_path / f"{n}.part", etags[k]) for n, k in enumerate(files)]
+        got = dict(conn.download_many(items, keep=True))
+        assert all(got[i] == Fetched(hashlib.sha256(files[k]).hexdigest(), files[k])
+                   for i, (k, _d, _e) in enumerate(items))
+    finally:
+        conn.close()

@@ -458,15 +458,21 @@ def test_a_listing_of_data_keys_takes_obstore_only_for_an_empty_prefix(bucket, a
             c.close()
 
 
-def test_tls_is_verified_on_https_and_no_roots_are_loaded_on_plain_http(monkeypatch):
-    """On an https endpoint the store verifies TLS as object_store does by default; on a
-    plain http one (no TLS at all) the system's root certificates are not loaded (5-10
-    ms of every start)."""
+def test_the_client_options_keep_tls_checks_except_on_plain_http(monkeypatch):
+    """The options the S3 store is made with: on an https endpoint object_store's TLS
+    checks as they are; on a plain http one (no TLS at all) the system's root
+    certificates are not loaded (5-10 ms of every start), unless a proxy, whose own TLS
+    is checked, is set. obstore takes the options as they are given."""
     from obstore import store as obstores
 
     from s3sync_mirror.platforms.obloop import plain_http
     from s3sync_mirror.platforms.s3.obstore import ObstoreTransport
 
+    for var in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy",
+                "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    obstores.S3Store("b", endpoint="http://127.0.0.1:1", region="us-east-1",
+                     skip_signature=True, client_options=plain_http("http://127.0.0.1:1"))
     made: list = []
     monkeypatch.setattr(obstores, "S3Store",
                         lambda bucket, **kw: made.append(kw["client_options"]) or object())
@@ -478,3 +484,5 @@ def test_tls_is_verified_on_https_and_no_roots_are_loaded_on_plain_http(monkeypa
     assert secure["allow_http"] is False and "allow_invalid_certificates" not in secure
     assert plain["allow_http"] is True and plain["allow_invalid_certificates"] is True
     assert plain_http("https://x") == {"allow_http": False}
+    monkeypatch.setenv("HTTPS_PROXY", "https://proxy.example.org:3128")
+    assert plain_http("http://127.0.0.1:9000") == {"allow_http": True}

@@ -18,6 +18,7 @@ import os
 from ..core.paths import in_scope
 
 SWITCH = "S3SYNC_MIRROR_READ_AHEAD"
+OFF = ("0", "false", "no", "off")
 
 MAX_FILES = 8192
 MAX_BYTES = 64 << 20
@@ -36,7 +37,7 @@ def candidates(remote: dict, base: dict, local: dict, ignored, limit: int,
         return []
     here = {st.checksum for st in local.values()} if local else ()
     found = [(p, st) for p, st in remote.items()
-             if 0 < st.size < limit and p not in local and p not in base
+             if 0 < st.size < limit and st.etag and p not in local and p not in base
              and st.checksum not in here and (ignored is None or not ignored(p))
              and (not scope or in_scope(p, scope))]
     found.sort(key=lambda item: -item[1].size)  # stable: as schedule() orders transfers
@@ -45,13 +46,13 @@ def candidates(remote: dict, base: dict, local: dict, ignored, limit: int,
         total += st.size
         if total > MAX_BYTES:
             break
-        out.append((p, st.etag or None, st.size))
+        out.append((p, st.etag, st.size))
     return out
 
 
 def start(s, base: dict, local: dict, remote: dict, scope=None) -> int:
     """Start reading ahead for a sync that writes (session ``s``); how many files."""
-    if not s.writes or os.environ.get(SWITCH, "1").strip() == "0":
+    if not s.writes or os.environ.get(SWITCH, "1").strip().lower() in OFF:
         return 0
     chosen = candidates(remote, base, local, s.ignored(), s.remote.download_batch_limit,
                         scope)

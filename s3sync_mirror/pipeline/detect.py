@@ -9,6 +9,7 @@ from . import ahead as read_ahead, evidence, quickcheck as insync
 from ..state import remotestate as remote_state
 from ..core.background import Background
 from ..core.errors import S3SyncMirrorError, UsageError
+from ..core.logs import log
 from ..core.paths import in_scope
 from ..core.model import Plan
 from .plan import make_plan
@@ -114,7 +115,10 @@ def detect(s, base: dict, walked=None, remote_etag=None, *, ahead: bool = False,
     evidence.verify(s.remote, rs, base, local=scanned.files, jobs=s.jobs,
                     tmp_dir=s.layout.tmp)
     if ahead:
-        read_ahead.start(s, base, scanned.files, rs.files, scope)
+        try:
+            read_ahead.start(s, base, scanned.files, rs.files, scope)
+        except Exception:  # noqa: BLE001 - reading ahead only saves time: the batch reads
+            log.debug("could not read ahead", exc_info=True)
     return Detected(scanned, rs, notes + scanned.warnings)
 
 

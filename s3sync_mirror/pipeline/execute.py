@@ -473,6 +473,7 @@ class Executor:
                     else:
                         interrupted = not self._batch(pool, batch, outcomes)
             interrupted = interrupted or self.stop.is_set()
+        self.ctx.remote.drop_read_ahead()  # what the plan did not take
         self.ctx.progress.close()
         self.ctx.journal.close()
         if interrupted:

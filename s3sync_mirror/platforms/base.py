@@ -268,6 +268,10 @@ class DataPlatformConnection(ABC):
         instead of asking again); returns at once, writes nothing. Nothing by default: a
         connection without batches reads when it downloads."""
 
+    def drop_read_ahead(self) -> None:
+        """Stop reading ahead and drop what no batch took (the run's batches are over, or
+        Ctrl-C). Safe from any thread."""
+
     def warm(self) -> None:
         """Make now, in this thread, what the first request builds (a client, a store):
         work that holds the GIL, done before requests that wait on the network run
@@ -395,6 +399,7 @@ class DataPlatformConnection(ABC):
         and gives up what it started. Calls made afterwards work as usual (the run still
         records what completed). Safe from any thread."""
         self.transfers.interrupt()
+        self.drop_read_ahead()
 
     def clean_tmp(self, max_age: float = STALE_TMP_SECONDS) -> int:
         """Remove the temp files on the remote that no one wrote for ``max_age`` seconds

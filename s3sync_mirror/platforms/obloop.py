@@ -67,12 +67,20 @@ def answer(exc: BaseException) -> tuple:
     return status, name or str(status), msg.group(1) if msg else text.splitlines()[0][:300]
 
 
+_PROXY_VARS = ("https_proxy", "http_proxy", "all_proxy")
+
+
 def plain_http(url: str) -> dict:
     """object_store's client options for ``url``: on a plain http:// endpoint, HTTP allowed
-    and no root certificates loaded (there is no TLS to verify; loading the system's
-    roots took 5-10 ms per store, at every start); on https://, nothing: verified TLS."""
+    and, unless a proxy is set (whose own TLS is verified), no root certificates loaded:
+    there is no TLS to verify (loading the system's roots took 5-10 ms per store, at
+    every start). On https://, nothing: object_store's verified TLS."""
+    import os
+
     if not url.startswith("http://"):
         return {"allow_http": False}
+    if any(os.environ.get(v) or os.environ.get(v.upper()) for v in _PROXY_VARS):
+        return {"allow_http": True}
     return {"allow_http": True, "allow_invalid_certificates": True}
 
 
@@ -117,6 +125,9 @@ class Loop:
         is left pending, to be reported when it is collected."""
         import asyncio
 
+        if not self.thread.is_alive():
+            return  # closed already
+
         async def finish() -> None:
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for t in tasks:
@@ -141,6 +152,7 @@ class LoopClient(ABC):
         self._writer: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._loop_lock = threading.Lock()
         self._ahead: dict = {}  # read ahead: {key: _Ahead}, touched on the loop only
+        self._ahead_run: Optional[concurrent.futures.Future] = None
 
     # -- what a provider says ----------------------------------------------------------------
     @abstractmethod
@@ -324,7 +336,16 @@ class LoopClient(ABC):
         is written anywhere; an answer no batch asks for is dropped with the loop. Returns
         at once."""
         if jobs:
-            self._loop.submit(self._read_ahead(jobs))
+            self._ahead_run = self._loop.submit(self._read_ahead(jobs))
+
+    def drop_ahead(self) -> None:
+        """Stop reading ahead and drop what no batch took (after the run's batches, or at
+        Ctrl-C). Safe from any thread."""
+        run, self._ahead_run = self._ahead_run, None
+        loop = self._loop_made
+        if run is not None and loop is not None:
+            run.cancel()  # its GETs in flight are cancelled with it
+            loop.loop.call_soon_threadsafe(self._ahead.clear)
 
     async def _read_ahead(self, jobs: list) -> None:
         import asyncio
@@ -342,14 +363,14 @@ class LoopClient(ABC):
                 if slot.taken:
                     continue  # a batch asked before it started: it sends its own GET
                 slot.started = True
+                got = None  # cancelled: a batch waiting for it sends its own GET
                 try:
                     got = await job()
-                except asyncio.CancelledError:
-                    raise
                 except Exception as exc:  # noqa: BLE001 - the batch then asks again itself
                     got = exc
-                if not slot.fut.done():
-                    slot.fut.set_result(got)
+                finally:
+                    if not slot.fut.done():
+                        slot.fut.set_result(got)
 
         await asyncio.gather(*(worker() for _ in range(min(CONCURRENCY, len(slots)))))
 
@@ -391,8 +412,10 @@ class LoopClient(ABC):
             yield i, got
 
     def close(self) -> None:
-        if self._loop_made is not None:
-            self._loop_made.close()  # ends what is still read ahead, too
+        with self._loop_lock:
+            loop, self._loop_made = self._loop_made, None
+        if loop is not None:
+            loop.close()  # ends what is still read ahead, too
             self._ahead.clear()
         if self._writer is not None:
             self._writer.shutdown(wait=True)
@@ -444,6 +467,10 @@ class Reads:
         return [reader.ahead((key, if_match), self._read_job(reader, key, dest, if_match,
                                                              transfer), transfer)
                 for key, dest, if_match in items]
+
+    def drop_read_ahead(self) -> None:
+        if self._reader:
+            self._reader.drop_ahead()
 
     def read_ahead(self, items) -> None:
         reader = self.reader

@@ -444,6 +444,10 @@ class S3Connection(LazyClient, PrefixedKeys, DataPlatformConnection):
                              self._get_job(objects, key, None, if_match, idle, size))
                             for key, if_match, size in items if size < self.download_batch_limit])
 
+    def drop_read_ahead(self) -> None:
+        if self._objects is not None and self.transport == "obstore":
+            self._objects.drop_ahead()
+
     def _get_job(self, objects, key, dest, if_match, transfer, size=0):
         return functools.partial(objects.get_async, self._key(key), dest, if_match=if_match,
                                  transfer=transfer, label=key, size=size, fetched=True)
