@@ -383,8 +383,8 @@ class LoopClient(ABC):
             slot = self._ahead.pop(key, None)
             if slot is not None:
                 slot.taken = True
-                if slot.started:
-                    got = await slot.fut
+                if slot.started:  # (an answer already here is taken without a pause)
+                    got = slot.fut.result() if slot.fut.done() else await slot.fut
                     if isinstance(got, Fetched):
                         transfer.advance(len(got.data))
                         return got
