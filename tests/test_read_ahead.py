@@ -143,7 +143,7 @@ def test_what_was_read_ahead_is_the_version_the_plan_names(team, monkeypatch):
     key = "d1/f1.csv"
 
     def replaced_after_the_read(s):
-        _wait_read(s, [(s.remote._key(p), s.remote.head(p).etag) for p in files])
+        _wait_read(s, [(p, s.remote.head(p).etag) for p in files])
         team.alice.write(key, b"alice's second version\n")
         team.alice.sync()
 

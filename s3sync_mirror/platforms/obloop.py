@@ -12,6 +12,7 @@ reading of a GET's body (``read_into``): hashed as it comes, a small object retu
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+import functools
 import queue
 import re
 import threading
@@ -328,15 +329,25 @@ class LoopClient(ABC):
             fut.cancel()
 
     # -- reading ahead -------------------------------------------------------------------
-    def read_ahead(self, jobs: list) -> None:
-        """Start the GETs ``jobs`` ([(key, coroutine function)], each returning a
-        ``Fetched``) now, ``CONCURRENCY`` at a time, and keep each answer in memory under
-        its key until a batch asks for it (``ahead``): a sync reads the small files it
-        will most likely download while it still plans (``pipeline/ahead.py``). Nothing
-        is written anywhere; an answer no batch asks for is dropped with the loop. Returns
-        at once."""
+    def read_ahead(self, items, job) -> None:
+        """Start the GETs of ``items`` ([(key, if_match, size)]) now, ``CONCURRENCY`` at a
+        time, each the coroutine function ``job(key, None, if_match, transfer, size)``
+        makes (a ``Fetched``: only objects below ``BATCH_MAX`` are read whole), and keep
+        each answer in memory under (key, if_match) until a batch asks for it
+        (``batch_jobs``): a sync reads the small files it will most likely download while
+        it still plans (``pipeline/ahead.py``). Nothing is written anywhere; what no batch
+        takes is dropped by ``drop_ahead`` or with the loop. Returns at once."""
+        idle = Transfer()
+        jobs = [((key, if_match), job(key, None, if_match, idle, size))
+                for key, if_match, size in items if size < BATCH_MAX]
         if jobs:
             self._ahead_run = self._loop.submit(self._read_ahead(jobs))
+
+    def batch_jobs(self, items, transfer: Transfer, job) -> list:
+        """The jobs of a batch of (key, dest, if_match), each ``job(key, dest, if_match,
+        transfer)`` answered from what was read ahead where it can be (``ahead``)."""
+        return [self.ahead((key, if_match), job(key, dest, if_match, transfer), transfer)
+                for key, dest, if_match in items]
 
     def drop_ahead(self) -> None:
         """Stop reading ahead and drop what no batch took (after the run's batches, or at
@@ -353,9 +364,10 @@ class LoopClient(ABC):
         loop = asyncio.get_running_loop()
         # Every key is known before the first await: a batch submitted after this call
         # finds them all (the loop runs its tasks in the order they were submitted).
-        slots = [(_Ahead(loop.create_future()), job) for key, job in jobs]
-        for (key, _job), (slot, _j) in zip(jobs, slots):
-            self._ahead[key] = slot
+        slots = []
+        for key, job in jobs:
+            slot = self._ahead[key] = _Ahead(loop.create_future())
+            slots.append((slot, job))
         todo = iter(slots)
 
         async def worker() -> None:
@@ -458,15 +470,8 @@ class Reads:
 
     @abstractmethod
     def _read_job(self, reader: LoopClient, key: str, dest, if_match: Optional[str],
-                  transfer: Transfer):
+                  transfer: Transfer, size: int = 0):
         """The coroutine function of one batched GET of ``key`` (a ``Fetched``)."""
-
-    def _batch_jobs(self, reader: LoopClient, items, transfer: Transfer) -> list:
-        """The jobs of a batch of (key, dest, if_match): each answered from what was read
-        ahead where it can be (``LoopClient.ahead``)."""
-        return [reader.ahead((key, if_match), self._read_job(reader, key, dest, if_match,
-                                                             transfer), transfer)
-                for key, dest, if_match in items]
 
     def drop_read_ahead(self) -> None:
         if self._reader:
@@ -474,11 +479,8 @@ class Reads:
 
     def read_ahead(self, items) -> None:
         reader = self.reader
-        if reader is None:
-            return
-        idle = Transfer()
-        reader.read_ahead([((key, if_match), self._read_job(reader, key, None, if_match, idle))
-                           for key, if_match, size in items if size < BATCH_MAX])
+        if reader is not None:
+            reader.read_ahead(items, functools.partial(self._read_job, reader))
 
     def close_reader(self) -> None:
         if self._reader:

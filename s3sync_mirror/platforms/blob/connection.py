@@ -166,10 +166,10 @@ class BlobConnection(PrefixedKeys, Reads, DataPlatformConnection):
         exception ``download`` would raise) as each ends. ``keep``: see the base class."""
         reader = self.reader
         with self.transfers.track(advance) as transfer:
-            jobs = self._batch_jobs(reader, items, transfer)
+            jobs = reader.batch_jobs(items, transfer, functools.partial(self._read_job, reader))
             yield from reader.download_many(jobs, [d for _k, d, _m in items], transfer, keep)
 
-    def _read_job(self, reader, key, dest, if_match, transfer):
+    def _read_job(self, reader, key, dest, if_match, transfer, size=0):
         return functools.partial(reader.get_async, self._key(key), dest, if_match=if_match,
                                  transfer=transfer, label=key)
 

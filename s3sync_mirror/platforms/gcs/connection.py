@@ -147,7 +147,7 @@ class GCSConnection(LazyClient, PrefixedKeys, Reads, DataPlatformConnection):
         exception ``download`` would raise) as each ends. ``keep``: see the base class."""
         reader = self.reader
         with self.transfers.track(advance) as transfer:
-            jobs = self._batch_jobs(reader, items, transfer)
+            jobs = reader.batch_jobs(items, transfer, functools.partial(self._read_job, reader))
             for i, got in reader.download_many(jobs, [d for _k, d, _m in items], transfer,
                                                keep):
                 if isinstance(got, RemoteNotFound):
@@ -159,7 +159,7 @@ class GCSConnection(LazyClient, PrefixedKeys, Reads, DataPlatformConnection):
         or the bucket gone (``gone``, ``missing``), as the one-by-one path says it."""
         return self.gone(key, if_match, exc) if if_match is not None else self.missing(key)
 
-    def _read_job(self, reader, key, dest, if_match, transfer):
+    def _read_job(self, reader, key, dest, if_match, transfer, size=0):
         return functools.partial(self._pinned_get, reader, key, dest, if_match, transfer)
 
     async def _pinned_get(self, reader, key, dest, if_match, transfer, fetched=True):

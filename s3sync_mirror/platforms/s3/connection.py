@@ -41,7 +41,7 @@ from .boto import BotocoreObjects
 from ...core.clock import ISO
 from ...core.layout import STATE_DIR
 from ..base import (Advance, DataPlatformConnection, LazyClient, PrefixedKeys, RemoteObject,
-                    Transfer, read_whole)
+                    read_whole)
 from .errors import botocore_errors, no_credentials
 from .multipart import COPY_LIMIT, MIB, MULTIPART_THRESHOLD, PART_MEMORY, PART_SIZE
 
@@ -429,20 +429,14 @@ class S3Connection(LazyClient, PrefixedKeys, DataPlatformConnection):
         ends; a failed one's ``dest`` is removed. ``keep``: see the base class."""
         objects = self.objects
         with self.transfers.track(advance) as transfer:
-            jobs = [objects.ahead((self._key(key), if_match),
-                                  self._get_job(objects, key, dest, if_match, transfer),
-                                  transfer) for key, dest, if_match in items]
+            jobs = objects.batch_jobs(items, transfer, functools.partial(self._get_job, objects))
             yield from objects.download_many(jobs, [dest for _k, dest, _m in items], transfer,
                                              keep)
 
     def read_ahead(self, items) -> None:
         objects = self._small
-        if objects is None:
-            return
-        idle = Transfer()
-        objects.read_ahead([((self._key(key), if_match),
-                             self._get_job(objects, key, None, if_match, idle, size))
-                            for key, if_match, size in items if size < self.download_batch_limit])
+        if objects is not None and self.download_batch_limit:
+            objects.read_ahead(items, functools.partial(self._get_job, objects))
 
     def drop_read_ahead(self) -> None:
         if self._objects is not None and self.transport == "obstore":
